@@ -1,0 +1,105 @@
+"""The `embedforge` console script."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _local_defaults() -> None:
+    """Keep Prefect's state, results and caches inside the project and every run offline, unless the user says otherwise."""
+    home = Path(os.environ.get("EMBEDFORGE_HOME", PROJECT_ROOT))
+    defaults = {
+        "PREFECT_HOME": str(home / ".prefect"),
+        "PREFECT_LOCAL_STORAGE_PATH": str(home / ".prefect" / "storage"),
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "tasks",
+        "DO_NOT_TRACK": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+
+
+class _NoTracebacks(logging.Filter):
+    """The CLI promises a one-paragraph error: strip tracebacks from console log records (EMBEDFORGE_DEBUG=1 keeps them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+def _quiet_tracebacks() -> None:
+    if os.environ.get("EMBEDFORGE_DEBUG"):
+        return
+    for name in ("prefect", "prefect.task_runs", "prefect.flow_runs", ""):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(_NoTracebacks())
+
+
+def _write_json(path: str | None, payload: dict) -> None:
+    if path:
+        from tasks.storage import atomic_write_text
+
+        atomic_write_text(path, json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tasks.config import load_config
+
+    cfg = load_config(args.config, args.set or [])
+    from flows.retrain import retrain
+
+    _quiet_tracebacks()
+    summary = retrain(cfg)
+    headline = ("ndcg@10", "mrr@10", "map@100", "recall@100")
+    _write_json(args.json, summary)
+    print(summary["reason"])
+    for role in ("base", "champion", "candidate"):
+        m = summary["metrics"][role]
+        print(f"  {role:<9} " + "  ".join(f"{k}={m[k]:.4f}" for k in headline))
+    print(f"model: {summary['model_path']}  (champion: {summary['champion']})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="embedforge", description="Fine-tune embedding models on your own domain data.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the retraining flow: ingest → mine → train → evaluate → gate → register")
+    run.add_argument("--config", help="YAML config (see configs/); defaults apply to whatever it leaves out")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one key, value parsed as YAML; repeatable")
+    run.add_argument("--json", metavar="OUT", help="write the run summary as JSON to OUT")
+    run.set_defaults(handler=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _local_defaults()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("embedforge: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the promise is one readable paragraph, not a traceback
+        if os.environ.get("EMBEDFORGE_DEBUG"):
+            raise
+        message = " ".join(str(exc).split()) if len(str(exc)) < 2000 else str(exc)
+        print(f"embedforge {args.command} failed: {type(exc).__name__}: {message}", file=sys.stderr)
+        print("(set EMBEDFORGE_DEBUG=1 for the full traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

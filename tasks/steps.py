@@ -1,0 +1,180 @@
+"""The six Prefect tasks of a retraining run. Each is a thin shell: read refs, call plain functions, write, return a ref.
+
+Every task is cached by content (input refs' hashes + the config section it reads + its code, see
+storage.content_key) and retried on transient failures; bad data or config fails at once, since retrying cannot help.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+from prefect import task
+from pydantic import BaseModel, ConfigDict
+
+from tasks import evaluate as evaluation_logic, gate as gate_logic, mining, registry, report, train as train_logic
+from tasks.config import ConfigError, DataConfig, EvalConfig, GateConfig, MiningConfig, PipelineConfig, TrainConfig, dump_config
+from tasks.embeddings import ModelNotFoundError, corpus_embeddings, encode, load_model, pick_device
+from tasks.gate import Decision, decide
+from tasks.ingest import DataError, beir, build_pairs, pairs as pairs_logic
+from tasks.registry import RegistryEntry
+from tasks.storage import DatasetRef, ModelRef, StoreError, content_key, dir_sha256, file_sha256, publish_dir, read_frame, write_frame
+
+logger = logging.getLogger(__name__)
+
+PERMANENT = (DataError, ConfigError, ModelNotFoundError, StoreError, ValueError)
+
+
+def _retryable(task_, task_run, state) -> bool:
+    """Retry transient failures (I/O, out of memory, a killed worker), not bad input."""
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception:
+        return True
+    return not isinstance(exc, PERMANENT)
+
+
+RETRIES = dict(retries=2, retry_delay_seconds=10, retry_condition_fn=_retryable, persist_result=True)
+
+
+class SourceRef(BaseModel):
+    """The user's dataset folder (or file) and the hash of everything in it."""
+
+    model_config = ConfigDict(frozen=True)
+    path: str
+    sha256: str
+
+
+class Ingested(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    corpus: DatasetRef
+    queries: DatasetRef
+    train_qrels: DatasetRef
+    test_qrels: DatasetRef
+    train_pairs: DatasetRef
+
+
+class Trained(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    model: ModelRef
+    stats: dict
+
+
+class Evaluation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    metrics: dict[str, dict[str, float]]  # role (base, champion, candidate) -> metric -> value
+    per_query: DatasetRef
+    champion_name: str
+
+
+def fingerprint(path: str) -> SourceRef:
+    """Hash the dataset as it is on disk now; any byte changed gives a new ingest cache key."""
+    target = Path(path)
+    if target.is_dir():
+        return SourceRef(path=str(target.resolve()), sha256=dir_sha256(target))
+    if target.is_file():
+        return SourceRef(path=str(target.resolve()), sha256=file_sha256(target))
+    raise DataError(f"data.path {path} does not exist", [])
+
+
+@task(name="ingest", cache_key_fn=content_key(modules=(beir, pairs_logic)), **RETRIES)
+def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
+    """Validate the BEIR folder and write corpus, queries, qrels and train pairs to the store."""
+    data = beir.read_beir(source.path, [cfg.train_split, cfg.test_split])
+    pairs = build_pairs(data.qrels[cfg.train_split], data.corpus, data.queries, cfg.min_relevance)
+    if pairs.height == 0:
+        raise DataError(f"{source.path}: qrels/{cfg.train_split}.tsv has no pair with score >= {cfg.min_relevance}", [])
+    logger.info(
+        "ingested %d documents, %d queries, %d train pairs, %d test judgements",
+        data.corpus.height, data.queries.height, pairs.height, data.qrels[cfg.test_split].height,
+    )
+    return Ingested(
+        corpus=write_frame(data.corpus, store, "corpus"),
+        queries=write_frame(data.queries, store, "queries"),
+        train_qrels=write_frame(data.qrels[cfg.train_split], store, "qrels"),
+        test_qrels=write_frame(data.qrels[cfg.test_split], store, "qrels"),
+        train_pairs=write_frame(pairs, store, "pairs"),
+    )
+
+
+@task(name="mine", cache_key_fn=content_key(ignore=("device",), modules=(mining, mining.filters, mining.bm25, mining.dense)), **RETRIES)
+def mine(data: Ingested, base: ModelRef, cfg: MiningConfig, store: str, device: str = "auto") -> DatasetRef:
+    """Hard negatives for every train pair from the configured retrievers, positive-aware filtered."""
+    pairs, corpus = read_frame(data.train_pairs), read_frame(data.corpus)
+    query_vectors = doc_vectors = None
+    if cfg.num_negatives > 0 and "dense" in cfg.retrievers:
+        model = load_model(base, device)
+        doc_vectors = corpus_embeddings(model, base, data.corpus, store, cfg.encode_batch_size)
+        anchors = pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list()
+        query_vectors = encode(model, anchors, cfg.encode_batch_size, "train queries")
+    negatives = mining.mine_negatives(pairs, corpus, cfg, query_vectors, doc_vectors)
+    return write_frame(negatives, store, "negatives")
+
+
+@task(name="train", cache_key_fn=content_key(modules=(train_logic,)), **RETRIES)
+def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfig, store: str) -> Trained:
+    """Fine-tune the base model with MNRL on (anchor, positive, negatives…) and publish it to the store."""
+    frame = train_logic.training_frame(read_frame(data.train_pairs), read_frame(negatives), read_frame(data.corpus))
+    Path(store).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=store, prefix=".train-"))  # same filesystem as the store: publish is a rename
+    try:
+        stats = train_logic.train_model(base.path, frame, cfg, work, pick_device(cfg.device))
+        model = publish_dir(work / "model", store, "models", name=f"{base.name}-tuned")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Trained(model=model, stats=stats)
+
+
+@task(name="evaluate", cache_key_fn=content_key(ignore=("device",), modules=(evaluation_logic,)), **RETRIES)
+def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: ModelRef, cfg: EvalConfig, store: str, device: str = "auto") -> Evaluation:
+    """Base, champion and candidate on the test qrels; a model evaluated once is not evaluated again."""
+    roles = {"base": base, "champion": champion, "candidate": candidate}
+    metrics: dict[str, dict[str, float]] = {}
+    by_sha: dict[str, tuple[dict, dict]] = {}
+    frames = []
+    for role, ref in roles.items():
+        if ref.sha256 not in by_sha:
+            by_sha[ref.sha256] = evaluation_logic.evaluate_model(ref, data.corpus, data.queries, data.test_qrels, cfg, store, device)
+        macro, per_query = by_sha[ref.sha256]
+        metrics[role] = macro
+        frames.append(pl.DataFrame([{"model": role, "query_id": qid, **values} for qid, values in per_query.items()]))
+        logger.info("%s (%s): %s", role, ref.name, {k: round(macro[k], 4) for k in evaluation_logic.HEADLINE if k in macro})
+    per_query_ref = write_frame(pl.concat(frames), store, "eval_per_query")
+    return Evaluation(metrics=metrics, per_query=per_query_ref, champion_name=champion.name)
+
+
+@task(name="gate", cache_key_fn=content_key(modules=(gate_logic,)), **RETRIES)
+def gate(result: Evaluation, cfg: GateConfig) -> Decision:
+    """Promote or not, from the candidate's and champion's metrics alone."""
+    decision = decide(result.metrics["candidate"], result.metrics["champion"], cfg, champion_name=result.champion_name)
+    logger.info(decision.reason)
+    return decision
+
+
+@task(name="register", cache_key_fn=content_key(ignore=("summary",), modules=(registry, report)), **RETRIES)
+def register(candidate: ModelRef, decision: Decision, baseline: ModelRef, cfg: PipelineConfig, data: Ingested, summary: dict) -> RegistryEntry:
+    """Save the candidate as a registry version with manifest, config and report; move the champion pointer if promoted."""
+    root = Path(cfg.registry.root)
+    summary = {**summary, "model_path": str((root / registry.version_of(candidate)).resolve())}
+    manifest = {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": candidate.model_dump(),
+        "base_model": summary["base_model"],
+        "judged_against": baseline.model_dump(),
+        "decision": decision.model_dump(),
+        "metrics": summary["metrics"],
+        "datasets": {name: ref.model_dump() for name, ref in data},
+        "source": summary["dataset"],
+        "training": summary.get("training"),
+        "timings": summary.get("steps"),
+        "code_version": registry.code_version(),
+        "config": cfg.model_dump(mode="json"),
+    }
+    files = {"pipeline_config.yaml": dump_config(cfg), "report.md": report.run_markdown(summary)}
+    entry = registry.register(candidate, decision.promote, baseline, root, files, manifest)
+    logger.info("registered %s at %s (champion: %s)", entry.version, entry.path, entry.champion)
+    return entry

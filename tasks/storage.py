@@ -1,0 +1,159 @@
+"""Refs, content hashing, atomic writes and the content-based cache key every task uses.
+
+Tasks never hand each other frames or models: they write one file (or one model folder) into a content-addressed store
+and return a small frozen ref (path + sha256 + size). A ref hashes cheaply and means the same thing in every process,
+so Prefect's cache keys built from refs survive restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+CHUNK = 1 << 20
+
+
+class StoreError(RuntimeError):
+    """A ref points at a file that is missing or whose content changed since it was written."""
+
+
+class DatasetRef(BaseModel):
+    """One parquet file in the store."""
+
+    model_config = ConfigDict(frozen=True)
+    path: str
+    sha256: str
+    rows: int
+    schema_name: str
+
+
+class ModelRef(BaseModel):
+    """One SentenceTransformer folder; sha256 covers every file in it."""
+
+    model_config = ConfigDict(frozen=True)
+    path: str
+    sha256: str
+    name: str
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dir_sha256(path: str | Path) -> str:
+    """Hash of a folder: every file's relative path and content, in sorted order (hidden files skipped)."""
+    root = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    for file in files:
+        digest.update(file.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(file_sha256(file).encode())
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename: readers see the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_frame(frame: pl.DataFrame, store: str | Path, schema_name: str) -> DatasetRef:
+    """Write a frame as parquet at `<store>/<schema_name>/<sha256[:16]>.parquet`, atomically; return its ref."""
+    folder = Path(store) / schema_name
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write.", suffix=".parquet")
+    os.close(fd)
+    try:
+        frame.write_parquet(tmp, statistics=False)
+        sha = file_sha256(tmp)
+        final = folder / f"{sha[:16]}.parquet"
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return DatasetRef(path=str(final.resolve()), sha256=sha, rows=frame.height, schema_name=schema_name)
+
+
+def read_frame(ref: DatasetRef) -> pl.DataFrame:
+    """Load a ref's parquet, refusing a file that is gone or no longer has the ref's content."""
+    path = Path(ref.path)
+    if not path.is_file():
+        raise StoreError(f"{ref.schema_name} file {path} is missing from the store; rerun with a fresh cache")
+    if file_sha256(path) != ref.sha256:
+        raise StoreError(f"{ref.schema_name} file {path} changed since it was written (sha256 mismatch)")
+    return pl.read_parquet(path)
+
+
+def publish_dir(staging: str | Path, store: str | Path, kind: str, name: str) -> ModelRef:
+    """Move a finished folder into `<store>/<kind>/<sha256[:16]>` (rename, so it appears whole) and return its ref."""
+    staging = Path(staging)
+    sha = dir_sha256(staging)
+    final = Path(store) / kind / sha[:16]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        shutil.rmtree(staging)
+    else:
+        os.replace(staging, final)
+    return ModelRef(path=str(final.resolve()), sha256=sha, name=name)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items())}
+    return value
+
+
+def content_key(
+    ignore: tuple[str, ...] = (), modules: tuple[ModuleType, ...] = ()
+) -> Callable[[Any, dict[str, Any]], str]:
+    """A Prefect cache_key_fn: sha256 of the task's code and its parameters (refs by content, configs by value).
+
+    The code is the task function's source plus the full source of `modules`, the plain-function modules it calls,
+    so editing the logic behind a task invalidates its cache. Parameters named in `ignore` (timings, run ids) do not
+    change what the task produces and are left out.
+    """
+    module_source = "".join(inspect.getsource(m) for m in modules)
+
+    def key(context: Any, parameters: dict[str, Any]) -> str:
+        fn = context.task.fn
+        payload = {
+            "task": f"{fn.__module__}.{fn.__qualname__}",
+            "source": inspect.getsource(fn) + module_source,
+            "parameters": {k: _canonical(v) for k, v in sorted(parameters.items()) if k not in ignore},
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    return key
