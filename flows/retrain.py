@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,9 @@ from tasks import registry, report
 from tasks.config import PipelineConfig
 from tasks.embeddings import resolve_model
 from tasks.steps import evaluate, fingerprint, gate, ingest, mine, register, train
+
+# the tasks log through `logging` (captured by Prefect via PREFECT_LOGGING_EXTRA_LOGGERS=tasks); show their INFO lines
+logging.getLogger("tasks").setLevel(logging.INFO)
 
 
 def _step(steps: dict[str, dict], name: str, task: Any, *args: Any, **kwargs: Any) -> Any:

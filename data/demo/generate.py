@@ -40,11 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SEED = 20240611
-DOCS_PER_TOPIC = 14  # clauses per topic (each for a different party)
+DOCS_PER_TOPIC = 16  # clauses per topic (each for a different party)
 QUERIED_PER_TOPIC = 11  # of those, how many get a query; the rest are distractors
 TEST_FRACTION = 1 / 3
 # How a query points at its clause: by party name, by key value, or by both.
-MODE_WEIGHTS = {"party": 0.40, "value": 0.30, "both": 0.30}
+MODE_WEIGHTS = {"party": 0.30, "value": 0.55, "both": 0.15}
 CLAUSE_WORDS = (40, 120)
 QUERY_WORDS = (5, 20)
 
@@ -101,7 +101,6 @@ AGREEMENTS: dict[str, tuple[str, str]] = {
     "Data Processing Addendum": ("Processor", "Controller"),
     "Creative Services Agreement": ("Agency", "Client"),
     "Software Development Agreement": ("Developer", "Client"),
-    "Equipment Supply and Installation Agreement": ("Contractor", "Purchaser"),
 }
 SERVICES = ["Master Services Agreement", "Consulting Agreement",
             "Logistics Services Agreement", "Outsourcing Agreement"]
@@ -173,10 +172,7 @@ def years(n: int) -> Value:
 
 
 def hours(n: int) -> Value:
-    plain = [f"{n} hours"]
-    if n % 24 == 0:
-        plain.append(count_phrase(n // 24, "day"))
-    return simple(spelled(n, "hour"), *plain, key=f"{n}h")
+    return simple(spelled(n, "hour"), f"{n} hours", key=f"{n}h")
 
 
 def business_days(n: int) -> Value:
@@ -477,7 +473,8 @@ TOPICS: list[Topic] = [
         queries={
             "party": [
                 "can we walk away from the {p} deal early without giving a reason?",
-                "is there a way to get out of our {p} contract before it ends if we change our mind?",
+                "is there a way to get out of our {p} contract before it ends if we "
+                "change our mind?",
                 "how do we exit the {p} arrangement early without paying a penalty?",
             ],
             "value": [
@@ -575,7 +572,7 @@ TOPICS: list[Topic] = [
         name="force majeure",
         agreements=GENERAL,
         values=[days(n) for n in (10, 14, 20, 21, 30, 45, 60, 75, 90, 120, 150, 180)]
-        + [months(n) for n in (4, 9)],
+        + [months(n) for n in (7, 9)],
         banned=["majeure", "force", "reasonable control"],
         clauses=[
             "Neither Party shall be liable for any failure or delay in performance under this "
@@ -634,8 +631,8 @@ TOPICS: list[Topic] = [
         ],
         queries={
             "party": [
-                "if we end up in a fight with {p}, which courts would hear it?",
-                "whose rules apply if we ever have a legal dispute with {p}?",
+                "if things turn nasty with {p}, where does the fight happen?",
+                "whose rulebook decides a falling-out with {p}?",
                 "where would we have to sue {p} if it came to that?",
             ],
             "value": [
@@ -643,8 +640,8 @@ TOPICS: list[Topic] = [
                 "which deals send any courtroom battle to {v}?",
             ],
             "both": [
-                "would a dispute with {p} end up in court in {v}?",
-                "do we have to go to {v} to take {p} to court?",
+                "would a falling-out with {p} be settled in {v}?",
+                "do we have to fly to {v} to sue {p}?",
             ],
         },
     ),
@@ -691,7 +688,7 @@ TOPICS: list[Topic] = [
         name="automatic renewal",
         agreements=SERVICES + SOFTWARE,
         values=[days(n) for n in (15, 20, 30, 45, 60, 75, 90, 100, 120, 180)]
-        + [months(n) for n in (4, 5, 9)],
+        + [months(n) for n in (5, 8, 9)],
         extras={"period": [spelled(1, "year"), spelled(12, "month"), spelled(2, "year"),
                            spelled(3, "year")],
                 "initial": [spelled(2, "year"), spelled(3, "year"), spelled(5, "year"),
@@ -844,7 +841,7 @@ TOPICS: list[Topic] = [
     Topic(
         name="warranty period",
         agreements=GOODS,
-        values=[months(n) for n in (3, 6, 9, 12, 15, 18, 24, 30, 36, 48, 60)] + [days(90)],
+        values=[months(n) for n in (6, 9, 12, 15, 18, 24, 30, 36, 48, 60)] + [days(90)],
         extras={"product": [p.legal["v"] for p in PRODUCTS]},
         banned=["warrant", "defect", "conform", "workmanship"],
         clauses=[
@@ -952,7 +949,7 @@ TOPICS: list[Topic] = [
             ],
             "value": [
                 "who actually owns the {v} we paid to have made?",
-                "is the {v} ours or does the outside firm keep it?",
+                "who ends up owning the {v}: us or the firm that made them?",
             ],
             "both": [
                 "do we own the {v} that {p} made for us?",
@@ -1024,17 +1021,17 @@ TOPICS: list[Topic] = [
         ],
         queries={
             "party": [
-                "are we getting {p}'s best price, or could someone else be paying less?",
-                "if {p} gives another customer a cheaper deal, do we get it too?",
-                "can {p} charge other companies less than they charge us?",
+                "is anyone getting a better deal from {p} than we are?",
+                "if {p} cuts someone else a sweeter deal, does it carry over to us?",
+                "could {p} be giving our competitors a bigger discount than us?",
             ],
             "value": [
-                "does any supplier promise we pay the lowest going price for the {v}?",
-                "if someone else buys the {v} cheaper, do we get the same discount?",
+                "are we guaranteed never to overpay for the {v} compared with others?",
+                "someone else got the {v} for less; do we get money back?",
             ],
             "both": [
-                "does {p} have to match the lowest price they give anyone for the {v}?",
-                "will {p} drop our {v} price if another buyer pays less?",
+                "does {p} have to give us its best rate on the {v}?",
+                "if {p} sells {v} to others for less, do we get the difference?",
             ],
         },
     ),
@@ -1044,10 +1041,11 @@ TOPICS: list[Topic] = [
         values=TERRITORIES,
         banned=["exclusiv", "sole ", "territory"],
         clauses=[
-            "Subject to the terms of this Agreement, {sup} hereby appoints {cus} as its "
-            "exclusive distributor of the Products in {v} (the “Territory”) during the Term, "
-            "and {sup} shall not, directly or indirectly, appoint any other distributor, agent "
-            "or reseller in the Territory or sell the Products to customers located therein.",
+            "Subject to the terms of this Agreement, {sup} hereby appoints {cus} on an "
+            "exclusive basis to market and resell the Products in {v} (the “Territory”) during "
+            "the Term, and {sup} shall not, directly or indirectly, appoint any other "
+            "distributor, agent or reseller in the Territory or sell the Products to customers "
+            "located therein.",
             "During the Term, {sup} shall not supply, and shall procure that its Affiliates do "
             "not supply, the Products or any substantially similar products to any third party "
             "for resale in {v}. The foregoing exclusivity is conditional upon {cus} achieving "
@@ -1059,17 +1057,17 @@ TOPICS: list[Topic] = [
         ],
         queries={
             "party": [
-                "are we the only ones allowed to sell {p}'s products in our region?",
-                "can {p} sign up another seller alongside us?",
-                "could {p} start selling straight to our customers?",
+                "is anybody else allowed to carry {p}'s range on our patch?",
+                "can {p} bring in a second partner next to us?",
+                "could {p} cut us out and go direct to the people we serve?",
             ],
             "value": [
-                "who promised that nobody but us can sell their products in {v}?",
-                "are we the only company allowed to sell that brand in {v}?",
+                "which brand did we lock up for {v} so nobody else gets it?",
+                "do we have {v} all to ourselves for any of our brands?",
             ],
             "both": [
-                "are we {p}'s only seller in {v}?",
-                "can {p} bring in someone else to sell in {v}?",
+                "do we have {v} to ourselves for {p}'s range?",
+                "could {p} bring another partner into {v}?",
             ],
         },
     ),
@@ -1080,7 +1078,7 @@ TOPICS: list[Topic] = [
         values=[percent(p) for p in ("97.5", "98", "98.5", "99", "99.25", "99.5", "99.6",
                                      "99.7", "99.8", "99.9", "99.95", "99.99")],
         extras={"resp": RESPONSE_TIMES},
-        banned=["service level", "sla", "availab", "service credit"],
+        banned=["service level", "sla", "availab", "service credit", "uptime"],
         clauses=[
             "{sup} shall make the Hosted Services available {v} of the time in each calendar "
             "month, excluding Scheduled Maintenance. If Availability falls below such level, "
@@ -1100,7 +1098,7 @@ TOPICS: list[Topic] = [
         ],
         queries={
             "party": [
-                "what do we get back if {p}'s system keeps going down?",
+                "what do we get back if {p} keeps crashing?",
                 "do we get money off when {p}'s platform is offline?",
                 "how much downtime is {p} allowed before we get a refund?",
             ],
@@ -1110,7 +1108,7 @@ TOPICS: list[Topic] = [
             ],
             "both": [
                 "does {p} owe us a refund if they're up less than {v}?",
-                "is {p} promising {v} uptime or better?",
+                "is {p} promising to stay online {v} of the time?",
             ],
         },
     ),
@@ -1137,8 +1135,8 @@ TOPICS: list[Topic] = [
         ],
         queries={
             "party": [
-                "if {p} goes bust, can we still get at the code behind their software?",
-                "what happens to the software we rely on if {p} shuts down?",
+                "if {p} goes bust, can our own developers take over their program?",
+                "what happens to the tool we rely on if {p} shuts up shop?",
                 "can we keep {p}'s system running ourselves if they disappear?",
             ],
             "value": [
@@ -1174,8 +1172,8 @@ TOPICS: list[Topic] = [
         ],
         queries={
             "party": [
-                "where do we send formal letters to {p}?",
-                "what address do we use if we need to officially write to {p}?",
+                "where should official letters for {p} go?",
+                "who at {p} do we write to when it's official?",
                 "can we just email {p} if we want to lodge a formal complaint?",
             ],
             "value": [
@@ -1183,7 +1181,7 @@ TOPICS: list[Topic] = [
                 "whose legal team in {v} gets our formal letters?",
             ],
             "both": [
-                "do official letters for {p} go to their {v} address?",
+                "do official letters for {p} go to {v}?",
                 "should we post formal letters for {p} to {v}?",
             ],
         },
@@ -1198,21 +1196,20 @@ TOPICS: list[Topic] = [
             "modified to the minimum extent necessary to make it enforceable, and the validity, "
             "legality and enforceability of the remaining provisions of this Agreement between "
             "{party} and {cus} shall not in any way be affected or impaired thereby.",
-            "Should any term of this Agreement with {party} be or become void or unenforceable, "
+            "Should any term of this Agreement be or become void or unenforceable, "
             "in whole or in part, the remaining terms shall continue in full force and effect. "
             "{sup} and {cus} shall negotiate in good faith to replace the void term with a "
             "valid term that most closely reflects the Parties' original commercial intention.",
-            "The invalidity or unenforceability of any part of this Agreement with {party} "
-            "shall not affect the validity or enforceability of the balance hereof. If any "
-            "provision is found to be unenforceable, it shall be deemed severed and the Parties "
-            "shall be bound by the remaining provisions as if the severed provision had not "
-            "been included.",
+            "The invalidity or unenforceability of any part of this Agreement shall not affect "
+            "the validity or enforceability of the balance hereof. If any provision is found to "
+            "be unenforceable, it shall be deemed severed and {sup} and {cus} shall be bound by "
+            "the remaining provisions as if the severed provision had not been included.",
         ],
         queries={
             "party": [
-                "if a judge strikes out one part of the {p} contract, does the rest still count?",
-                "does the whole {p} deal fall apart if one clause turns out to be illegal?",
-                "what happens to our {p} agreement if a court throws out one of its terms?",
+                "if a judge scraps one part of the {p} contract, does the rest still hold?",
+                "does the whole {p} deal fall apart if one bit turns out to be against the law?",
+                "what if one line of the {p} paperwork gets thrown out by a judge?",
             ],
         },
     ),
@@ -1240,8 +1237,8 @@ TOPICS: list[Topic] = [
         ],
         queries={
             "party": [
-                "can {p} go and work for our rivals?",
-                "is {p} allowed to set up a similar business up against us?",
+                "once we part ways, can {p} go straight to the other players in our market?",
+                "is {p} allowed to open a similar business up against us?",
                 "can {p} sell the same thing to our biggest rival?",
             ],
             "value": [
@@ -1256,8 +1253,7 @@ TOPICS: list[Topic] = [
     ),
     Topic(
         name="liquidated damages",
-        agreements=["Supply Agreement", "Manufacturing Agreement",
-                    "Equipment Supply and Installation Agreement"],
+        agreements=["Supply Agreement", "Manufacturing Agreement"],
         values=money_pool([500, 750, 1_000, 1_500, 2_000, 2_500, 5_000, 10_000]),
         extras={"product": [p.legal["v"] for p in PRODUCTS]},
         banned=["liquidated", "damages", "pre-estimate"],
@@ -1267,11 +1263,11 @@ TOPICS: list[Topic] = [
             "of delay, up to a maximum of ten percent (10%) of the total Contract Price. The "
             "Parties agree that such sum represents a genuine pre-estimate of the loss likely "
             "to be suffered by {cus}.",
-            "Should the installation of the {product} not be completed by the Scheduled "
-            "Completion Date, {sup} shall pay liquidated damages at the rate of {v} per day "
-            "until completion is achieved. Such liquidated damages shall be {cus}'s sole and "
-            "exclusive financial remedy for delay, save where the delay continues beyond the "
-            "Longstop Date.",
+            "Should any consignment of the {product} not be delivered by the Scheduled "
+            "Delivery Date, {sup} shall pay liquidated damages at the rate of {v} per day until "
+            "delivery of the full consignment is achieved. Such liquidated damages shall be "
+            "{cus}'s sole and exclusive financial remedy for delay, save where the delay "
+            "continues beyond the Longstop Date.",
             "Where {sup} fails to meet any Milestone Date for the {product}, {cus} may deduct "
             "from any sums due to {sup} liquidated damages calculated at {v} per calendar day "
             "of delay. Payment of liquidated damages shall not relieve {sup} of its obligation "
@@ -1303,13 +1299,13 @@ TOPICS: list[Topic] = [
             "Bribery Act 2010, and shall not, directly or indirectly, offer, pay, promise or "
             "authorise the payment of any money or thing of value to any government official "
             "or other person for the purpose of improperly obtaining or retaining business.",
-            "{party} represents and warrants that neither it nor any of its officers, employees "
+            "{sup} represents and warrants that neither it nor any of its officers, employees "
             "or agents has made or will make any facilitation payment, kickback or other "
             "improper payment in connection with this Agreement. {sup} shall maintain adequate "
             "procedures to prevent bribery and shall promptly report to {cus} any request for "
             "an improper payment. Breach of this Clause shall entitle {cus} to terminate this "
             "Agreement immediately.",
-            "{party} shall ensure that all persons associated with it who perform services in "
+            "{sup} shall ensure that all persons associated with it who perform services in "
             "connection with this Agreement comply with {cus}'s Anti-Corruption Policy, shall "
             "provide an annual written certification of compliance, and shall cooperate fully "
             "with any investigation by {cus} into suspected bribery or corruption, including "
@@ -1317,8 +1313,8 @@ TOPICS: list[Topic] = [
         ],
         queries={
             "party": [
-                "what stops {p} from paying off officials to win business?",
-                "can we drop {p} if they slip cash to a government official?",
+                "what stops {p} from buying favours with envelopes of cash?",
+                "can we drop {p} if they slip money to a civil servant?",
                 "has {p} promised not to hand out backhanders?",
                 "does {p} have to prove every year they don't grease palms?",
             ],
@@ -1335,12 +1331,12 @@ TOPICS: list[Topic] = [
             "responsible for the acts and omissions of its subcontractors as if they were its "
             "own, and shall ensure that each subcontractor is bound by written terms no less "
             "protective of {cus} than those set out herein.",
-            "{party} may engage subcontractors to perform non-critical elements of its "
+            "{sup} may engage subcontractors to perform non-critical elements of its "
             "obligations provided that it gives {cus} not less than {days} prior written notice "
             "of the identity of each proposed subcontractor. {cus} may object on reasonable "
             "grounds, in which case {sup} shall not use such subcontractor. Any approval shall "
             "not relieve {sup} of its obligations hereunder.",
-            "{party} shall not, without {cus}'s prior written approval, sub-contract the whole "
+            "{sup} shall not, without {cus}'s prior written approval, sub-contract the whole "
             "or any part of its obligations or move performance of any material part thereof "
             "to any facility other than those approved in writing by {cus}. Any approved "
             "subcontractor shall comply with {cus}'s Supplier Code of Conduct.",
@@ -1401,8 +1397,7 @@ def build_documents(rng: random.Random) -> list[Doc]:
         templates = [topic.clauses[i % len(topic.clauses)] for i in range(DOCS_PER_TOPIC)]
         rng.shuffle(templates)
         for party, value, template in zip(parties, values, templates):
-            agreement = rng.choice(topic.agreements)
-            text = draft_clause(rng, topic, template, party, agreement, value, seen_texts)
+            agreement, text = draft_clause(rng, topic, template, party, value, seen_texts)
             seen_texts.add(text)
             while True:  # a section number not yet used in this party's agreement
                 section = f"§{rng.randint(2, 24)}.{rng.randint(1, 8)}"
@@ -1415,10 +1410,11 @@ def build_documents(rng: random.Random) -> list[Doc]:
 
 
 def draft_clause(rng: random.Random, topic: Topic, template: str, party: tuple[str, str],
-                 agreement: str, value: Value | None, seen: set[str]) -> str:
-    """Fill a clause template; re-draw template and extras if the text already exists."""
-    sup, cus = AGREEMENTS[agreement]
+                 value: Value | None, seen: set[str]) -> tuple[str, str]:
+    """Pick an agreement type and fill the template; re-draw if the text already exists."""
     for _ in range(100):
+        agreement = rng.choice(topic.agreements)
+        sup, cus = AGREEMENTS[agreement]
         slots = {"party": party[0], "sup": sup, "cus": cus}
         if value is not None:
             slots.update(value.legal)
@@ -1426,7 +1422,7 @@ def draft_clause(rng: random.Random, topic: Topic, template: str, party: tuple[s
         text = fill(template, **slots)
         text = text[0].upper() + text[1:]
         if text not in seen:
-            return text
+            return agreement, text
         template = rng.choice(topic.clauses)
     raise RuntimeError(f"cannot draft a unique clause for {topic.name}")
 
@@ -1492,6 +1488,12 @@ def validate(docs: list[Doc], queries: list[Query], splits: dict[str, list[Query
     assert len({d.text for d in docs}) == len(docs), "duplicate document text"
     assert len({d.title for d in docs}) == len(docs), "duplicate document title"
     assert len({q.text for q in queries}) == len(queries), "duplicate query text"
+    for topic in TOPICS:  # a plain rendering must never be shared by two values
+        owner: dict[str, str] = {}
+        for value in topic.values or []:
+            for plain in value.plain:
+                assert owner.setdefault(plain, value.key) == value.key, \
+                    f"{topic.name}: {plain!r} is ambiguous"
     for d in docs:
         n = word_count(d.text)
         assert CLAUSE_WORDS[0] <= n <= CLAUSE_WORDS[1], f"{d.topic}: clause has {n} words"

@@ -1,0 +1,42 @@
+# embedforge — set-up and everyday commands. `make run` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# CPU here (a local CPU wheel). On a GPU machine: make install TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH_SPEC ?= torch==2.13.0
+
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_LOCAL_STORAGE_PATH := $(CURDIR)/.prefect/storage
+export PREFECT_RESULTS_PERSIST_BY_DEFAULT := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
+export PREFECT_LOGGING_EXTRA_LOGGERS := tasks
+export DO_NOT_TRACK := 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run test demo-data clean
+
+install: $(VENV)/.installed
+
+# torch first and on its own, so nothing else can pull a different (multi-GB CUDA) build
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: install
+	mkdir -p runs
+	$(BIN)/embedforge run --config configs/demo.yaml --json runs/demo.json
+
+test: install
+	$(BIN)/python -m pytest
+
+demo-data:
+	$(PYTHON) data/demo/generate.py
+
+clean:
+	rm -rf .prefect .embedforge models runs

@@ -1,0 +1,85 @@
+"""The retraining flow end to end on tiny data with the real MiniLM, under a real (temporary) Prefect server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flows.retrain import retrain
+from tasks import registry
+from tasks.config import load_config
+
+STEPS = ["ingest", "mine", "train", "evaluate", "gate", "register"]
+HEADLINE = ["ndcg@10", "mrr@10", "map@100", "recall@100"]
+
+
+@pytest.fixture(scope="module")
+def tiny_cfg(tiny_beir, tmp_path_factory):
+    work = tmp_path_factory.mktemp("run")
+    return load_config(
+        None,
+        [
+            f"data.path={tiny_beir}",
+            f"registry.root={work / 'models'}",
+            f"registry.store={work / 'store'}",
+            "train.batch_size=4",
+            "train.learning_rate=1e-4",
+            "mining.num_negatives=2",
+            "mining.top_k=8",
+            "gate.min_delta=0.0",
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny_cfg):
+    return retrain(tiny_cfg)
+
+
+def test_first_run_executes_every_step_and_reports_metrics(first_run):
+    assert list(first_run["steps"]) == STEPS
+    assert not any(step["cached"] for step in first_run["steps"].values())
+    for role in ("base", "champion", "candidate"):
+        assert set(HEADLINE) <= set(first_run["metrics"][role])
+    assert first_run["metrics"]["champion"] == first_run["metrics"]["base"]  # no champion yet: the base model
+
+
+def test_gate_and_registry_agree(first_run, tiny_cfg):
+    m = first_run["metrics"]
+    assert first_run["promoted"] == (m["candidate"]["ndcg@10"] > m["base"]["ndcg@10"])
+    pointer = registry.read_champion(tiny_cfg.registry.root)
+    if first_run["promoted"]:
+        assert pointer["path"] == first_run["model_path"]
+    else:
+        assert pointer is None
+    assert first_run["reason"].startswith("promoted" if first_run["promoted"] else "not promoted")
+
+
+def test_registered_model_loads_and_carries_its_lineage(first_run, tiny_cfg):
+    from sentence_transformers import SentenceTransformer
+
+    folder = Path(first_run["model_path"])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["config"] == tiny_cfg.model_dump(mode="json")
+    assert manifest["metrics"]["candidate"]["ndcg@10"] == first_run["metrics"]["candidate"]["ndcg@10"]
+    assert set(manifest["datasets"]) == {"corpus", "queries", "train_qrels", "test_qrels", "train_pairs"}
+    assert load_config(folder / "pipeline_config.yaml") == tiny_cfg
+    assert "| candidate |" in (folder / "report.md").read_text()
+    assert SentenceTransformer(str(folder), device="cpu").encode(["hold harmless"]).shape == (1, 384)
+
+
+def test_identical_rerun_is_all_cache_hits_with_the_same_outcome(first_run, tiny_cfg):
+    second = retrain(tiny_cfg)
+    assert all(step["cached"] for step in second["steps"].values()), second["steps"]
+    assert second["promoted"] == first_run["promoted"]
+    assert second["model_path"] == first_run["model_path"]
+
+
+def test_changing_train_settings_reruns_from_train_only(first_run, tiny_cfg):
+    changed = tiny_cfg.model_copy(update={"train": tiny_cfg.train.model_copy(update={"epochs": 2.0})})
+    third = retrain(changed)
+    cached = {name: step["cached"] for name, step in third["steps"].items()}
+    assert cached["ingest"] and cached["mine"]
+    assert not cached["train"] and not cached["evaluate"]

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tasks.config import TrainConfig
+from tasks.train import pick_precision, training_frame, train_model
+from tests.conftest import DOCS, QUERIES, TRAIN
+
+CORPUS = pl.DataFrame({"doc_id": list(DOCS), "text": [f"{t} {b}" for t, b in DOCS.values()]})
+PAIRS = pl.DataFrame(
+    {
+        "query_id": TRAIN,
+        "doc_id": [f"d{q[1:]}" for q in TRAIN],
+        "anchor": [QUERIES[q] for q in TRAIN],
+        "positive": [f"{DOCS['d' + q[1:]][0]} {DOCS['d' + q[1:]][1]}" for q in TRAIN],
+    }
+)
+
+
+def negatives_for(pairs: pl.DataFrame, n: int) -> pl.DataFrame:
+    """Each pair's negatives: the next n documents in corpus order."""
+    ids = CORPUS["doc_id"].to_list()
+    rows = []
+    for query_id, doc_id in pairs.select("query_id", "doc_id").iter_rows():
+        start = ids.index(doc_id)
+        for slot in range(n):
+            rows.append((query_id, doc_id, slot, ids[(start + 1 + slot) % len(ids)], "dense", slot, 0.5, 0.9))
+    return pl.DataFrame(rows, orient="row", schema=["query_id", "positive_id", "slot", "negative_id", "strategy", "rank", "score", "positive_score"])
+
+
+def test_training_frame_puts_negatives_in_slot_order():
+    frame = training_frame(PAIRS, negatives_for(PAIRS, 2), CORPUS)
+    assert frame.columns == ["anchor", "positive", "negative_1", "negative_2"]
+    assert frame.height == PAIRS.height
+    first = frame.row(0, named=True)
+    assert first["anchor"] == QUERIES["q01"]
+    assert first["negative_1"] == CORPUS["text"][1] and first["negative_2"] == CORPUS["text"][2]
+
+
+def test_training_frame_without_negatives_is_pairs_only():
+    assert training_frame(PAIRS, negatives_for(PAIRS, 0), CORPUS).columns == ["anchor", "positive"]
+
+
+def test_cpu_is_fp32_and_refuses_half_precision():
+    assert pick_precision("cpu", "auto") == "fp32"
+    with pytest.raises(ValueError, match="CUDA"):
+        pick_precision("cpu", "bf16")
+
+
+def test_too_few_pairs_for_the_batch_size(tmp_path, base_model_ref):
+    with pytest.raises(ValueError, match="lower train.batch_size"):
+        train_model(base_model_ref.path, training_frame(PAIRS, negatives_for(PAIRS, 0), CORPUS), TrainConfig(batch_size=64), tmp_path, "cpu")
+
+
+def test_training_moves_queries_towards_their_clauses(tmp_path, base_model_ref):
+    from sentence_transformers import SentenceTransformer
+
+    frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS)
+    cfg = TrainConfig(epochs=3, batch_size=4, learning_rate=1e-4)
+    stats = train_model(base_model_ref.path, frame, cfg, tmp_path, "cpu")
+    assert stats["device"] == "cpu" and stats["precision"] == "fp32"
+    assert stats["steps"] == 9
+    saved = json.loads((tmp_path / "model" / "embedforge_training.json").read_text())
+    assert saved["examples"] == PAIRS.height
+
+    def margin(model) -> float:
+        q = model.encode(PAIRS["anchor"].to_list(), normalize_embeddings=True)
+        d = model.encode(PAIRS["positive"].to_list(), normalize_embeddings=True)
+        sims = q @ d.T
+        return float(np.mean(np.diag(sims) - (sims.sum(1) - np.diag(sims)) / (len(sims) - 1)))
+
+    base = SentenceTransformer(base_model_ref.path, device="cpu")
+    tuned = SentenceTransformer(str(tmp_path / "model"), device="cpu")
+    assert margin(tuned) > margin(base) + 0.02
