@@ -73,6 +73,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _k_list(text: str) -> list[int]:
+    try:
+        ks = sorted({int(k) for k in text.split(",") if k.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--k takes comma-separated positive integers, got {text!r}") from None
+    if not ks or ks[0] <= 0:
+        raise argparse.ArgumentTypeError(f"--k takes comma-separated positive integers, got {text!r}")
+    return ks
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from tasks.evaluate import qrels_dict
+    from tasks.ingest import read_qrels
+    from tasks.ingest.trec import read_run
+    from tasks.metrics import METRICS, evaluate_run
+
+    run = read_run(args.run)
+    qrels = qrels_dict(read_qrels(Path(args.qrels)))
+    macro, _ = evaluate_run(run, qrels, args.k)
+    _write_json(args.json, macro)
+    print(f"{len(qrels)} judged queries, {sum(1 for q in qrels if q in run)} of them in the run")
+    print("metric     " + "".join(f"{'@' + str(k):>10}" for k in args.k))
+    for metric in METRICS:
+        print(f"{metric:<11}" + "".join(f"{macro[f'{metric}@{k}']:>10.4f}" for k in args.k))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="embedforge", description="Fine-tune embedding models on your own domain data.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one key, value parsed as YAML; repeatable")
     run.add_argument("--json", metavar="OUT", help="write the run summary as JSON to OUT")
     run.set_defaults(handler=cmd_run)
+    score = sub.add_parser("score", help="score a TREC run file against TREC or BEIR qrels, like trec_eval -c")
+    score.add_argument("run", help="run file: qid Q0 docid rank score tag")
+    score.add_argument("qrels", help="qrels file: BEIR TSV (query-id corpus-id score) or TREC (qid 0 docid rel)")
+    score.add_argument("--k", type=_k_list, default=[1, 3, 5, 10, 100], help="cut-offs, e.g. 1,3,5,10,100")
+    score.add_argument("--json", metavar="OUT", help="write {metric@k: value} as JSON to OUT")
+    score.set_defaults(handler=cmd_score)
     return parser
 
 

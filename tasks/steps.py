@@ -16,7 +16,7 @@ import polars as pl
 from prefect import task
 from pydantic import BaseModel, ConfigDict
 
-from tasks import evaluate as evaluation_logic, gate as gate_logic, mining, registry, report, train as train_logic
+from tasks import embeddings, evaluate as evaluation_logic, gate as gate_logic, metrics, mining, registry, report, train as train_logic
 from tasks.config import ConfigError, DataConfig, EvalConfig, GateConfig, MiningConfig, PipelineConfig, TrainConfig, dump_config
 from tasks.embeddings import ModelNotFoundError, corpus_embeddings, encode, load_model, pick_device
 from tasks.gate import Decision, decide
@@ -129,7 +129,7 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
     return Trained(model=model, stats=stats)
 
 
-@task(name="evaluate", cache_key_fn=content_key(ignore=("device",), modules=(evaluation_logic,)), **RETRIES)
+@task(name="evaluate", cache_key_fn=content_key(ignore=("device",), modules=(evaluation_logic, metrics, embeddings)), **RETRIES)
 def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: ModelRef, cfg: EvalConfig, store: str, device: str = "auto") -> Evaluation:
     """Base, champion and candidate on the test qrels; a model evaluated once is not evaluated again."""
     roles = {"base": base, "champion": champion, "candidate": candidate}

@@ -27,7 +27,7 @@ class BeirData:
     qrels: dict[str, pl.DataFrame]
 
 
-def _decoded_lines(path: Path) -> list[tuple[int, str]]:
+def decoded_lines(path: Path) -> list[tuple[int, str]]:
     """(line number, text) for every non-blank line, CRLF tolerated; undecodable UTF-8 is a finding, not a crash."""
     if not path.is_file():
         raise DataError(f"{path} is missing", [Finding(str(path), 0, "-", "file_exists", "no such file")])
@@ -49,7 +49,7 @@ def _jsonl(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], l
     """Columns of a JSONL file; `fields` maps each field to whether it is required."""
     columns: dict[str, list[str]] = {name: [] for name in fields}
     lines, bad = [], []
-    for number, text in _decoded_lines(path):
+    for number, text in decoded_lines(path):
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -103,7 +103,7 @@ def read_qrels(path: Path, corpus: pl.DataFrame | None = None, queries: pl.DataF
     """
     rows: dict[str, list] = {"query_id": [], "doc_id": [], "score": []}
     lines, bad = [], []
-    for number, text in _decoded_lines(path):
+    for number, text in decoded_lines(path):
         parts = text.split("\t") if "\t" in text else text.split()
         if tuple(p.strip().lower() for p in parts) == QRELS_HEADER:
             continue

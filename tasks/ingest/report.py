@@ -30,6 +30,9 @@ class DataError(ValueError):
     def __init__(self, summary: str, findings: list[Finding]):
         self.summary = summary
         self.findings = findings
+        if not findings:
+            super().__init__(summary)
+            return
         lines = [str(f) for f in findings[:SHOWN]]
         more = f"\n  … and {len(findings) - SHOWN} more" if len(findings) > SHOWN else ""
         super().__init__(f"{summary}: {len(findings)} problem(s)\n  " + "\n  ".join(lines) + more)
