@@ -77,9 +77,9 @@ def _k_list(text: str) -> list[int]:
     try:
         ks = sorted({int(k) for k in text.split(",") if k.strip()})
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--k takes comma-separated positive integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
     if not ks or ks[0] <= 0:
-        raise argparse.ArgumentTypeError(f"--k takes comma-separated positive integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
     return ks
 
 
@@ -100,6 +100,86 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from tasks.embeddings import encode, load_model, resolve_model
+    from tasks.evaluate import HEADLINE, bm25_metrics, dense_metrics, qrels_dict
+    from tasks.ingest import read_beir
+
+    data = read_beir(args.data, [args.split])
+    qrels = qrels_dict(data.qrels[args.split])
+    queries = data.queries.filter(data.queries["query_id"].is_in(list(qrels)))
+    ref = resolve_model(args.model)
+    model = load_model(ref, "auto")
+    doc_vectors = encode(model, data.corpus["text"].to_list(), args.batch_size, "documents")
+    query_vectors = encode(model, queries["text"].to_list(), args.batch_size, "queries")
+    ks = sorted(set(args.k) | {10, 100})
+    full = query_vectors.shape[1]
+    dims = sorted({d for d in (args.dims or [full]) if d <= full} | {full}, reverse=True)
+    _, by_dim = dense_metrics(query_vectors, doc_vectors, queries["query_id"].to_list(), data.corpus["doc_id"].to_list(), qrels, ks, dims)
+    bm25, _ = bm25_metrics(queries["text"].to_list(), queries["query_id"].to_list(), data.corpus["text"].to_list(),
+                           data.corpus["doc_id"].to_list(), qrels, ks)
+    payload = {
+        "model": args.model,
+        "data": str(args.data),
+        "split": args.split,
+        "queries": len(qrels),
+        "dims": {str(d): by_dim[d] for d in dims},
+        "bm25": bm25,
+    }
+    _write_json(args.json, payload)
+    print(f"{len(qrels)} judged queries of {args.data} ({args.split}), {data.corpus.height} documents")
+    print(f"{'':<10}" + "".join(f"{h:>12}" for h in HEADLINE) + f"{'kept':>8}")
+    for d in dims:
+        kept = by_dim[d]["ndcg@10"] / by_dim[full]["ndcg@10"] if by_dim[full]["ndcg@10"] else float("nan")
+        print(f"{'dim ' + str(d):<10}" + "".join(f"{by_dim[d][h]:>12.4f}" for h in HEADLINE) + f"{kept:>8.1%}")
+    print(f"{'bm25':<10}" + "".join(f"{bm25[h]:>12.4f}" for h in HEADLINE))
+    return 0
+
+
+def _registry_root(args: argparse.Namespace) -> str:
+    from tasks.config import load_config
+
+    return args.root or load_config(args.config, args.set or []).registry.root
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from tasks import registry
+
+    root = _registry_root(args)
+    rows = registry.list_versions(root)
+    pointer = registry.read_champion(root)
+    if args.json:
+        payload = {"root": root, "champion": pointer["version"] if pointer else None, "versions": rows}
+        print(json.dumps(payload, indent=2))
+        return 0
+    if not rows:
+        print(f"no model versions in {root}")
+        return 0
+    print(f"{'':2}{'version':<14}{'created (UTC)':<27}{'gate':<6}{'score':>8}  dataset")
+    for r in rows:
+        mark = "* " if r["champion"] else "  "
+        score = f"{r['score']:.4f}" if isinstance(r["score"], (int, float)) else "-"
+        print(f"{mark}{r['version']:<14}{r['created_at']:<27}{'pass' if r['promoted_by_gate'] else 'fail':<6}{score:>8}  {r['dataset']}")
+    print("* champion" if pointer else "* champion: none registered (the base model serves)")
+    return 0
+
+
+def cmd_models_promote(args: argparse.Namespace) -> int:
+    from tasks import registry
+
+    pointer = registry.promote(_registry_root(args), args.version)
+    print(f"champion is now {pointer['version']} ({pointer['path']})")
+    return 0
+
+
+def cmd_models_rollback(args: argparse.Namespace) -> int:
+    from tasks import registry
+
+    pointer = registry.rollback(_registry_root(args))
+    print(f"champion is now {pointer['version']} ({pointer['path']})" if pointer else "champion is now the base model")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="embedforge", description="Fine-tune embedding models on your own domain data.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +194,33 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--k", type=_k_list, default=[1, 3, 5, 10, 100], help="cut-offs, e.g. 1,3,5,10,100")
     score.add_argument("--json", metavar="OUT", help="write {metric@k: value} as JSON to OUT")
     score.set_defaults(handler=cmd_score)
+
+    evaluate = sub.add_parser("evaluate", help="dense retrieval (also at truncated sizes) and BM25 on a BEIR folder")
+    evaluate.add_argument("--model", required=True, help="SentenceTransformer folder or cached hub id")
+    evaluate.add_argument("--data", required=True, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    evaluate.add_argument("--split", default="test", help="qrels split to score (default test)")
+    evaluate.add_argument("--dims", type=_k_list, help="embedding sizes to also score, e.g. 384,256,128,64")
+    evaluate.add_argument("--k", type=_k_list, default=[1, 3, 5, 10, 100], help="cut-offs, e.g. 1,3,5,10,100")
+    evaluate.add_argument("--batch-size", type=int, default=64, help="texts per forward pass")
+    evaluate.add_argument("--json", metavar="OUT", help="write {dims: {size: metrics}, bm25: metrics} as JSON to OUT")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    models = sub.add_parser("models", help="list registered model versions, promote one by hand, roll back")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    for name, handler, text in (
+        ("list", cmd_models_list, "registered versions, newest first; * marks the champion"),
+        ("promote", cmd_models_promote, "make VERSION the champion"),
+        ("rollback", cmd_models_rollback, "point the champion back at the model it replaced"),
+    ):
+        p = models_sub.add_parser(name, help=text)
+        if name == "promote":
+            p.add_argument("version")
+        if name == "list":
+            p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        p.add_argument("--root", help="registry folder (default: registry.root of the config)")
+        p.add_argument("--config", help="YAML config whose registry.root to use")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override; repeatable")
+        p.set_defaults(handler=handler)
     return parser
 
 

@@ -46,12 +46,17 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         "dataset": cfg.data.path,
         "base_model": cfg.train.base_model,
         "metrics": result.metrics,
+        "bm25": result.bm25,
+        "dims": result.dims,
+        "decision": decision.model_dump(),
         "training": trained.stats,
         "steps": steps,
     }
     # the registry is a side effect: replay the cached registration only when the registry still reflects it
     register_task = register.with_options(refresh_cache=not registry.reflects(cfg.registry.root, trained.model, decision.promote))
     entry = _step(steps, "register", register_task, trained.model, decision, baseline, cfg, data, summary)
-    summary.update(model_path=entry.path, version=entry.version, champion=entry.champion, steps=steps)
+    summary.update(model_path=entry.path, version=entry.version, champion=entry.champion, steps=steps, promoted=entry.promoted)
+    if entry.note:
+        summary["reason"] += f"; {entry.note}"
     report.publish(summary)
     return summary

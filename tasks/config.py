@@ -73,6 +73,15 @@ class TrainConfig(_Section):
 class EvalConfig(_Section):
     k_values: list[int] = [1, 3, 5, 10, 100]  # cut-offs at which every metric is reported; 10 and 100 always are
     batch_size: int = Field(64, ge=1)  # texts per forward pass when embedding queries and corpus
+    dims: list[int] = [256, 128, 64]  # also score embeddings truncated to these sizes (re-normalised): Matryoshka table
+    bm25: bool = True  # also score a BM25 baseline on the same queries
+
+    @field_validator("dims")
+    @classmethod
+    def _positive_dims(cls, value: list[int]) -> list[int]:
+        if any(d <= 0 for d in value):
+            raise ValueError(f"dims must be positive sizes, got {value}")
+        return sorted(set(value), reverse=True)
 
     @field_validator("k_values")
     @classmethod
@@ -82,22 +91,40 @@ class EvalConfig(_Section):
         return sorted(set(value) | {10, 100})  # the run summary's headline figures are ndcg@10 … recall@100
 
 
+def _check_metric_name(value: str, what: str) -> str:
+    name, _, k = value.partition("@")
+    if name not in METRIC_NAMES or not k.isdigit() or int(k) <= 0:
+        raise ValueError(f"{what} must look like 'ndcg@10' with a metric in {METRIC_NAMES}, got {value!r}")
+    return value
+
+
 class GateConfig(_Section):
     metric: str = "ndcg@10"  # primary metric the gate compares
     min_delta: float = Field(0.005, ge=0)  # absolute gain over the champion required to promote
+    alpha: float = Field(0.05, gt=0, le=1)  # the paired test's p-value must be below this (1 disables the test)
+    permutations: int = Field(10_000, ge=100)  # sign flips drawn by the paired randomization test
+    seed: int = 0  # seeds the randomization test, so a decision repeats exactly
+    guards: dict[str, float] = {"recall@100": 0.01}  # metric -> largest drop tolerated against the champion
 
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str) -> str:
-        name, _, k = value.partition("@")
-        if name not in METRIC_NAMES or not k.isdigit():
-            raise ValueError(f"gate.metric must look like 'ndcg@10' with a metric in {METRIC_NAMES}, got {value!r}")
+        return _check_metric_name(value, "gate.metric")
+
+    @field_validator("guards")
+    @classmethod
+    def _known_guards(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, tolerance in value.items():
+            _check_metric_name(name, "each gate.guards key")
+            if tolerance < 0:
+                raise ValueError(f"gate.guards[{name!r}] is a tolerated drop and must be >= 0, got {tolerance}")
         return value
 
 
 class RegistryConfig(_Section):
     root: str = "models"  # one folder per model version plus the CHAMPION.json pointer
     store: str = ".embedforge/store"  # content-addressed intermediate files (parquet, embeddings, trained models)
+    keep: int = Field(5, ge=1)  # versions kept after each registration; the champion and its predecessor always are
 
 
 class PipelineConfig(_Section):
@@ -112,12 +139,13 @@ class PipelineConfig(_Section):
 
     @model_validator(mode="after")
     def _cross_section_rules(self) -> PipelineConfig:
-        k = int(self.gate.metric.split("@")[1])
-        if k not in self.eval.k_values:
-            raise ValueError(
-                f"gate.metric is {self.gate.metric!r} but eval.k_values {self.eval.k_values} has no {k}; "
-                f"add {k} to eval.k_values or pick a metric at one of those cut-offs"
-            )
+        for what, metric in [("gate.metric", self.gate.metric), *(("gate.guards", g) for g in self.gate.guards)]:
+            k = int(metric.split("@")[1])
+            if k not in self.eval.k_values:
+                raise ValueError(
+                    f"{what} uses {metric!r} but eval.k_values {self.eval.k_values} has no {k}; "
+                    f"add {k} to eval.k_values or pick a metric at one of those cut-offs"
+                )
         if self.mining.num_negatives > 0 and not self.mining.retrievers:
             raise ValueError("mining.num_negatives > 0 needs at least one retriever in mining.retrievers")
         if self.mining.skip_top >= self.mining.top_k:

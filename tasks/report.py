@@ -1,28 +1,99 @@
-"""Run reports: a markdown metrics table, published as a Prefect artifact with a stable key and kept beside the model."""
+"""Run reports: metric tables, a chart, and the Prefect artifacts (stable keys, so the UI keeps their history)."""
 
 from __future__ import annotations
 
+import base64
+import io
+import math
+
 from tasks.evaluate import HEADLINE
+from tasks.metrics import METRICS
 
 ARTIFACT_KEY = "retrain-report"
+TABLE_KEY = "eval-metrics"
+DECISION_KEY = "gate-decision"
+
+
+def _cutoffs(metrics: dict[str, float]) -> list[int]:
+    return sorted({int(name.split("@")[1]) for name in metrics})
 
 
 def metrics_table(rows: dict[str, dict[str, float]], columns: tuple[str, ...] = HEADLINE, baseline: str = "base") -> str:
-    """Markdown table, one row per model, with the change against `baseline` in brackets."""
-    head = "| model | " + " | ".join(columns) + " |"
-    rule = "|---|" + "---:|" * len(columns)
-    lines = [head, rule]
+    """Markdown table, one row per model, with the relative change against `baseline` in brackets."""
+    lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     base = rows.get(baseline, {})
     for name, metrics in rows.items():
         cells = []
         for column in columns:
-            value = metrics.get(column, float("nan"))
-            if name != baseline and column in base and base[column] > 0:
-                cells.append(f"{value:.4f} ({(value - base[column]) / base[column]:+.1%})")
-            else:
-                cells.append(f"{value:.4f}")
+            value = metrics.get(column, math.nan)
+            change = f" ({(value - base[column]) / base[column]:+.1%})" if name != baseline and base.get(column) else ""
+            cells.append(f"{value:.4f}{change}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def cutoff_table(rows: dict[str, dict[str, float]]) -> str:
+    """Every metric at every K: one row per (metric, model)."""
+    ks = _cutoffs(next(iter(rows.values())))
+    lines = ["| metric | model | " + " | ".join(f"@{k}" for k in ks) + " |", "|---|---|" + "---:|" * len(ks)]
+    for metric in METRICS:
+        for name, values in rows.items():
+            lines.append(f"| {metric} | {name} | " + " | ".join(f"{values[f'{metric}@{k}']:.4f}" for k in ks) + " |")
+    return "\n".join(lines)
+
+
+def dims_table(dims: dict[str, dict[str, dict[str, float]]], metric: str = "ndcg@10") -> str:
+    """Quality per embedding size for base and candidate, with the share of the model's own full-size score kept."""
+    roles = [r for r in ("base", "candidate") if r in dims]
+    sizes = sorted({int(d) for r in roles for d in dims[r]}, reverse=True)
+    head = "| dims | " + " | ".join(f"{r} {metric} | {r} kept" for r in roles) + " |"
+    lines = [head, "|---:|" + "---:|---:|" * len(roles)]
+    for size in sizes:
+        cells = []
+        for role in roles:
+            full = dims[role][str(max(int(d) for d in dims[role]))][metric]
+            value = dims[role].get(str(size), {}).get(metric, math.nan)
+            cells.append(f"{value:.4f} | {value / full:.1%}" if full else f"{value:.4f} | -")
+        lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def chart_png(summary: dict) -> bytes:
+    """Two panels: NDCG@K against K per model (and BM25), and NDCG@10 against embedding size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _models(summary)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for name, values in rows.items():
+        ks = _cutoffs(values)
+        left.plot(ks, [values[f"ndcg@{k}"] for k in ks], marker="o", label=name, linestyle="--" if name == "bm25" else "-")
+    left.set_xscale("log")
+    left.set(title="NDCG@K on the test queries", xlabel="K", ylabel="NDCG@K")
+    left.legend()
+    for role, by_dim in summary.get("dims", {}).items():
+        if role == "champion" and summary["metrics"]["champion"] == summary["metrics"]["base"]:
+            continue
+        sizes = sorted(int(d) for d in by_dim)
+        right.plot(sizes, [by_dim[str(d)]["ndcg@10"] for d in sizes], marker="o", label=role)
+    right.set(title="NDCG@10 by embedding size", xlabel="dimensions kept", ylabel="NDCG@10")
+    right.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _models(summary: dict) -> dict[str, dict[str, float]]:
+    rows = dict(summary["metrics"])
+    if rows.get("champion") == rows.get("base"):
+        rows.pop("champion")  # no champion yet: the base model is the champion
+    if summary.get("bm25"):
+        rows = {"bm25": summary["bm25"], **rows}
+    return rows
 
 
 def steps_table(steps: dict[str, dict]) -> str:
@@ -31,17 +102,23 @@ def steps_table(steps: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def run_markdown(summary: dict) -> str:
-    """The run report a person reads in the Prefect UI and in the model folder."""
+def run_markdown(summary: dict, chart: str | None = None) -> str:
+    """The run report a person reads in the Prefect UI and in the model folder; `chart` is an image link or data URI."""
     verdict = "✅ promoted" if summary["promoted"] else "⏸ not promoted"
+    rows = _models(summary)
     parts = [
         f"# embedforge run — {verdict}",
         f"**Dataset:** `{summary['dataset']}`  ·  **Base model:** `{summary['base_model']}`  ·  "
-        f"**Model:** `{summary['model_path']}`",
+        f"**Model:** `{summary.get('model_path', '(not registered yet)')}`",
         f"**Gate:** {summary['reason']}",
         "## Test metrics",
-        metrics_table(summary["metrics"]),
+        metrics_table(rows),
     ]
+    if chart:
+        parts.append(f"![metrics chart]({chart})")
+    if summary.get("dims"):
+        parts += ["## Quality by embedding size (truncated, re-normalised)", dims_table(summary["dims"])]
+    parts += ["## Every metric at every cut-off", cutoff_table(rows)]
     training = summary.get("training")
     if training:
         parts += [
@@ -55,7 +132,17 @@ def run_markdown(summary: dict) -> str:
 
 
 def publish(summary: dict) -> None:
-    """Attach the report to the current flow run (keyed, so the UI keeps its history run by run)."""
-    from prefect.artifacts import create_markdown_artifact
+    """Attach the report, the metrics table and the gate decision to the current flow run."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    create_markdown_artifact(markdown=run_markdown(summary), key=ARTIFACT_KEY, description="retraining run report")
+    png = base64.b64encode(chart_png(summary)).decode()
+    create_markdown_artifact(
+        markdown=run_markdown(summary, chart=f"data:image/png;base64,{png}"), key=ARTIFACT_KEY, description="retraining run report"
+    )
+    rows = _models(summary)
+    create_table_artifact(
+        table=[{"model": name, **{k: round(v, 4) for k, v in values.items()}} for name, values in rows.items()],
+        key=TABLE_KEY,
+        description="test metrics of every model at every cut-off",
+    )
+    create_markdown_artifact(markdown=f"**{summary['reason']}**", key=DECISION_KEY, description="promotion decision")

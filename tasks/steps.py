@@ -67,6 +67,8 @@ class Trained(BaseModel):
 class Evaluation(BaseModel):
     model_config = ConfigDict(frozen=True)
     metrics: dict[str, dict[str, float]]  # role (base, champion, candidate) -> metric -> value
+    dims: dict[str, dict[str, dict[str, float]]]  # role -> embedding size -> metric -> value
+    bm25: dict[str, float] | None  # the lexical baseline on the same queries
     per_query: DatasetRef
     champion_name: str
 
@@ -131,26 +133,30 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
 
 @task(name="evaluate", cache_key_fn=content_key(ignore=("device",), modules=(evaluation_logic, metrics, embeddings)), **RETRIES)
 def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: ModelRef, cfg: EvalConfig, store: str, device: str = "auto") -> Evaluation:
-    """Base, champion and candidate on the test qrels; a model evaluated once is not evaluated again."""
+    """Base, champion and candidate (and BM25) on the test qrels; a model evaluated once is not evaluated again."""
     roles = {"base": base, "champion": champion, "candidate": candidate}
     metrics: dict[str, dict[str, float]] = {}
-    by_sha: dict[str, tuple[dict, dict]] = {}
+    dims: dict[str, dict[str, dict[str, float]]] = {}
+    by_sha: dict[str, tuple] = {}
     frames = []
     for role, ref in roles.items():
         if ref.sha256 not in by_sha:
             by_sha[ref.sha256] = evaluation_logic.evaluate_model(ref, data.corpus, data.queries, data.test_qrels, cfg, store, device)
-        macro, per_query = by_sha[ref.sha256]
+        (macro, per_query), by_dim = by_sha[ref.sha256]
         metrics[role] = macro
+        dims[role] = {str(dim): values for dim, values in by_dim.items()}
         frames.append(pl.DataFrame([{"model": role, "query_id": qid, **values} for qid, values in per_query.items()]))
-        logger.info("%s (%s): %s", role, ref.name, {k: round(macro[k], 4) for k in evaluation_logic.HEADLINE if k in macro})
+        logger.info("%s (%s): %s", role, ref.name, {k: round(macro[k], 4) for k in evaluation_logic.HEADLINE})
+    bm25 = evaluation_logic.evaluate_bm25(data.corpus, data.queries, data.test_qrels, cfg)[0] if cfg.bm25 else None
     per_query_ref = write_frame(pl.concat(frames), store, "eval_per_query")
-    return Evaluation(metrics=metrics, per_query=per_query_ref, champion_name=champion.name)
+    return Evaluation(metrics=metrics, dims=dims, bm25=bm25, per_query=per_query_ref, champion_name=champion.name)
 
 
 @task(name="gate", cache_key_fn=content_key(modules=(gate_logic,)), **RETRIES)
 def gate(result: Evaluation, cfg: GateConfig) -> Decision:
-    """Promote or not, from the candidate's and champion's metrics alone."""
-    decision = decide(result.metrics["candidate"], result.metrics["champion"], cfg, champion_name=result.champion_name)
+    """Promote or not, from the candidate's and champion's per-query metrics alone."""
+    roles = evaluation_logic.per_query_by_role(read_frame(result.per_query))
+    decision = decide(roles["candidate"], roles["champion"], cfg, champion_name=result.champion_name)
     logger.info(decision.reason)
     return decision
 
@@ -174,7 +180,14 @@ def register(candidate: ModelRef, decision: Decision, baseline: ModelRef, cfg: P
         "code_version": registry.code_version(),
         "config": cfg.model_dump(mode="json"),
     }
-    files = {"pipeline_config.yaml": dump_config(cfg), "report.md": report.run_markdown(summary)}
+    files = {
+        "pipeline_config.yaml": dump_config(cfg),
+        "report.md": report.run_markdown(summary, chart="report.png"),
+        "report.png": report.chart_png(summary),
+    }
     entry = registry.register(candidate, decision.promote, baseline, root, files, manifest)
-    logger.info("registered %s at %s (champion: %s)", entry.version, entry.path, entry.champion)
+    logger.info("registered %s at %s (champion: %s) %s", entry.version, entry.path, entry.champion, entry.note)
+    pruned = registry.prune(root, cfg.registry.keep)
+    if pruned:
+        logger.info("pruned old versions beyond registry.keep=%d: %s", cfg.registry.keep, ", ".join(pruned))
     return entry

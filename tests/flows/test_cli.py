@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 STEPS = ["ingest", "mine", "train", "evaluate", "gate", "register"]
 
 
@@ -43,3 +45,42 @@ def test_bad_override_fails_before_running(tmp_path):
     assert proc.returncode == 1
     assert "train.epochz" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_evaluate_reports_each_size_and_bm25(tiny_beir, tmp_path):
+    out = tmp_path / "eval.json"
+    proc = embedforge("evaluate", "--model", "all-MiniLM-L6-v2", "--data", str(tiny_beir), "--dims", "384,64", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert set(result["dims"]) == {"384", "64"}
+    assert {"ndcg@10", "mrr@10", "map@100", "recall@100"} <= set(result["dims"]["64"])
+    assert result["dims"]["64"]["ndcg@10"] <= result["dims"]["384"]["ndcg@10"] + 0.2
+    assert 0 <= result["bm25"]["ndcg@10"] <= 1
+
+
+def test_score_matches_the_library_on_a_run_file(tmp_path):
+    (tmp_path / "run.txt").write_text("q1 Q0 d1 1 0.9 t\nq1 Q0 d2 2 0.9 t\nq2 Q0 d3 1 0.5 t\n")
+    (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t2\nq3\td1\t1\n")
+    proc = embedforge("score", str(tmp_path / "run.txt"), str(tmp_path / "qrels.tsv"), "--k", "1,10", "--json", str(tmp_path / "s.json"))
+    assert proc.returncode == 0, proc.stderr
+    scores = json.loads((tmp_path / "s.json").read_text())
+    # ties break by doc id descending: d2 ranks above d1 for q1, so q1's relevant d1 is at rank 2
+    assert scores["mrr@10"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    assert scores["precision@1"] == pytest.approx(1 / 3)
+
+
+def test_models_list_promote_and_rollback(tiny_beir, tmp_path):
+    from tasks import registry
+    from tests.unit.test_registry import make_model, registered
+
+    root = tmp_path / "models"
+    base = make_model(tmp_path, "base", "0")
+    a = registered(tmp_path, root, "a", "1", False, base, "2026-01-01")
+    listed = embedforge("models", "list", "--root", str(root), "--json")
+    assert json.loads(listed.stdout)["versions"][0]["version"] == registry.version_of(a)
+    assert embedforge("models", "promote", registry.version_of(a), "--root", str(root)).returncode == 0
+    assert registry.read_champion(root)["sha256"] == a.sha256
+    back = embedforge("models", "rollback", "--root", str(root))
+    assert back.returncode == 0 and "base model" in back.stdout
+    again = embedforge("models", "rollback", "--root", str(root))
+    assert again.returncode == 1 and "already the champion" in again.stderr

@@ -44,11 +44,30 @@ def test_first_run_executes_every_step_and_reports_metrics(first_run):
     for role in ("base", "champion", "candidate"):
         assert set(HEADLINE) <= set(first_run["metrics"][role])
     assert first_run["metrics"]["champion"] == first_run["metrics"]["base"]  # no champion yet: the base model
+    assert set(first_run["dims"]["candidate"]) == {"384", "256", "128", "64"}
+    assert 0 <= first_run["bm25"]["ndcg@10"] <= 1
+
+
+def test_run_publishes_its_report_artifacts(first_run):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    async def read_latest():
+        async with get_client() as client:
+            return await client.read_latest_artifacts()
+
+    artifacts = asyncio.run(read_latest())
+    keys = {a.key for a in artifacts}
+    assert {"retrain-report", "eval-metrics", "gate-decision"} <= keys
+    report = next(a for a in artifacts if a.key == "retrain-report")
+    assert "| candidate |" in report.data and "data:image/png;base64," in report.data
 
 
 def test_gate_and_registry_agree(first_run, tiny_cfg):
-    m = first_run["metrics"]
-    assert first_run["promoted"] == (m["candidate"]["ndcg@10"] > m["base"]["ndcg@10"])
+    decision = first_run["decision"]
+    assert first_run["promoted"] == decision["promote"]
+    assert decision["candidate"] == pytest.approx(first_run["metrics"]["candidate"]["ndcg@10"])
     pointer = registry.read_champion(tiny_cfg.registry.root)
     if first_run["promoted"]:
         assert pointer["path"] == first_run["model_path"]
@@ -67,6 +86,7 @@ def test_registered_model_loads_and_carries_its_lineage(first_run, tiny_cfg):
     assert set(manifest["datasets"]) == {"corpus", "queries", "train_qrels", "test_qrels", "train_pairs"}
     assert load_config(folder / "pipeline_config.yaml") == tiny_cfg
     assert "| candidate |" in (folder / "report.md").read_text()
+    assert (folder / "report.png").read_bytes()[:4] == b"\x89PNG"
     assert SentenceTransformer(str(folder), device="cpu").encode(["hold harmless"]).shape == (1, 384)
 
 

@@ -1,37 +1,84 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tasks.config import GateConfig
-from tasks.gate import decide
+from tasks.gate import decide, paired_randomization_p
 
-CFG = GateConfig(metric="ndcg@10", min_delta=0.01)
+CFG = GateConfig(metric="ndcg@10", min_delta=0.01, guards={"recall@100": 0.01})
 
 
-def test_clear_gain_promotes_and_names_the_numbers():
-    d = decide({"ndcg@10": 0.70}, {"ndcg@10": 0.645}, CFG, "base")
+def per_query(ndcg, recall=None):
+    recall = recall if recall is not None else [1.0] * len(ndcg)
+    return {f"q{i}": {"ndcg@10": n, "recall@100": r} for i, (n, r) in enumerate(zip(ndcg, recall))}
+
+
+RNG = np.random.default_rng(0)
+CHAMPION = RNG.uniform(0.2, 0.8, 200)
+
+
+def test_clear_consistent_gain_promotes_and_names_the_numbers():
+    d = decide(per_query(CHAMPION + 0.05), per_query(CHAMPION), CFG, "base")
     assert d.promote
-    assert "0.7000" in d.reason and "0.6450" in d.reason and "+0.0550" in d.reason
+    assert d.p_value < 0.001
+    assert f"{CHAMPION.mean() + 0.05:.4f}" in d.reason and f"vs base {CHAMPION.mean():.4f}" in d.reason
+    assert "+0.0500" in d.reason and "guards ok" in d.reason
 
 
-def test_worse_candidate_is_not_promoted():
-    assert not decide({"ndcg@10": 0.60}, {"ndcg@10": 0.645}, CFG).promote
+def test_deliberately_worse_candidate_is_not_promoted():
+    d = decide(per_query(CHAMPION - 0.05), per_query(CHAMPION), CFG)
+    assert not d.promote
+    assert "no gain (-0.0500)" in d.reason
 
 
-def test_tie_is_not_promoted_even_with_zero_min_delta():
-    assert not decide({"ndcg@10": 0.645}, {"ndcg@10": 0.645}, GateConfig(min_delta=0.0)).promote
+def test_tie_is_not_promoted():
+    d = decide(per_query(CHAMPION), per_query(CHAMPION), GateConfig(min_delta=0.0))
+    assert not d.promote
+    assert d.p_value == 1.0
+
+
+def test_tiny_noisy_gain_fails_the_paired_test():
+    # a mean gain above min_delta carried by noise: big swings both ways on every query
+    noise = RNG.normal(0.0, 0.3, 200)
+    noise -= noise.mean() - 0.012
+    d = decide(per_query(CHAMPION + noise), per_query(CHAMPION), CFG)
+    assert d.delta >= CFG.min_delta
+    assert not d.promote
+    assert "not below alpha 0.05" in d.reason
+
+
+def test_guard_metric_regression_blocks_promotion():
+    d = decide(per_query(CHAMPION + 0.05, [0.9] * 200), per_query(CHAMPION, [1.0] * 200), CFG)
+    assert not d.promote
+    assert "guard recall@100 drops -0.1000" in d.reason
 
 
 def test_gain_below_min_delta_is_not_promoted():
-    d = decide({"ndcg@10": 0.650}, {"ndcg@10": 0.645}, CFG)
-    assert not d.promote
-    assert "not promoted" in d.reason
+    d = decide(per_query(CHAMPION + 0.005), per_query(CHAMPION), CFG)
+    assert not d.promote and "below min_delta" in d.reason
 
 
-def test_gain_exactly_min_delta_promotes():
-    assert decide({"ndcg@10": 0.5}, {"ndcg@10": 0.25}, GateConfig(min_delta=0.25)).promote
+def test_decision_repeats_exactly_with_the_seed():
+    noise = RNG.normal(0.02, 0.2, 200)
+    a = decide(per_query(CHAMPION + noise), per_query(CHAMPION), CFG)
+    b = decide(per_query(CHAMPION + noise), per_query(CHAMPION), CFG)
+    assert a == b
+
+
+def test_randomization_p_value_matches_exact_enumeration():
+    # 10 queries: all 1024 sign patterns can be enumerated exactly
+    diffs = np.array([0.3, 0.1, -0.05, 0.2, 0.0, 0.15, -0.1, 0.25, 0.05, 0.1])
+    signs = np.array(np.meshgrid(*[[-1, 1]] * 10)).reshape(10, -1).T
+    exact = np.mean(signs @ diffs >= diffs.sum() - 1e-12)
+    assert paired_randomization_p(diffs, 50_000, seed=1) == pytest.approx(exact, abs=0.005)
+
+
+def test_different_query_sets_are_refused():
+    with pytest.raises(ValueError, match="same queries"):
+        decide(per_query([0.5, 0.6]), per_query([0.5]), CFG)
 
 
 def test_missing_metric_is_an_error():
-    with pytest.raises(ValueError, match="missing"):
-        decide({"mrr@10": 0.7}, {"ndcg@10": 0.6}, CFG)
+    with pytest.raises(ValueError, match="lack"):
+        decide({"q": {"mrr@10": 0.7}}, {"q": {"mrr@10": 0.6}}, CFG)

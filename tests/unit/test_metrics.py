@@ -6,15 +6,15 @@ import random
 import pytest
 import pytrec_eval
 
-from tasks.metrics import evaluate_run, query_metrics, rank_documents
+from tasks.metrics import evaluate_run, rank_documents
 
 KS = [1, 3, 5, 10]
 
 
 def test_hand_computed_query():
     judged = {"a": 2, "b": 1, "c": 0}
-    ranking = ["x", "a", "y", "b"]
-    m = query_metrics(ranking, judged, [3, 10])
+    run = {"q": {"x": 4.0, "a": 3.0, "y": 2.0, "b": 1.0}}
+    m = evaluate_run(run, {"q": judged}, [3, 10])[1]["q"]
     dcg3 = 2 / math.log2(3)
     idcg = 2 / math.log2(2) + 1 / math.log2(3)
     assert m["ndcg@3"] == pytest.approx(dcg3 / idcg)
@@ -47,6 +47,11 @@ def _random_case(rng: random.Random):
         retrieved = rng.sample(docs, rng.randint(1, 20))
         # coarse scores so that ties are frequent
         run[qid] = {d: float(rng.randint(0, 5)) for d in retrieved}
+    for q in range(3):  # judged but never retrieved: they score 0 and still count in the mean
+        qrels[f"unretrieved{q}"] = {rng.choice(docs): 1}
+    qrels["no_relevant"] = {docs[0]: 0, docs[1]: 0}  # R = 0
+    run["no_relevant"] = {docs[0]: 1.0}
+    run["unjudged"] = {docs[2]: 1.0}  # retrieved but not in the qrels: ignored
     return qrels, run
 
 
@@ -57,7 +62,14 @@ def test_equals_pytrec_eval_on_random_runs_with_ties(seed):
     measures = {f"ndcg_cut.{','.join(map(str, KS))}", f"map_cut.{','.join(map(str, KS))}",
                 f"P.{','.join(map(str, KS))}", f"recall.{','.join(map(str, KS))}"}
     reference = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
+    assert set(per_query) == set(qrels)
+    for qid in per_query:
+        if qid.startswith("unretrieved") or qid == "no_relevant":
+            assert all(v == 0.0 for v in per_query[qid].values())
+    assert macro["ndcg@10"] == pytest.approx(sum(q["ndcg@10"] for q in per_query.values()) / len(qrels))
     for qid, ref in reference.items():
+        if qid == "no_relevant":
+            continue
         for k in KS:
             ours = per_query[qid]
             assert ours[f"ndcg@{k}"] == pytest.approx(ref[f"ndcg_cut_{k}"], abs=1e-9)
@@ -68,5 +80,26 @@ def test_equals_pytrec_eval_on_random_runs_with_ties(seed):
         # reciprocal rank at K: pytrec_eval's recip_rank on the run cut to its first K documents
         cut = {qid: {d: scores[d] for d in rank_documents(scores)[:k]} for qid, scores in run.items()}
         rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(cut)
-        for qid in qrels:
+        for qid in rr:
             assert per_query[qid][f"mrr@{k}"] == pytest.approx(rr[qid]["recip_rank"], abs=1e-9)
+
+
+def test_search_matrix_scoring_equals_the_dict_path():
+    import numpy as np
+
+    from tasks.evaluate import score_search
+
+    rng = np.random.default_rng(3)
+    doc_ids = [f"doc{i}" for i in rng.permutation(40)]  # corpus order is not lexical order
+    indices = np.array([rng.permutation(40)[:10] for _ in range(6)])
+    scores = np.round(rng.random((6, 10)), 1)
+    query_ids = [f"q{i}" for i in range(6)]
+    qrels = {q: {doc_ids[j]: int(rng.integers(0, 3)) for j in rng.permutation(40)[:5]} for q in query_ids[:5]}
+    qrels["never_searched"] = {doc_ids[0]: 1}
+    run = {q: {doc_ids[j]: float(s) for j, s in zip(row, srow)} for q, row, srow in zip(query_ids, indices, scores)}
+    macro, per_query = score_search(query_ids, doc_ids, scores, indices, qrels, [1, 5, 10])
+    ref_macro, ref_per_query = evaluate_run(run, qrels, [1, 5, 10])
+    assert set(per_query) == set(ref_per_query)
+    for q in per_query:
+        assert per_query[q] == pytest.approx(ref_per_query[q], abs=1e-12)
+    assert macro == pytest.approx(ref_macro, abs=1e-12)
