@@ -103,3 +103,41 @@ def test_search_matrix_scoring_equals_the_dict_path():
     for q in per_query:
         assert per_query[q] == pytest.approx(ref_per_query[q], abs=1e-12)
     assert macro == pytest.approx(ref_macro, abs=1e-12)
+
+
+from hypothesis import given, settings, strategies as st
+
+DOC = st.sampled_from([f"d{i}" for i in range(12)])
+
+
+@st.composite
+def qrels_and_run(draw):
+    queries = draw(st.lists(st.sampled_from([f"q{i}" for i in range(6)]), min_size=1, max_size=6, unique=True))
+    qrels = {q: draw(st.dictionaries(DOC, st.integers(0, 3), min_size=1, max_size=6)) for q in queries}
+    run_queries = draw(st.lists(st.sampled_from(queries + ["extra"]), max_size=7, unique=True))
+    # scores from a small set: ties everywhere
+    run = {q: draw(st.dictionaries(DOC, st.sampled_from([0.0, 0.5, 1.0, 2.0]), min_size=1, max_size=12)) for q in run_queries}
+    return qrels, run
+
+
+@settings(max_examples=300, deadline=None)
+@given(qrels_and_run(), st.lists(st.integers(1, 15), min_size=1, max_size=4))
+def test_property_equals_pytrec_eval(case, ks):
+    qrels, run = case
+    ks = sorted(set(ks))
+    _, per_query = evaluate_run(run, qrels, ks)
+    cut = ",".join(map(str, ks))
+    reference = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{cut}", f"map_cut.{cut}", f"P.{cut}", f"recall.{cut}"}).evaluate(run)
+    for qid, ref in reference.items():
+        if not any(g >= 1 for g in qrels[qid].values()):
+            continue  # R = 0: trec_eval's per-query values are undefined there; embedforge reports 0
+        for k in ks:
+            assert per_query[qid][f"ndcg@{k}"] == pytest.approx(ref[f"ndcg_cut_{k}"], abs=1e-9)
+            assert per_query[qid][f"map@{k}"] == pytest.approx(ref[f"map_cut_{k}"], abs=1e-9)
+            assert per_query[qid][f"precision@{k}"] == pytest.approx(ref[f"P_{k}"], abs=1e-9)
+            assert per_query[qid][f"recall@{k}"] == pytest.approx(ref[f"recall_{k}"], abs=1e-9)
+            p, r = ref[f"P_{k}"], ref[f"recall_{k}"]
+            assert per_query[qid][f"f1@{k}"] == pytest.approx(2 * p * r / (p + r) if p + r else 0.0, abs=1e-9)
+    for qid in qrels:
+        if qid not in run:
+            assert all(v == 0.0 for v in per_query[qid].values())
