@@ -136,6 +136,77 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate_beir(folder: Path) -> dict:
+    from tasks.ingest import read_beir
+    from tasks.ingest.leakage import find_leaks
+
+    splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
+    data = read_beir(folder, splits)
+    rows = data.corpus.height + data.queries.height + sum(q.height for q in data.qrels.values())
+    warnings = []
+    if "train" in data.qrels and "test" in data.qrels:
+        warnings = [f"leakage: {leak}" for leak in find_leaks(data.queries, data.qrels["train"], data.qrels["test"])]
+    return {"type": "ir", "rows_in": rows, "rows_valid": rows, "rows_quarantined": 0, "errors": [],
+            "quarantine_path": None, "warnings": warnings,
+            "counts": {"documents": data.corpus.height, "queries": data.queries.height,
+                       **{f"qrels_{s}": q.height for s, q in data.qrels.items()}}}
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from tasks.ingest import DataError
+    from tasks.ingest.tables import Unreadable, parse_columns, validate_table
+    from tasks.storage import file_sha256, write_frame
+
+    path = Path(args.path)
+    try:
+        if path.is_dir() and (path / "corpus.jsonl").exists() or args.type == "ir":
+            result = _validate_beir(path)
+        else:
+            low, _, high = (args.scale or "0-5").partition("-")
+            report = validate_table(path, args.type, parse_columns(args.columns), (float(low), float(high)))
+            quarantine = None
+            if report.quarantined.height:
+                tag = file_sha256(path)[:8] if path.is_file() else "folder"
+                quarantine = write_frame(report.quarantined, args.quarantine_dir, f"quarantine-{path.stem}-{tag}").path
+            result = {"type": report.type, "rows_in": report.rows_in, "rows_valid": report.valid.height,
+                      "rows_quarantined": report.quarantined.height, "errors": [asdict(f) for f in report.findings],
+                      "quarantine_path": quarantine, "warnings": report.warnings}
+    except Unreadable as exc:
+        _write_json(args.json, {"valid": False, "type": args.type, "rows_in": 0, "rows_valid": 0, "rows_quarantined": 0,
+                                "errors": [asdict(f) for f in exc.findings], "quarantine_path": None, "warnings": [],
+                                "unreadable": exc.summary})
+        print(f"embedforge validate: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    except DataError as exc:  # a BEIR folder: every problem of the first failing file
+        result = {"type": "ir", "rows_in": None, "rows_valid": None, "rows_quarantined": None,
+                  "errors": [asdict(f) for f in exc.findings], "quarantine_path": None, "warnings": []}
+    result = {"valid": not result["errors"], **result}
+    _write_json(args.json, result)
+    _print_validation(path, result)
+    return 0 if result["valid"] else 1
+
+
+def _print_validation(path: Path, result: dict) -> None:
+    from collections import defaultdict
+
+    verdict = "valid" if result["valid"] else "INVALID"
+    print(f"{path}: {verdict} ({result['type']}); rows in {result['rows_in']}, valid {result['rows_valid']}, "
+          f"quarantined {result['rows_quarantined']}")
+    by_check: dict[str, list[dict]] = defaultdict(list)
+    for error in result["errors"]:
+        by_check[f"{error['column']}: {error['check']}"].append(error)
+    for check, errors in by_check.items():
+        print(f"  {check} — {len(errors)} row(s)")
+        for e in errors[:5]:
+            print(f"    {e['file']}:{e['row']} {e['column']} — {e['check']} ({e['value']})")
+    for warning in result["warnings"]:
+        print(f"  warning: {warning}")
+    if result.get("quarantine_path"):
+        print(f"  quarantined rows and reasons: {result['quarantine_path']}")
+
+
 def _registry_root(args: argparse.Namespace) -> str:
     from tasks.config import load_config
 
@@ -194,6 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--k", type=_k_list, default=[1, 3, 5, 10, 100], help="cut-offs, e.g. 1,3,5,10,100")
     score.add_argument("--json", metavar="OUT", help="write {metric@k: value} as JSON to OUT")
     score.set_defaults(handler=cmd_score)
+
+    validate = sub.add_parser("validate", help="check a dataset file or folder; exit 0 valid, 1 bad rows, 2 unreadable")
+    validate.add_argument("path", help="CSV/TSV/JSONL/Parquet file, a BEIR folder, or a SentEval NLI folder")
+    validate.add_argument("--type", choices=["pairs", "triplets", "sts", "nli", "hard_negatives", "ir"],
+                          help="dataset type (detected from the columns when left out)")
+    validate.add_argument("--columns", help="field=column,… (header names, or 0-based positions for a file without header)")
+    validate.add_argument("--scale", help="declared STS score range, e.g. 0-1 or 1-5 (default 0-5); scores are normalised to 0-5")
+    validate.add_argument("--quarantine-dir", default=".embedforge/quarantine", help="where rejected rows are written")
+    validate.add_argument("--json", metavar="OUT", help="write the report as JSON to OUT")
+    validate.set_defaults(handler=cmd_validate)
 
     evaluate = sub.add_parser("evaluate", help="dense retrieval (also at truncated sizes) and BM25 on a BEIR folder")
     evaluate.add_argument("--model", required=True, help="SentenceTransformer folder or cached hub id")

@@ -27,8 +27,8 @@ class BeirData:
     qrels: dict[str, pl.DataFrame]
 
 
-def decoded_lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, text) for every non-blank line, CRLF tolerated; undecodable UTF-8 is a finding, not a crash."""
+def read_lines(path: Path) -> tuple[list[tuple[int, str]], list[Finding]]:
+    """(line number, text) for every non-blank line, CRLF tolerated, plus a finding for each line that is not UTF-8."""
     if not path.is_file():
         raise DataError(f"{path} is missing", [Finding(str(path), 0, "-", "file_exists", "no such file")])
     out, bad = [], []
@@ -40,9 +40,15 @@ def decoded_lines(path: Path) -> list[tuple[int, str]]:
             continue
         if text.strip():
             out.append((number, text))
+    return out, bad
+
+
+def decoded_lines(path: Path) -> list[tuple[int, str]]:
+    """read_lines, refusing a file with any line that is not UTF-8."""
+    lines, bad = read_lines(path)
     if bad:
         raise DataError(f"{path} is not readable UTF-8", bad)
-    return out
+    return lines
 
 
 def _jsonl(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], list[int]]:
