@@ -44,6 +44,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         "promoted": decision.promote,
         "reason": decision.reason,
         "dataset": cfg.data.path,
+        "ingest": data.report,
         "base_model": cfg.train.base_model,
         "metrics": result.metrics,
         "bm25": result.bm25,

@@ -29,6 +29,9 @@ class DataConfig(_Section):
     train_split: str = "train"  # qrels file whose pairs are trained on
     test_split: str = "test"  # qrels file the gate evaluates on
     min_relevance: int = Field(1, ge=1)  # qrels score at or above which a document counts as a positive
+    on_invalid: Literal["fail", "quarantine"] = "fail"  # bad rows stop the run, or are set aside with their reasons
+    max_invalid_fraction: float = Field(0.01, ge=0, le=1)  # with quarantine: above this share of rows the run fails
+    on_leakage: Literal["warn", "exclude_from_test", "fail"] = "warn"  # same query text in train and test splits
 
 
 class MiningConfig(_Section):

@@ -12,6 +12,7 @@ from tasks.metrics import METRICS
 ARTIFACT_KEY = "retrain-report"
 TABLE_KEY = "eval-metrics"
 DECISION_KEY = "gate-decision"
+QUARANTINE_KEY = "ingest-quarantine"
 
 
 def _cutoffs(metrics: dict[str, float]) -> list[int]:
@@ -116,6 +117,14 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
     ]
     if chart:
         parts.append(f"![metrics chart]({chart})")
+    ingest = summary.get("ingest")
+    if ingest:
+        parts += [
+            "## Data",
+            f"{ingest['rows_in']} rows read, {ingest['rows_valid']} valid, {ingest['rows_quarantined']} quarantined"
+            + (f" (`{ingest['quarantine']}`)" if ingest.get("quarantine") else ""),
+            *[f"- ⚠ {w}" for w in ingest.get("warnings", [])],
+        ]
     if summary.get("dims"):
         parts += ["## Quality by embedding size (truncated, re-normalised)", dims_table(summary["dims"])]
     parts += ["## Every metric at every cut-off", cutoff_table(rows)]
@@ -146,3 +155,9 @@ def publish(summary: dict) -> None:
         description="test metrics of every model at every cut-off",
     )
     create_markdown_artifact(markdown=f"**{summary['reason']}**", key=DECISION_KEY, description="promotion decision")
+    ingest = summary.get("ingest") or {}
+    if ingest.get("quarantine"):
+        import polars as pl
+
+        rows = pl.read_parquet(ingest["quarantine"]).head(500).to_dicts()
+        create_table_artifact(table=rows, key=QUARANTINE_KEY, description="rows set aside at ingest, with the reason")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import asdict
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +21,7 @@ from tasks import embeddings, evaluate as evaluation_logic, gate as gate_logic, 
 from tasks.config import ConfigError, DataConfig, EvalConfig, GateConfig, MiningConfig, PipelineConfig, TrainConfig, dump_config
 from tasks.embeddings import ModelNotFoundError, corpus_embeddings, encode, load_model, pick_device
 from tasks.gate import Decision, decide
-from tasks.ingest import DataError, beir, build_pairs, pairs as pairs_logic
+from tasks.ingest import DataError, Finding, beir, build_pairs, leakage, pairs as pairs_logic
 from tasks.registry import RegistryEntry
 from tasks.storage import DatasetRef, ModelRef, StoreError, content_key, dir_sha256, file_sha256, publish_dir, read_frame, write_frame
 
@@ -56,6 +57,7 @@ class Ingested(BaseModel):
     train_qrels: DatasetRef
     test_qrels: DatasetRef
     train_pairs: DatasetRef
+    report: dict  # rows_in, rows_valid, rows_quarantined, warnings, quarantine (path or None)
 
 
 class Trained(BaseModel):
@@ -83,23 +85,48 @@ def fingerprint(path: str) -> SourceRef:
     raise DataError(f"data.path {path} does not exist", [])
 
 
-@task(name="ingest", cache_key_fn=content_key(modules=(beir, pairs_logic)), **RETRIES)
+@task(name="ingest", cache_key_fn=content_key(modules=(beir, pairs_logic, leakage)), **RETRIES)
 def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
-    """Validate the BEIR folder and write corpus, queries, qrels and train pairs to the store."""
-    data = beir.read_beir(source.path, [cfg.train_split, cfg.test_split])
+    """Validate the BEIR folder (quarantining or failing on bad rows), check leakage, write everything to the store."""
+    data = beir.read_beir(source.path, [cfg.train_split, cfg.test_split], on_invalid=cfg.on_invalid)
+    quarantined = len({(f.file, f.row) for f in data.findings})
+    if data.rows_in and quarantined / data.rows_in > cfg.max_invalid_fraction:
+        raise DataError(
+            f"{quarantined} of {data.rows_in} rows ({quarantined / data.rows_in:.1%}) of {source.path} are invalid, "
+            f"above data.max_invalid_fraction={cfg.max_invalid_fraction}; nothing was trained",
+            data.findings,
+        )
+    test = data.qrels[cfg.test_split]
+    leaks = leakage.find_leaks(data.queries, data.qrels[cfg.train_split], test, cfg.min_relevance)
+    if leaks and cfg.on_leakage == "fail":
+        raise DataError(f"{source.path}: {len(leaks)} queries appear in both train and test (data.on_leakage=fail)",
+                        [Finding(source.path, 0, "query", "no_leakage", str(leak)) for leak in leaks])
+    if leaks and cfg.on_leakage == "exclude_from_test":
+        test = leakage.exclude_from_test(test, leaks)
+    warnings = [f"leakage ({cfg.on_leakage}): {leak}" for leak in leaks]
+    for warning in warnings:
+        logger.warning(warning)
     pairs = build_pairs(data.qrels[cfg.train_split], data.corpus, data.queries, cfg.min_relevance)
     if pairs.height == 0:
         raise DataError(f"{source.path}: qrels/{cfg.train_split}.tsv has no pair with score >= {cfg.min_relevance}", [])
+    quarantine = None
+    if data.findings:
+        frame = pl.DataFrame([asdict(f) for f in data.findings])
+        quarantine = write_frame(frame, store, "quarantine").path
+        logger.warning("quarantined %d rows of %s with their reasons: %s", quarantined, source.path, quarantine)
     logger.info(
         "ingested %d documents, %d queries, %d train pairs, %d test judgements",
-        data.corpus.height, data.queries.height, pairs.height, data.qrels[cfg.test_split].height,
+        data.corpus.height, data.queries.height, pairs.height, test.height,
     )
+    report = {"rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": quarantined,
+              "warnings": warnings, "quarantine": quarantine}
     return Ingested(
         corpus=write_frame(data.corpus, store, "corpus"),
         queries=write_frame(data.queries, store, "queries"),
         train_qrels=write_frame(data.qrels[cfg.train_split], store, "qrels"),
-        test_qrels=write_frame(data.qrels[cfg.test_split], store, "qrels"),
+        test_qrels=write_frame(test, store, "qrels"),
         train_pairs=write_frame(pairs, store, "pairs"),
+        report=report,
     )
 
 
@@ -173,7 +200,8 @@ def register(candidate: ModelRef, decision: Decision, baseline: ModelRef, cfg: P
         "judged_against": baseline.model_dump(),
         "decision": decision.model_dump(),
         "metrics": summary["metrics"],
-        "datasets": {name: ref.model_dump() for name, ref in data},
+        "datasets": {name: ref.model_dump() for name, ref in data if isinstance(ref, DatasetRef)},
+        "ingest": data.report,
         "source": summary["dataset"],
         "training": summary.get("training"),
         "timings": summary.get("steps"),

@@ -6,7 +6,7 @@ Every parsed row keeps the line it came from, so a bad value is reported as `fil
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandera.polars as pa
@@ -25,6 +25,12 @@ class BeirData:
     corpus: pl.DataFrame
     queries: pl.DataFrame
     qrels: dict[str, pl.DataFrame]
+    findings: list[Finding] = field(default_factory=list)  # quarantined rows (on_invalid="quarantine")
+    rows_in: int = 0  # records read across all files
+
+    @property
+    def rows_valid(self) -> int:
+        return self.corpus.height + self.queries.height + sum(q.height for q in self.qrels.values())
 
 
 def read_lines(path: Path) -> tuple[list[tuple[int, str]], list[Finding]]:
@@ -51,13 +57,14 @@ def decoded_lines(path: Path) -> list[tuple[int, str]]:
     return lines
 
 
-def _jsonl(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], list[int]]:
-    """Columns of a JSONL file; `fields` maps each field to whether it is required."""
+def _jsonl(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], list[int], list[Finding], int]:
+    """Columns of a JSONL file (`fields` maps each field to whether it is required), lines, findings, records read."""
     columns: dict[str, list[str]] = {name: [] for name in fields}
-    lines, bad = [], []
-    for number, text in decoded_lines(path):
+    text_lines, bad = read_lines(path)
+    lines = []
+    for number, text in text_lines:
         try:
-            record = json.loads(text)
+            record = json.loads(text.lstrip("\ufeff"))
         except json.JSONDecodeError as exc:
             bad.append(Finding(str(path), number, "-", "json", exc.msg))
             continue
@@ -72,16 +79,25 @@ def _jsonl(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], l
             value = record.get(name)
             columns[name].append("" if value is None else str(value))
         lines.append(number)
-    if bad:
-        raise DataError(f"{path} has rows that cannot be parsed", bad)
-    return columns, lines
+    return columns, lines, bad, len(text_lines) + sum(1 for f in bad if f.check == "utf8")
 
 
-def _validated(frame: pl.DataFrame, schema: type[pa.DataFrameModel], path: Path, lines: list[int]) -> pl.DataFrame:
+def _keep_valid(frame: pl.DataFrame, schema: type[pa.DataFrameModel], path: Path, lines: list[int]) -> tuple[pl.DataFrame, list[int], list[Finding]]:
+    """The rows that pass the schema, their lines, and a finding for every failure."""
     try:
-        return schema.validate(frame, lazy=True)
+        return schema.validate(frame, lazy=True), lines, []
     except pa.errors.SchemaErrors as exc:
-        raise DataError(f"{path} failed validation", findings_from_schema_errors(exc, str(path), lines)) from None
+        findings = findings_from_schema_errors(exc, str(path), lines)
+    bad = {f.row for f in findings}
+    keep = [i for i, line in enumerate(lines) if line not in bad]
+    return frame[keep], [lines[i] for i in keep], findings
+
+
+def _strict(result: tuple[pl.DataFrame, list[Finding], int], path: Path) -> pl.DataFrame:
+    frame, findings, _ = result
+    if findings:
+        raise DataError(f"{path} failed validation", findings)
+    return frame
 
 
 def document_text(title: str, text: str) -> str:
@@ -89,30 +105,30 @@ def document_text(title: str, text: str) -> str:
     return f"{title.strip()} {text.strip()}".strip()
 
 
-def read_corpus(path: Path) -> pl.DataFrame:
-    columns, lines = _jsonl(path, {"_id": True, "title": False, "text": True})
+def _corpus(path: Path) -> tuple[pl.DataFrame, list[Finding], int]:
+    columns, lines, bad, rows_in = _jsonl(path, {"_id": True, "title": False, "text": True})
     texts = [document_text(t, b) for t, b in zip(columns["title"], columns["text"])]
     frame = pl.DataFrame({"doc_id": columns["_id"], "text": texts}, schema={"doc_id": pl.String, "text": pl.String})
-    return _validated(frame, CorpusSchema, path, lines)
+    frame, _, findings = _keep_valid(frame, CorpusSchema, path, lines)
+    return frame, bad + findings, rows_in
 
 
-def read_queries(path: Path) -> pl.DataFrame:
-    columns, lines = _jsonl(path, {"_id": True, "text": True})
+def _queries(path: Path) -> tuple[pl.DataFrame, list[Finding], int]:
+    columns, lines, bad, rows_in = _jsonl(path, {"_id": True, "text": True})
     frame = pl.DataFrame({"query_id": columns["_id"], "text": columns["text"]}, schema={"query_id": pl.String, "text": pl.String})
-    return _validated(frame, QueriesSchema, path, lines)
+    frame, _, findings = _keep_valid(frame, QueriesSchema, path, lines)
+    return frame, bad + findings, rows_in
 
 
-def read_qrels(path: Path, corpus: pl.DataFrame | None = None, queries: pl.DataFrame | None = None) -> pl.DataFrame:
-    """A BEIR qrels TSV (`query-id corpus-id score`, header optional) or TREC qrels (`qid 0 docid rel`).
-
-    Given the corpus and queries, every judged id must resolve in them.
-    """
+def _qrels(path: Path, corpus: pl.DataFrame | None, queries: pl.DataFrame | None) -> tuple[pl.DataFrame, list[Finding], int]:
     rows: dict[str, list] = {"query_id": [], "doc_id": [], "score": []}
-    lines, bad = [], []
-    for number, text in decoded_lines(path):
+    text_lines, bad = read_lines(path)
+    lines, rows_in = [], len(bad)
+    for number, text in text_lines:
         parts = text.split("\t") if "\t" in text else text.split()
-        if tuple(p.strip().lower() for p in parts) == QRELS_HEADER:
+        if number == text_lines[0][0] and tuple(p.strip().lower() for p in parts) == QRELS_HEADER:
             continue
+        rows_in += 1
         if len(parts) == 4:  # TREC: qid iteration docid rel
             parts = [parts[0], parts[2], parts[3]]
         if len(parts) != 3:
@@ -128,16 +144,33 @@ def read_qrels(path: Path, corpus: pl.DataFrame | None = None, queries: pl.DataF
         rows["doc_id"].append(doc_id)
         rows["score"].append(value)
         lines.append(number)
-    if bad:
-        raise DataError(f"{path} has rows that cannot be parsed", bad)
     frame = pl.DataFrame(rows, schema={"query_id": pl.String, "doc_id": pl.String, "score": pl.Int64})
-    frame = _validated(frame, QrelsSchema, path, lines)
+    frame, lines, findings = _keep_valid(frame, QrelsSchema, path, lines)
     if corpus is not None and queries is not None:
-        _check_ids_resolve(frame, path, lines, corpus, queries)
-    return frame
+        dangling = _dangling_ids(frame, path, lines, corpus, queries)
+        gone = {f.row for f in dangling}
+        frame = frame[[i for i, line in enumerate(lines) if line not in gone]]
+        findings += dangling
+    return frame, bad + findings, rows_in
 
 
-def _check_ids_resolve(qrels: pl.DataFrame, path: Path, lines: list[int], corpus: pl.DataFrame, queries: pl.DataFrame) -> None:
+def read_corpus(path: Path) -> pl.DataFrame:
+    return _strict(_corpus(path), path)
+
+
+def read_queries(path: Path) -> pl.DataFrame:
+    return _strict(_queries(path), path)
+
+
+def read_qrels(path: Path, corpus: pl.DataFrame | None = None, queries: pl.DataFrame | None = None) -> pl.DataFrame:
+    """A BEIR qrels TSV (`query-id corpus-id score`, header optional) or TREC qrels (`qid 0 docid rel`).
+
+    Given the corpus and queries, every judged id must resolve in them.
+    """
+    return _strict(_qrels(path, corpus, queries), path)
+
+
+def _dangling_ids(qrels: pl.DataFrame, path: Path, lines: list[int], corpus: pl.DataFrame, queries: pl.DataFrame) -> list[Finding]:
     known_docs = set(corpus["doc_id"].to_list())
     known_queries = set(queries["query_id"].to_list())
     findings = []
@@ -146,18 +179,34 @@ def _check_ids_resolve(qrels: pl.DataFrame, path: Path, lines: list[int], corpus
             findings.append(Finding(str(path), line, "query-id", "resolves_in_queries", query_id))
         if doc_id not in known_docs:
             findings.append(Finding(str(path), line, "corpus-id", "resolves_in_corpus", doc_id))
-    if findings:
-        raise DataError(f"{path} judges ids missing from corpus.jsonl or queries.jsonl", findings)
+    return findings
 
 
-def read_beir(folder: str | Path, splits: list[str]) -> BeirData:
-    """Read and validate a BEIR folder; the qrels of every split must resolve in corpus and queries."""
+def read_beir(folder: str | Path, splits: list[str], on_invalid: str = "fail") -> BeirData:
+    """Read and validate a BEIR folder; the qrels of every split must resolve in corpus and queries.
+
+    on_invalid="fail" raises DataError listing every bad row of the first file that has one; "quarantine" keeps the
+    valid rows and reports the rest in BeirData.findings (a qrels row judging a quarantined id is quarantined too).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"dataset folder {folder} does not exist", [Finding(str(folder), 0, "-", "folder_exists", "no such folder")])
-    corpus = read_corpus(folder / "corpus.jsonl")
-    queries = read_queries(folder / "queries.jsonl")
-    qrels = {}
-    for split in splits:
-        qrels[split] = read_qrels(folder / "qrels" / f"{split}.tsv", corpus, queries)
-    return BeirData(corpus=corpus, queries=queries, qrels=qrels)
+    strict = on_invalid == "fail"
+    findings: list[Finding] = []
+    rows_in = 0
+
+    def take(result: tuple[pl.DataFrame, list[Finding], int], path: Path) -> pl.DataFrame:
+        nonlocal rows_in
+        if strict:
+            return _strict(result, path)
+        frame, found, count = result
+        findings.extend(found)
+        rows_in += count
+        return frame
+
+    corpus = take(_corpus(folder / "corpus.jsonl"), folder / "corpus.jsonl")
+    queries = take(_queries(folder / "queries.jsonl"), folder / "queries.jsonl")
+    qrels = {split: take(_qrels(folder / "qrels" / f"{split}.tsv", corpus, queries), folder / "qrels" / f"{split}.tsv") for split in splits}
+    if strict:
+        rows_in = corpus.height + queries.height + sum(q.height for q in qrels.values())
+    return BeirData(corpus=corpus, queries=queries, qrels=qrels, findings=findings, rows_in=rows_in)
