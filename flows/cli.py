@@ -136,18 +136,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _validate_beir(folder: Path) -> dict:
+def _validate_beir(folder: Path, quarantine_dir: str) -> dict:
+    from dataclasses import asdict
+
+    import polars as pl
+
     from tasks.ingest import read_beir
     from tasks.ingest.leakage import find_leaks
+    from tasks.ingest.tables import Unreadable
+    from tasks.storage import write_frame
 
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels"):
+        if not (folder / name).exists():
+            raise Unreadable(f"{folder} is not a BEIR folder: {name} is missing", [])
     splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
-    data = read_beir(folder, splits)
-    rows = data.corpus.height + data.queries.height + sum(q.height for q in data.qrels.values())
+    data = read_beir(folder, splits, on_invalid="quarantine")
     warnings = []
     if "train" in data.qrels and "test" in data.qrels:
         warnings = [f"leakage: {leak}" for leak in find_leaks(data.queries, data.qrels["train"], data.qrels["test"])]
-    return {"type": "ir", "rows_in": rows, "rows_valid": rows, "rows_quarantined": 0, "errors": [],
-            "quarantine_path": None, "warnings": warnings,
+    quarantined = len({(f.file, f.row) for f in data.findings})
+    quarantine = None
+    if data.findings:
+        quarantine = write_frame(pl.DataFrame([asdict(f) for f in data.findings]), quarantine_dir, f"quarantine-{folder.name}").path
+    return {"type": "ir", "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": quarantined,
+            "errors": [asdict(f) for f in data.findings], "quarantine_path": quarantine, "warnings": warnings,
             "counts": {"documents": data.corpus.height, "queries": data.queries.height,
                        **{f"qrels_{s}": q.height for s, q in data.qrels.items()}}}
 
@@ -162,7 +174,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     path = Path(args.path)
     try:
         if path.is_dir() and (path / "corpus.jsonl").exists() or args.type == "ir":
-            result = _validate_beir(path)
+            result = _validate_beir(path, args.quarantine_dir)
         else:
             low, _, high = (args.scale or "0-5").partition("-")
             report = validate_table(path, args.type, parse_columns(args.columns), (float(low), float(high)))
@@ -173,15 +185,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
             result = {"type": report.type, "rows_in": report.rows_in, "rows_valid": report.valid.height,
                       "rows_quarantined": report.quarantined.height, "errors": [asdict(f) for f in report.findings],
                       "quarantine_path": quarantine, "warnings": report.warnings}
-    except Unreadable as exc:
+    except (Unreadable, DataError) as exc:  # DataError here: a file of the folder is missing or unreadable
         _write_json(args.json, {"valid": False, "type": args.type, "rows_in": 0, "rows_valid": 0, "rows_quarantined": 0,
                                 "errors": [asdict(f) for f in exc.findings], "quarantine_path": None, "warnings": [],
                                 "unreadable": exc.summary})
         print(f"embedforge validate: cannot read {path}: {exc}", file=sys.stderr)
         return 2
-    except DataError as exc:  # a BEIR folder: every problem of the first failing file
-        result = {"type": "ir", "rows_in": None, "rows_valid": None, "rows_quarantined": None,
-                  "errors": [asdict(f) for f in exc.findings], "quarantine_path": None, "warnings": []}
     result = {"valid": not result["errors"], **result}
     _write_json(args.json, result)
     _print_validation(path, result)

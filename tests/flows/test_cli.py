@@ -84,3 +84,32 @@ def test_models_list_promote_and_rollback(tiny_beir, tmp_path):
     assert back.returncode == 0 and "base model" in back.stdout
     again = embedforge("models", "rollback", "--root", str(root))
     assert again.returncode == 1 and "already the champion" in again.stderr
+
+
+BAD = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "bad"
+
+
+@pytest.mark.parametrize(
+    "args,code",
+    [
+        (["bom_ok.csv"], 0),
+        (["wrong_type_and_range.csv"], 1),
+        (["dangling_qrels"], 1),
+        (["wrong_columns.csv"], 2),
+        (["nope.csv"], 2),
+        (["wrong_columns.csv", "--type", "pairs", "--columns", "anchor=question,positive=answer"], 0),
+    ],
+)
+def test_validate_exit_codes_and_report(tmp_path, args, code):
+    out = tmp_path / "report.json"
+    proc = embedforge("validate", str(BAD / args[0]), *args[1:], "--json", str(out), "--quarantine-dir", str(tmp_path / "q"))
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    report = json.loads(out.read_text())
+    assert {"valid", "type", "rows_in", "rows_valid", "rows_quarantined", "errors", "quarantine_path"} <= set(report)
+    assert report["valid"] == (code == 0)
+    if code == 1:
+        assert report["rows_in"] == report["rows_valid"] + report["rows_quarantined"]
+        assert report["quarantine_path"] and __import__("pathlib").Path(report["quarantine_path"]).is_file()
+        assert {"file", "row", "column", "check", "value"} <= set(report["errors"][0])
+        assert f"{BAD / args[0]}" in proc.stdout
