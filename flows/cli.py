@@ -12,9 +12,12 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _local_defaults() -> None:
-    """Keep Prefect's state, results and caches inside the project and every run offline, unless the user says otherwise."""
-    home = Path(os.environ.get("EMBEDFORGE_HOME", PROJECT_ROOT))
+def local_defaults(home: Path | None = None, override: bool = False) -> None:
+    """Keep Prefect's state, results and caches under `home` (the project) and every run offline.
+
+    Values the user already set win unless `override` (tests use it to point everything at a temp folder).
+    """
+    home = Path(home or os.environ.get("EMBEDFORGE_HOME", PROJECT_ROOT))
     defaults = {
         "PREFECT_HOME": str(home / ".prefect"),
         "PREFECT_LOCAL_STORAGE_PATH": str(home / ".prefect" / "storage"),
@@ -28,7 +31,10 @@ def _local_defaults() -> None:
         "TOKENIZERS_PARALLELISM": "false",
     }
     for key, value in defaults.items():
-        os.environ.setdefault(key, value)
+        if override:
+            os.environ[key] = value
+        else:
+            os.environ.setdefault(key, value)
 
 
 class _NoTracebacks(logging.Filter):
@@ -315,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _local_defaults()
+    local_defaults()
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 
 import pytest
 
-# before anything imports prefect or transformers
+from flows.cli import local_defaults
+
+# before anything imports prefect or transformers: Prefect state, results and caches in a temp folder, offline
 _TMP = Path(tempfile.mkdtemp(prefix="embedforge-tests-"))
-os.environ.update(
-    {
-        "PREFECT_HOME": str(_TMP / "prefect"),
-        "PREFECT_LOCAL_STORAGE_PATH": str(_TMP / "prefect" / "storage"),
-        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-        "DO_NOT_TRACK": "1",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-)
+local_defaults(_TMP, override=True)
 
 # A tiny contract-clause retrieval set: the query words differ from the clause words on purpose.
 DOCS = {
