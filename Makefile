@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test demo-data clean
+.PHONY: install run test ui demo-data clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# a local Prefect server on loopback with the project's SQLite database; the UI shows every run and its reports
+ui: install
+	@echo "Prefect UI: http://127.0.0.1:4200  (API: http://127.0.0.1:4200/api)"
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
 demo-data:
 	$(PYTHON) data/demo/generate.py

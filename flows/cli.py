@@ -222,6 +222,44 @@ def _print_validation(path: Path, result: dict) -> None:
         print(f"  quarantined rows and reasons: {result['quarantine_path']}")
 
 
+def cmd_data_add(args: argparse.Namespace) -> int:
+    from tasks import datasets
+    from tasks.ingest import DataError
+    from tasks.ingest.tables import parse_columns
+
+    datasets.check_name(args.dataset)
+    source = Path(args.path)
+    try:
+        datasets.validate_input(source, args.type, parse_columns(args.columns))
+    except DataError as exc:
+        print(f"embedforge data add: {source} was rejected, nothing was stored or announced", file=sys.stderr)
+        for finding in exc.findings[:20]:
+            print(f"  {finding}", file=sys.stderr)
+        if not exc.findings:
+            print(f"  {exc}", file=sys.stderr)
+        return 1
+    version = datasets.add(source, args.dataset, args.root)
+    if not version.new:
+        print(f"{args.dataset}: identical content is already stored as {version.sha256[:16]}; nothing to do")
+        return 0
+    datasets.emit_updated(version)
+    print(f"{args.dataset}: stored version {version.sha256[:16]} at {version.path}; announced {datasets.EVENT}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve_all
+    from tasks.config import load_config
+
+    cfg = load_config(args.config, args.set or [])
+    if not os.environ.get("PREFECT_API_URL"):
+        print("embedforge serve needs a Prefect server: start one (make ui) and set PREFECT_API_URL", file=sys.stderr)
+        return 2
+    print(f"serving nightly ({args.cron}, {args.timezone}) and on-new-data against {os.environ['PREFECT_API_URL']}")
+    serve_all(cfg, args.cron, args.timezone)
+    return 0
+
+
 def _registry_root(args: argparse.Namespace) -> str:
     from tasks.config import load_config
 
@@ -300,6 +338,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=64, help="texts per forward pass")
     evaluate.add_argument("--json", metavar="OUT", help="write {dims: {size: metrics}, bm25: metrics} as JSON to OUT")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    data = sub.add_parser("data", help="the dataset store")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    add = data_sub.add_parser("add", help="validate a file or BEIR folder, store it as a new version, announce it")
+    add.add_argument("path")
+    add.add_argument("--dataset", required=True, help="dataset name (letters, digits, '.', '_', '-')")
+    add.add_argument("--root", default="data/store", help="dataset store folder (default data/store)")
+    add.add_argument("--type", choices=["pairs", "triplets", "sts", "nli", "hard_negatives"], help="table type")
+    add.add_argument("--columns", help="field=column,… mapping for a table")
+    add.set_defaults(handler=cmd_data_add)
+
+    serve = sub.add_parser("serve", help="serve the nightly and on-new-data deployments from this process")
+    serve.add_argument("--config", help="YAML config for the runs (only what differs from the defaults)")
+    serve.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override; repeatable")
+    serve.add_argument("--cron", default="0 2 * * *", help="nightly schedule (default 02:00)")
+    serve.add_argument("--timezone", default="UTC", help="IANA timezone of the schedule (default UTC)")
+    serve.set_defaults(handler=cmd_serve)
 
     models = sub.add_parser("models", help="list registered model versions, promote one by hand, roll back")
     models_sub = models.add_subparsers(dest="models_command", required=True)

@@ -1,0 +1,134 @@
+"""Against a real Prefect server: serve both deployments, land a dataset, and watch the triggered run complete."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import write_beir
+
+DEADLINE = 600  # seconds for the triggered run to finish on two CPU cores
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"prefect server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"prefect server at {url} not healthy after {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
+           "PREFECT_API_URL": url}
+    log = open(home / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_healthy(url, proc)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+async def runs_of(url: str, deployment: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    async with get_client() as client:
+        return await client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])))
+
+
+async def deployment_schedules(url: str, name: str) -> list:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name(f"retrain/{name}")
+        return [s.schedule for s in deployment.schedules]
+
+
+def test_data_add_triggers_a_run_that_completes(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", server)
+    env = {**os.environ, "PREFECT_API_URL": server}
+    overrides = [f"registry.root={tmp_path / 'models'}", f"registry.store={tmp_path / 'store'}", "train.batch_size=4",
+                 "mining.num_negatives=1", "mining.top_k=4", "gate.alpha=1"]
+    serve_cmd = [sys.executable, "-m", "flows.cli", "serve", "--timezone", "Europe/Paris"]
+    for item in overrides:
+        serve_cmd += ["--set", item]
+    log = open(tmp_path / "serve.log", "w")
+    serving = subprocess.Popen(serve_cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        end = time.time() + 120
+        while time.time() < end:
+            try:
+                if len(asyncio.run(deployment_schedules(server, "nightly"))) == 1:
+                    break
+            except Exception:
+                time.sleep(2)
+        schedules = asyncio.run(deployment_schedules(server, "nightly"))
+        assert schedules[0].cron == "0 2 * * *" and schedules[0].timezone == "Europe/Paris"
+
+        data = write_beir(tmp_path / "incoming")
+        started = time.time()
+        added = subprocess.run([sys.executable, "-m", "flows.cli", "data", "add", str(data), "--dataset", "tiny",
+                                "--root", str(tmp_path / "datasets")], env=env, capture_output=True, text=True)
+        assert added.returncode == 0, added.stderr
+        run = None
+        while time.time() - started < DEADLINE:
+            runs = asyncio.run(runs_of(server, "on-new-data"))
+            if runs and runs[0].state and runs[0].state.is_final():
+                run = runs[0]
+                break
+            time.sleep(3)
+        assert run is not None, (tmp_path / "serve.log").read_text()[-3000:]
+        assert run.state.is_completed(), (run.state, (tmp_path / "serve.log").read_text()[-3000:])
+        assert run.parameters["cfg"]["data"]["path"].startswith(str(tmp_path / "datasets" / "tiny"))
+        print(f"data add → triggered run completed in {time.time() - started:.1f} s")
+
+        # two new versions back to back: two runs, one after the other, none lost
+        for i in (1, 2):
+            extra = write_beir(tmp_path / f"incoming{i}")
+            with open(extra / "corpus.jsonl", "a") as f:
+                f.write(f'{{"_id": "extra{i}", "title": "Notices", "text": "Notices must be given in writing, version {i}."}}\n')
+            added = subprocess.run([sys.executable, "-m", "flows.cli", "data", "add", str(extra), "--dataset", "tiny",
+                                    "--root", str(tmp_path / "datasets")], env=env, capture_output=True, text=True)
+            assert added.returncode == 0, added.stderr
+        end = time.time() + DEADLINE
+        runs = []
+        while time.time() < end:
+            runs = asyncio.run(runs_of(server, "on-new-data"))
+            if len(runs) >= 3 and all(r.state and r.state.is_final() for r in runs):
+                break
+            time.sleep(3)
+        assert len(runs) == 3 and all(r.state.is_completed() for r in runs), [(r.name, r.state) for r in runs]
+        spans = sorted((r.start_time, r.end_time) for r in runs)
+        assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:])), spans
+    finally:
+        os.killpg(serving.pid, signal.SIGTERM)
+        serving.wait(timeout=60)
