@@ -33,7 +33,11 @@ def synthetic(n_queries: int, depth: int, n_docs: int, seed: int = 0):
     # half the judged documents were retrieved, the rest are judged but outside the run
     judged_docs = np.where(judged_cols < depth, codes[judged_rows, np.minimum(judged_cols, depth - 1)], (offsets[judged_rows] + judged_cols * 7919) % n_docs)
     grades = rng.integers(0, 4, len(judged_rows)).astype(np.float64)
-    return codes, scores, Judgements(judged_rows, judged_docs, grades)
+    # one judgement per (query, document), the last one winning, as in a qrels dict
+    key = judged_rows * n_docs + judged_docs
+    _, last = np.unique(key[::-1], return_index=True)
+    keep = np.sort(len(key) - 1 - last)
+    return codes, scores, Judgements(judged_rows[keep], judged_docs[keep], grades[keep])
 
 
 def main() -> None:
