@@ -27,7 +27,7 @@ class Decision(BaseModel):
     candidate: float
     champion: float
     delta: float
-    p_value: float
+    p_value: float | None  # None when the paired test is switched off (alpha >= 1)
     guard_deltas: dict[str, float]
 
 
@@ -67,24 +67,26 @@ def decide(candidate: PerQuery, champion: PerQuery, cfg: GateConfig, champion_na
     differences = np.array([candidate[q][cfg.metric] - champion[q][cfg.metric] for q in queries])
     new, old = _mean(candidate, cfg.metric), _mean(champion, cfg.metric)
     delta = new - old
-    p_value = paired_randomization_p(differences, cfg.permutations, cfg.seed) if cfg.alpha < 1 else 0.0
+    p_value = paired_randomization_p(differences, cfg.permutations, cfg.seed) if cfg.alpha < 1 else None
     guard_deltas = {g: _mean(candidate, g) - _mean(champion, g) for g in cfg.guards}
 
     failures = []
     if not (delta > 0 and delta >= cfg.min_delta):
         failures.append(f"gain {delta:+.4f} is below min_delta {cfg.min_delta:.4f}" if delta > 0 else f"no gain ({delta:+.4f})")
-    if cfg.alpha < 1 and p_value >= cfg.alpha:
+    if p_value is not None and p_value >= cfg.alpha:
         failures.append(f"paired randomization p={p_value:.4f} is not below alpha {cfg.alpha}")
     for guard, change in guard_deltas.items():
         if change < -cfg.guards[guard]:
             failures.append(f"guard {guard} drops {change:+.4f}, more than its tolerance {cfg.guards[guard]:.4f}")
 
-    head = f"{cfg.metric} {new:.4f} vs {champion_name} {old:.4f} ({delta:+.4f}, {len(queries)} queries, p={p_value:.4f})"
+    test = f"p={p_value:.4f}" if p_value is not None else "paired test off"
+    head = f"{cfg.metric} {new:.4f} vs {champion_name} {old:.4f} ({delta:+.4f}, {len(queries)} queries, {test})"
     if failures:
         reason = f"not promoted: {head}; " + "; ".join(failures)
     else:
         guards = ", ".join(f"{g} {d:+.4f}" for g, d in guard_deltas.items()) or "none"
-        reason = f"promoted: {head}; gain >= min_delta {cfg.min_delta:.4f}, p < alpha {cfg.alpha}, guards ok ({guards})"
+        significance = f"p < alpha {cfg.alpha}, " if p_value is not None else ""
+        reason = f"promoted: {head}; gain >= min_delta {cfg.min_delta:.4f}, {significance}guards ok ({guards})"
     return Decision(
         promote=not failures, reason=reason, metric=cfg.metric, candidate=new, champion=old, delta=delta,
         p_value=p_value, guard_deltas=guard_deltas,

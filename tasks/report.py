@@ -105,7 +105,7 @@ def steps_table(steps: dict[str, dict]) -> str:
 
 def run_markdown(summary: dict, chart: str | None = None) -> str:
     """The run report a person reads in the Prefect UI and in the model folder; `chart` is an image link or data URI."""
-    verdict = "✅ promoted" if summary["promoted"] else "⏸ not promoted"
+    verdict = "promoted" if summary["promoted"] else "not promoted"
     rows = _models(summary)
     parts = [
         f"# embedforge run — {verdict}",
@@ -123,7 +123,7 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
             "## Data",
             f"{ingest['rows_in']} rows read, {ingest['rows_valid']} valid, {ingest['rows_quarantined']} quarantined"
             + (f" (`{ingest['quarantine']}`)" if ingest.get("quarantine") else ""),
-            *[f"- ⚠ {w}" for w in ingest.get("warnings", [])],
+            *[f"- warning: {w}" for w in ingest.get("warnings", [])],
         ]
     if summary.get("dims"):
         parts += ["## Quality by embedding size (truncated, re-normalised)", dims_table(summary["dims"])]

@@ -73,6 +73,35 @@ async def deployment_schedules(url: str, name: str) -> list:
         return [s.schedule for s in deployment.schedules]
 
 
+def shoot_run_page(server: str, run_id, tmp_path: Path) -> None:
+    """The run's page in the Prefect UI, in headless Chromium (skipped where Chromium is not installed)."""
+    from flows.ui import chromium, screenshot
+
+    if chromium() is None:
+        print("no Chromium: UI screenshot skipped")
+        return
+    ui = server.removesuffix("/api")
+    report = asyncio.run(latest_report(run_id))
+    pages = {"run": f"{ui}/runs/flow-run/{run_id}", "report": f"{ui}/artifacts/artifact/{report.id}"}
+    keep = os.environ.get("EMBEDFORGE_SCREENSHOT_DIR")
+    for name, url in pages.items():
+        out = screenshot(url, tmp_path / f"ui-{name}.png")
+        assert out.stat().st_size > 20_000  # a rendered page, not an empty canvas
+        if keep:
+            (Path(keep) / out.name).write_bytes(out.read_bytes())
+
+
+async def latest_report(run_id):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    async with get_client() as client:
+        found = await client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["retrain-report"]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    assert found, "the run published no retrain-report artifact"
+    return found[0]
+
+
 def test_data_add_triggers_a_run_that_completes(server, tmp_path, monkeypatch):
     monkeypatch.setenv("PREFECT_API_URL", server)
     env = {**os.environ, "PREFECT_API_URL": server}
@@ -110,6 +139,7 @@ def test_data_add_triggers_a_run_that_completes(server, tmp_path, monkeypatch):
         assert run.state.is_completed(), (run.state, (tmp_path / "serve.log").read_text()[-3000:])
         assert run.parameters["cfg"]["data"]["path"].startswith(str(tmp_path / "datasets" / "tiny"))
         print(f"data add → triggered run completed in {time.time() - started:.1f} s")
+        shoot_run_page(server, run.id, tmp_path)
 
         # two new versions back to back: two runs, one after the other, none lost
         for i in (1, 2):
