@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.runtime import flow_run
 
 from tasks import registry, report
 from tasks.config import PipelineConfig
@@ -42,6 +43,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     result = _step(steps, "evaluate", evaluate, data, base, trained.model, baseline, cfg.eval, store, device=device)
     decision = _step(steps, "gate", gate, result, cfg.gate)
     summary = {
+        "flow_run_id": str(flow_run.id),
         "promoted": decision.promote,
         "reason": decision.reason,
         "dataset": cfg.data.path,

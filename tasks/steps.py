@@ -73,6 +73,7 @@ class Evaluation(BaseModel):
     bm25: dict[str, float] | None  # the lexical baseline on the same queries
     per_query: DatasetRef
     champion_name: str
+    models: dict[str, ModelRef]  # which models these figures belong to, so a new candidate never reuses a decision
 
 
 def fingerprint(path: str) -> SourceRef:
@@ -176,7 +177,7 @@ def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: Mode
         logger.info("%s (%s): %s", role, ref.name, {k: round(macro[k], 4) for k in evaluation_logic.HEADLINE})
     bm25 = evaluation_logic.evaluate_bm25(data.corpus, data.queries, data.test_qrels, cfg)[0] if cfg.bm25 else None
     per_query_ref = write_frame(pl.concat(frames), store, "eval_per_query")
-    return Evaluation(metrics=metrics, dims=dims, bm25=bm25, per_query=per_query_ref, champion_name=champion.name)
+    return Evaluation(metrics=metrics, dims=dims, bm25=bm25, per_query=per_query_ref, champion_name=champion.name, models=roles)
 
 
 @task(name="gate", cache_key_fn=content_key(modules=(gate_logic,)), **RETRIES)

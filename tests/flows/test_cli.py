@@ -113,3 +113,29 @@ def test_validate_exit_codes_and_report(tmp_path, args, code):
         assert report["quarantine_path"] and __import__("pathlib").Path(report["quarantine_path"]).is_file()
         assert {"file", "row", "column", "check", "value"} <= set(report["errors"][0])
         assert f"{BAD / args[0]}" in proc.stdout
+
+
+def test_caching_across_processes(tiny_beir, tmp_path):
+    """Separate `embedforge run` processes sharing one result store: what reruns after each kind of change."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_beir, data)
+    common = ["--set", f"data.path={data}", "--set", f"registry.root={tmp_path / 'models'}",
+              "--set", f"registry.store={tmp_path / 'store'}", "--set", "train.batch_size=4",
+              "--set", "mining.num_negatives=1", "--set", "mining.top_k=4"]
+
+    def cached(*extra: str) -> dict[str, bool]:
+        out = tmp_path / "run.json"
+        proc = embedforge("run", *common, *extra, "--json", str(out))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return {name: step["cached"] for name, step in json.loads(out.read_text())["steps"].items()}
+
+    assert not any(cached().values())
+    assert all(cached().values())  # identical rerun in a new process
+    assert cached("--set", "train.epochs=2") == {
+        "ingest": True, "mine": True, "train": False, "evaluate": False, "gate": False, "register": False}
+    corpus = data / "corpus.jsonl"
+    corpus.write_bytes(corpus.read_bytes().replace(b"Manhattan", b"Manhattam", 1))  # one byte of one document
+    after_edit = cached("--set", "train.epochs=2")
+    assert not any(after_edit.values()), after_edit

@@ -103,3 +103,41 @@ def test_changing_train_settings_reruns_from_train_only(first_run, tiny_cfg):
     cached = {name: step["cached"] for name, step in third["steps"].items()}
     assert cached["ingest"] and cached["mine"]
     assert not cached["train"] and not cached["evaluate"]
+
+
+def test_a_transient_failure_is_retried_and_the_run_completes(tiny_beir, tmp_path):
+    """The mine step cannot write its output at first (a file sits where its folder goes); freed once it awaits a retry."""
+    import asyncio
+    import threading
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    store = tmp_path / "store"
+    store.mkdir()
+    blocker = store / "negatives"
+    blocker.write_text("not a folder")
+    async def awaiting_retry() -> bool:
+        async with get_client() as client:
+            runs = await client.read_task_runs()
+        return any(r.name.startswith("mine") and r.state and r.state.name == "AwaitingRetry" for r in runs)
+
+    def free_when_retrying():
+        deadline = time.time() + 300
+        while time.time() < deadline and not asyncio.run(awaiting_retry()):
+            time.sleep(0.5)
+        blocker.unlink()
+
+    threading.Thread(target=free_when_retrying, daemon=True).start()
+    cfg = load_config(None, [f"data.path={tiny_beir}", f"registry.root={tmp_path / 'models'}", f"registry.store={store}",
+                             "train.batch_size=4", "mining.num_negatives=1", "mining.top_k=4"])
+    summary = retrain(cfg)
+    assert summary["steps"]["mine"]["cached"] is False
+
+    async def task_runs():
+        async with get_client() as client:
+            return await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[summary["flow_run_id"]])))
+
+    mine_run = next(r for r in asyncio.run(task_runs()) if r.name.startswith("mine"))
+    assert mine_run.run_count == 2 and mine_run.state.is_completed()
