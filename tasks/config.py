@@ -64,6 +64,7 @@ class TrainConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = CUDA when available
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto = bf16 (or fp16) on CUDA, fp32 on CPU
     seed: int = 0  # seeds sampling, dropout and initialisation
+    checkpoint_steps: int = Field(20, ge=0)  # save a resumable checkpoint every N steps (0 = never)
 
     @field_validator("matryoshka_dims")
     @classmethod

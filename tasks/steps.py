@@ -6,6 +6,8 @@ storage.content_key) and retried on transient failures; bad data or config fails
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 from dataclasses import asdict
@@ -150,12 +152,16 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
     """Fine-tune the base model with MNRL on (anchor, positive, negatives…) and publish it to the store."""
     frame = train_logic.training_frame(read_frame(data.train_pairs), read_frame(negatives), read_frame(data.corpus))
     Path(store).mkdir(parents=True, exist_ok=True)
+    # checkpoints live under a name fixed by the inputs: a retry of this very training finds and resumes them
+    inputs = json.dumps([data.train_pairs.sha256, negatives.sha256, base.sha256, cfg.model_dump(mode="json")], sort_keys=True)
+    checkpoints = Path(store) / "checkpoints" / hashlib.sha256(inputs.encode()).hexdigest()[:16]
     work = Path(tempfile.mkdtemp(dir=store, prefix=".train-"))  # same filesystem as the store: publish is a rename
     try:
-        stats = train_logic.train_model(base.path, frame, cfg, work, pick_device(cfg.device))
+        stats = train_logic.train_model(base.path, frame, cfg, work, pick_device(cfg.device), checkpoints)
         model = publish_dir(work / "model", store, "models", name=f"{base.name}-tuned")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # finished: nothing left to resume
     return Trained(model=model, stats=stats)
 
 

@@ -63,8 +63,20 @@ def build_loss(model, cfg: TrainConfig):
     return loss
 
 
-def train_model(base_path: str, frame: pl.DataFrame, cfg: TrainConfig, output_dir: str | Path, device: str) -> dict:
-    """Fine-tune the model at base_path on `frame` and save it to output_dir; returns what the manifest records."""
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest complete `checkpoint-<step>` folder (a half-written one has no trainer_state.json yet)."""
+    done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file() and p.name.split("-")[-1].isdigit()]
+    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def train_model(
+    base_path: str, frame: pl.DataFrame, cfg: TrainConfig, output_dir: str | Path, device: str, checkpoint_dir: str | Path | None = None
+) -> dict:
+    """Fine-tune the model at base_path on `frame` and save it to output_dir/model; returns what the manifest records.
+
+    With a checkpoint_dir, a checkpoint is written every cfg.checkpoint_steps steps and training resumes from the
+    newest one found there, so a retried task picks up where the interrupted one stopped.
+    """
     import torch
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
@@ -85,8 +97,12 @@ def train_model(base_path: str, frame: pl.DataFrame, cfg: TrainConfig, output_di
     model = SentenceTransformer(base_path, device=device, local_files_only=True)
     if cfg.max_seq_length:
         model.max_seq_length = cfg.max_seq_length
+    checkpoints = Path(checkpoint_dir) if checkpoint_dir and cfg.checkpoint_steps else None
+    resume = latest_checkpoint(checkpoints) if checkpoints else None
+    if resume:
+        logger.info("resuming training from %s", resume)
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(output_dir / "checkpoints"),
+        output_dir=str(checkpoints or output_dir / "checkpoints"),
         num_train_epochs=cfg.epochs,
         per_device_train_batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate,
@@ -99,7 +115,9 @@ def train_model(base_path: str, frame: pl.DataFrame, cfg: TrainConfig, output_di
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=device == "cpu",
-        save_strategy="no",
+        save_strategy="steps" if checkpoints else "no",
+        save_steps=cfg.checkpoint_steps or 500,
+        save_total_limit=1,
         eval_strategy="no",
         logging_strategy="steps",
         logging_steps=max(1, int(frame.height / cfg.batch_size * cfg.epochs) // 20),
@@ -110,7 +128,7 @@ def train_model(base_path: str, frame: pl.DataFrame, cfg: TrainConfig, output_di
     dataset = Dataset.from_dict(frame.to_dict(as_series=False))
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=build_loss(model, cfg))
     started = time.perf_counter()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
     model_dir = output_dir / "model"
     model.save(str(model_dir))
@@ -122,6 +140,7 @@ def train_model(base_path: str, frame: pl.DataFrame, cfg: TrainConfig, output_di
         "columns": frame.columns,
         "steps": trainer.state.global_step,
         "train_loss": result.training_loss,
+        "resumed_from_step": int(resume.name.split("-")[-1]) if resume else 0,
         "loss_curve": losses,
         "seconds": round(seconds, 2),
         "examples_per_second": round(frame.height * cfg.epochs / seconds, 3),

@@ -76,3 +76,39 @@ def test_training_moves_queries_towards_their_clauses(tmp_path, base_model_ref):
     base = SentenceTransformer(base_model_ref.path, device="cpu")
     tuned = SentenceTransformer(str(tmp_path / "model"), device="cpu")
     assert margin(tuned) > margin(base) + 0.02
+
+
+RESUMABLE = """
+import sys
+import polars as pl
+from tasks.config import TrainConfig
+from tasks.train import train_model
+frame = pl.read_parquet(sys.argv[2])
+train_model(sys.argv[1], frame, TrainConfig(epochs=3, batch_size=4, checkpoint_steps=2), sys.argv[3], "cpu", sys.argv[4])
+"""
+
+
+def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path, base_model_ref):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tasks.train import latest_checkpoint
+
+    frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS)
+    frame.write_parquet(tmp_path / "frame.parquet")
+    checkpoints = tmp_path / "checkpoints"
+    proc = subprocess.Popen([sys.executable, "-c", RESUMABLE, base_model_ref.path, str(tmp_path / "frame.parquet"),
+                             str(tmp_path / "first"), str(checkpoints)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while time.time() < deadline and latest_checkpoint(checkpoints) is None and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)  # killed part-way, as a lost worker would be
+    proc.wait()
+    reached = latest_checkpoint(checkpoints)
+    assert reached is not None, "no checkpoint was written before the kill"
+    stats = train_model(base_model_ref.path, frame, TrainConfig(epochs=3, batch_size=4, checkpoint_steps=2), tmp_path / "second", "cpu", checkpoints)
+    assert stats["resumed_from_step"] == int(reached.name.split("-")[1]) >= 2
+    assert stats["steps"] == 9  # the same total as an uninterrupted run
+    assert (tmp_path / "second" / "model" / "model.safetensors").is_file()
