@@ -57,18 +57,22 @@ def server(tmp_path_factory):
         proc.wait(timeout=60)
 
 
+def client_for(url: str):
+    """A client bound to this test's server (not whatever PREFECT_API_URL this process was started with)."""
+    from prefect.client.orchestration import PrefectClient
+
+    return PrefectClient(url)
+
+
 async def runs_of(url: str, deployment: str) -> list:
-    from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
-    async with get_client() as client:
+    async with client_for(url) as client:
         return await client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])))
 
 
 async def deployment_schedules(url: str, name: str) -> list:
-    from prefect.client.orchestration import get_client
-
-    async with get_client() as client:
+    async with client_for(url) as client:
         deployment = await client.read_deployment_by_name(f"retrain/{name}")
         return [s.schedule for s in deployment.schedules]
 
@@ -81,7 +85,7 @@ def shoot_run_page(server: str, run_id, tmp_path: Path) -> None:
         print("no Chromium: UI screenshot skipped")
         return
     ui = server.removesuffix("/api")
-    report = asyncio.run(latest_report(run_id))
+    report = asyncio.run(latest_report(server, run_id))
     pages = {"run": f"{ui}/runs/flow-run/{run_id}", "report": f"{ui}/artifacts/artifact/{report.id}"}
     keep = os.environ.get("EMBEDFORGE_SCREENSHOT_DIR")
     for name, url in pages.items():
@@ -91,19 +95,17 @@ def shoot_run_page(server: str, run_id, tmp_path: Path) -> None:
             (Path(keep) / out.name).write_bytes(out.read_bytes())
 
 
-async def latest_report(run_id):
-    from prefect.client.orchestration import get_client
+async def latest_report(url: str, run_id):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
-    async with get_client() as client:
+    async with client_for(url) as client:
         found = await client.read_artifacts(artifact_filter=ArtifactFilter(
             key=ArtifactFilterKey(any_=["retrain-report"]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
     assert found, "the run published no retrain-report artifact"
     return found[0]
 
 
-def test_data_add_triggers_a_run_that_completes(server, tmp_path, monkeypatch):
-    monkeypatch.setenv("PREFECT_API_URL", server)
+def test_data_add_triggers_a_run_that_completes(server, tmp_path):
     env = {**os.environ, "PREFECT_API_URL": server}
     overrides = [f"registry.root={tmp_path / 'models'}", f"registry.store={tmp_path / 'store'}", "train.batch_size=4",
                  "mining.num_negatives=1", "mining.top_k=4", "gate.alpha=1"]
