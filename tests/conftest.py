@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from flows.cli import local_defaults
 # before anything imports prefect or transformers: Prefect state, results and caches in a temp folder, offline
 _TMP = Path(tempfile.mkdtemp(prefix="embedforge-tests-"))
 local_defaults(_TMP, override=True)
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 
 # A tiny contract-clause retrieval set: the query words differ from the clause words on purpose.
 DOCS = {
