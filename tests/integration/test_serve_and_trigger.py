@@ -140,7 +140,11 @@ def test_data_add_triggers_a_run_that_completes(server, tmp_path):
         assert run is not None, (tmp_path / "serve.log").read_text()[-3000:]
         assert run.state.is_completed(), (run.state, (tmp_path / "serve.log").read_text()[-3000:])
         assert run.parameters["cfg"]["data"]["path"].startswith(str(tmp_path / "datasets" / "tiny"))
-        print(f"data add → triggered run completed in {time.time() - started:.1f} s")
+        import datetime
+
+        added_at = datetime.datetime.fromtimestamp(started, datetime.timezone.utc)
+        print(f"data add → triggered run started after {(run.start_time - added_at).total_seconds():.1f} s, "
+              f"completed after {(run.end_time - added_at).total_seconds():.1f} s")
         shoot_run_page(server, run.id, tmp_path)
 
         # two new versions back to back: two runs, one after the other, none lost
