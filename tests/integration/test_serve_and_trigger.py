@@ -168,3 +168,29 @@ def test_data_add_triggers_a_run_that_completes(server, tmp_path):
     finally:
         os.killpg(serving.pid, signal.SIGTERM)
         serving.wait(timeout=60)
+
+
+def test_prefect_yaml_deploys_both_deployments_with_schedule_and_trigger(server, tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PREFECT_API_URL": server, "EMBEDFORGE_ROOT": str(root)}
+    prefect = [sys.executable, "-m", "prefect"]
+    for command in (["work-pool", "create", "embedforge-local", "--type", "process"],
+                    ["work-pool", "set-concurrency-limit", "embedforge-local", "1"],
+                    ["--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"]):
+        proc = subprocess.run(prefect + command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+    async def read():
+        async with client_for(server) as client:
+            nightly = await client.read_deployment_by_name("retrain/nightly")
+            triggered = await client.read_deployment_by_name("retrain/on-new-data")
+            automations = await client.read_automations()
+            pool = await client.read_work_pool("embedforge-local")
+        return nightly, triggered, automations, pool
+
+    nightly, triggered, automations, pool = asyncio.run(read())
+    assert nightly.schedules[0].schedule.cron == "0 2 * * *"
+    assert triggered.work_pool_name == nightly.work_pool_name == "embedforge-local"
+    assert pool.concurrency_limit == 1  # the two deployments take turns
+    trigger = next(a for a in automations if a.name == "dataset-updated" and str(triggered.id) in str(a.actions))
+    assert "embedforge.dataset.updated" in trigger.trigger.expect
