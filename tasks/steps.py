@@ -10,8 +10,8 @@ import hashlib
 import json
 import logging
 import shutil
-from dataclasses import asdict
 import tempfile
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,13 +19,27 @@ import polars as pl
 from prefect import task
 from pydantic import BaseModel, ConfigDict
 
-from tasks import embeddings, evaluate as evaluation_logic, gate as gate_logic, metrics, mining, registry, report, train as train_logic
+from tasks import embeddings, metrics, mining, registry, report
+from tasks import evaluate as evaluation_logic
+from tasks import gate as gate_logic
+from tasks import train as train_logic
 from tasks.config import ConfigError, DataConfig, EvalConfig, GateConfig, MiningConfig, PipelineConfig, TrainConfig, dump_config
 from tasks.embeddings import ModelNotFoundError, corpus_embeddings, encode, load_model, pick_device
 from tasks.gate import Decision, decide
-from tasks.ingest import DataError, Finding, beir, build_pairs, leakage, pairs as pairs_logic
+from tasks.ingest import DataError, Finding, beir, build_pairs, leakage
+from tasks.ingest import pairs as pairs_logic
 from tasks.registry import RegistryEntry
-from tasks.storage import DatasetRef, ModelRef, StoreError, content_key, dir_sha256, file_sha256, publish_dir, read_frame, write_frame
+from tasks.storage import (
+    DatasetRef,
+    ModelRef,
+    StoreError,
+    content_key,
+    dir_sha256,
+    file_sha256,
+    publish_dir,
+    read_frame,
+    write_frame,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ __all__ = [
     "DataError",
     "Finding",
     "build_pairs",
+    "leakage",
     "document_text",
     "read_beir",
     "read_corpus",

@@ -105,7 +105,8 @@ def test_search_matrix_scoring_equals_the_dict_path():
     assert macro == pytest.approx(ref_macro, abs=1e-12)
 
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 DOC = st.sampled_from([f"d{i}" for i in range(12)])
 

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from tasks.config import TrainConfig
-from tasks.train import pick_precision, training_frame, train_model
+from tasks.train import pick_precision, train_model, training_frame
 from tests.conftest import DOCS, QUERIES, TRAIN
 
 CORPUS = pl.DataFrame({"doc_id": list(DOCS), "text": [f"{t} {b}" for t, b in DOCS.values()]})
