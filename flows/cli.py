@@ -145,25 +145,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _validate_beir(folder: Path, quarantine_dir: str) -> dict:
     from dataclasses import asdict
 
-    import polars as pl
-
     from tasks.ingest import read_beir
+    from tasks.ingest.beir import splits_of
     from tasks.ingest.leakage import find_leaks
+    from tasks.ingest.report import findings_frame
     from tasks.ingest.tables import Unreadable
     from tasks.storage import write_frame
 
     for name in ("corpus.jsonl", "queries.jsonl", "qrels"):
         if not (folder / name).exists():
             raise Unreadable(f"{folder} is not a BEIR folder: {name} is missing", [])
-    splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
-    data = read_beir(folder, splits, on_invalid="quarantine")
+    data = read_beir(folder, splits_of(folder), on_invalid="quarantine")
     warnings = []
     if "train" in data.qrels and "test" in data.qrels:
         warnings = [f"leakage: {leak}" for leak in find_leaks(data.queries, data.qrels["train"], data.qrels["test"])]
     quarantined = len({(f.file, f.row) for f in data.findings})
     quarantine = None
     if data.findings:
-        quarantine = write_frame(pl.DataFrame([asdict(f) for f in data.findings]), quarantine_dir, f"quarantine-{folder.name}").path
+        quarantine = write_frame(findings_frame(data.findings), quarantine_dir, f"quarantine-{folder.name}").path
     return {"type": "ir", "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": quarantined,
             "errors": [asdict(f) for f in data.findings], "quarantine_path": quarantine, "warnings": warnings,
             "counts": {"documents": data.corpus.height, "queries": data.queries.height,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.ingest import DataError, read_beir
+from tasks.ingest.beir import splits_of
 from tasks.ingest.tables import TableReport, validate_table
 from tasks.storage import dir_sha256, file_sha256
 
@@ -44,8 +45,7 @@ def check_name(name: str) -> str:
 def validate_input(path: Path, kind: str | None = None, columns: dict[str, str] | None = None) -> TableReport | None:
     """Validate a BEIR folder (strict) or a training table; raise DataError if anything is wrong."""
     if path.is_dir() and (path / "corpus.jsonl").exists():
-        splits = sorted(p.stem for p in (path / "qrels").glob("*.tsv"))
-        read_beir(path, splits)  # raises DataError listing every bad row
+        read_beir(path, splits_of(path))  # raises DataError listing every bad row
         return None
     report = validate_table(path, kind, columns)
     if report.findings:

@@ -11,7 +11,6 @@ import json
 import logging
 import shutil
 import tempfile
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tasks.embeddings import ModelNotFoundError, corpus_embeddings, encode, load
 from tasks.gate import Decision, decide
 from tasks.ingest import DataError, Finding, beir, build_pairs, leakage
 from tasks.ingest import pairs as pairs_logic
+from tasks.ingest.report import findings_frame
 from tasks.registry import RegistryEntry
 from tasks.storage import (
     DatasetRef,
@@ -128,8 +128,7 @@ def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
         raise DataError(f"{source.path}: qrels/{cfg.train_split}.tsv has no pair with score >= {cfg.min_relevance}", [])
     quarantine = None
     if data.findings:
-        frame = pl.DataFrame([asdict(f) for f in data.findings])
-        quarantine = write_frame(frame, store, "quarantine").path
+        quarantine = write_frame(findings_frame(data.findings), store, "quarantine").path
         logger.warning("quarantined %d rows of %s with their reasons: %s", quarantined, source.path, quarantine)
     logger.info(
         "ingested %d documents, %d queries, %d train pairs, %d test judgements",

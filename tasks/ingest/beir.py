@@ -182,6 +182,11 @@ def _dangling_ids(qrels: pl.DataFrame, path: Path, lines: list[int], corpus: pl.
     return findings
 
 
+def splits_of(folder: str | Path) -> list[str]:
+    """The qrels splits a BEIR folder holds (qrels/<split>.tsv)."""
+    return sorted(p.stem for p in (Path(folder) / "qrels").glob("*.tsv"))
+
+
 def read_beir(folder: str | Path, splits: list[str], on_invalid: str = "fail") -> BeirData:
     """Read and validate a BEIR folder; the qrels of every split must resolve in corpus and queries.
 

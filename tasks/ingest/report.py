@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pandera.polars as pa
 import polars as pl
@@ -48,3 +48,9 @@ def findings_from_schema_errors(exc: pa.errors.SchemaErrors, file: str, lines: l
         value = str(case["failure_case"])
         findings.append(Finding(file, row, str(case["column"]), str(case["check"]), value[:120]))
     return sorted(findings, key=lambda f: (f.row, f.column))
+
+
+def findings_frame(findings: list[Finding]) -> pl.DataFrame:
+    """Findings as a table (file, row, column, check, value): what a quarantine file holds."""
+    return pl.DataFrame([asdict(f) for f in findings], schema={"file": pl.String, "row": pl.Int64, "column": pl.String,
+                                                               "check": pl.String, "value": pl.String})
