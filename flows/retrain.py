@@ -28,6 +28,23 @@ def _step(steps: dict[str, dict], name: str, task: Any, *args: Any, **kwargs: An
     return result
 
 
+def _train_stages(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: PipelineConfig, store: str) -> tuple[Any, list[dict]]:
+    """One train step, or one per curriculum stage (each from the last one's model); `steps["train"]` sums the stages."""
+    stages = cfg.mining.stages
+    model, trained, record = base, None, []
+    for stage in range(stages):
+        name = "train" if stages == 1 else f"train-stage-{stage + 1}"
+        trained = _step(steps, name, train.with_options(task_run_name=name), data, mined.negatives, model, cfg.train,
+                        store, stage=stage, stages=stages)
+        model = trained.model
+        record.append({"stage": stage + 1, **steps[name], "train_loss": trained.stats.get("train_loss")})
+    if stages > 1:
+        for stage in range(stages):
+            steps.pop(f"train-stage-{stage + 1}")
+        steps["train"] = {"cached": all(r["cached"] for r in record), "seconds": round(sum(r["seconds"] for r in record), 3)}
+    return trained, record if stages > 1 else []
+
+
 @flow(name="retrain")
 def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     """Turn the configured dataset into a candidate model and promote it if it beats the champion."""
@@ -37,8 +54,8 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     steps: dict[str, dict] = {}
     base = resolve_model(cfg.train.base_model)
     data = _step(steps, "ingest", ingest, fingerprint(cfg.data.path), cfg.data, store)
-    negatives = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device)
-    trained = _step(steps, "train", train, data, negatives, base, cfg.train, store)
+    mined = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device)
+    trained, stages = _train_stages(steps, data, mined, base, cfg, store)
     baseline = registry.baseline_for(cfg.registry.root, trained.model, base)
     result = _step(steps, "evaluate", evaluate, data, base, trained.model, baseline, cfg.eval, store, device=device)
     decision = _step(steps, "gate", gate, result, cfg.gate)
@@ -54,6 +71,8 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         "dims": result.dims,
         "decision": decision.model_dump(),
         "training": trained.stats,
+        "mining": mined.report,
+        "curriculum": stages,
         "steps": steps,
     }
     # the registry is a side effect: replay the cached registration only when the registry still reflects it

@@ -8,21 +8,24 @@ from pandera.polars import PolarsData
 
 
 class MinedNegativeSchema(pa.DataFrameModel):
-    """`slot` orders the negatives of one pair; `strategy`, `rank` and the scores record why each was picked."""
+    """`slot` orders the negatives of one pair within a curriculum `stage` (0 without one); `strategy`, `rank`, the
+    scores and `difficulty` (score / positive score) record why each was picked."""
 
+    stage: int = pa.Field(ge=0)
     query_id: str
     positive_id: str
     slot: int = pa.Field(ge=0)
     negative_id: str
-    strategy: str = pa.Field(isin=["dense", "bm25", "random"])
-    rank: int = pa.Field(ge=-1)  # retriever rank (0 = best); -1 for the random fill
+    strategy: str = pa.Field(isin=["dense", "bm25", "partial_match", "domain_confusion", "contradiction", "random"])
+    rank: int = pa.Field(ge=-1)  # rank in the strategy's list (0 = best); -1 for the random fill
     score: float = pa.Field(nullable=True)
     positive_score: float = pa.Field(nullable=True)
+    difficulty: float = pa.Field(nullable=True)  # null for the random fill and where the positive has no score
 
     class Config:
         strict = True
         ordered = True
-        unique = ["query_id", "positive_id", "slot"]
+        unique = ["stage", "query_id", "positive_id", "slot"]
 
     @pa.dataframe_check
     def negative_is_not_positive(cls, data: PolarsData) -> pl.LazyFrame:

@@ -34,21 +34,103 @@ class DataConfig(_Section):
     on_leakage: Literal["warn", "exclude_from_test", "fail"] = "warn"  # same query text in train and test splits
 
 
-class MiningConfig(_Section):
-    retrievers: list[Literal["dense", "bm25"]] = ["dense", "bm25"]  # candidate sources, interleaved in this order
-    num_negatives: int = Field(3, ge=0)  # hard negatives per (query, positive) pair; 0 = in-batch negatives only
-    top_k: int = Field(50, ge=1)  # candidates retrieved per query and retriever
-    skip_top: int = Field(0, ge=0)  # ignore this many top-ranked candidates of each retriever (likely unlabelled positives)
-    max_score_ratio: float = Field(0.95, gt=0)  # drop candidates scoring above this fraction of the positive's score
-    encode_batch_size: int = Field(64, ge=1)  # texts per forward pass when embedding the corpus
-    seed: int = 0  # seeds the random fill used when a query has too few filtered candidates
+class BM25Params(_Section):
+    engine: Literal["auto", "rank_bm25", "bm25s"] = "auto"  # auto = rank-bm25 up to bm25s_above documents, bm25s above
+    bm25s_above: int = Field(20_000, ge=0)  # corpus size from which auto switches to bm25s (sparse matrices)
 
-    @field_validator("retrievers")
+
+class DenseParams(_Section):
+    index: Literal["auto", "flat", "ivf", "hnsw"] = "auto"  # auto = exact IndexFlatIP up to exact_up_to docs, IVF above
+    exact_up_to: int = Field(200_000, ge=1)  # corpus size from which auto switches to an approximate index
+    nlist: int | None = Field(None, ge=1)  # IVF lists; None = 4·sqrt(documents)
+    nprobe: int = Field(32, ge=1)  # IVF lists visited per query
+    hnsw_m: int = Field(32, ge=4)  # HNSW links per node
+    ef_search: int = Field(128, ge=1)  # HNSW search breadth
+
+
+class PartialMatchParams(_Section):
+    mode: Literal["terms", "disagreement"] = "terms"  # terms: share some key terms; disagreement: BM25 high, dense low
+    key_terms: int = Field(5, ge=1)  # the query's highest-IDF terms that count as its key terms
+    min_overlap: float = Field(0.2, ge=0, le=1)  # share of the key terms' IDF a candidate must contain at least …
+    max_overlap: float = Field(0.8, ge=0, le=1)  # … and at most (all key terms shared is likely a true match)
+    dense_rank_min: int = Field(50, ge=1)  # disagreement: BM25 candidates the dense model ranks at or below this
+
+
+class DomainConfusionParams(_Section):
+    clusters: int | None = Field(None, ge=2)  # k-means clusters over document embeddings; None = sqrt(documents)
+    iterations: int = Field(20, ge=1)  # k-means iterations
+
+
+class ContradictionParams(_Section):
+    label: str = "CONTRADICT"  # value of the evidence label (queries.jsonl metadata) that marks a contradicting document
+
+
+STRATEGY_PARAMS: dict[str, type[_Section]] = {
+    "dense": DenseParams,
+    "bm25": BM25Params,
+    "partial_match": PartialMatchParams,
+    "domain_confusion": DomainConfusionParams,
+    "contradiction": ContradictionParams,
+}
+
+
+class StrategyConfig(_Section):
+    name: Literal["dense", "bm25", "partial_match", "domain_confusion", "contradiction"]  # see tasks/mining/
+    count: int | None = Field(None, ge=0)  # negatives per pair taken from it first; None = shares the rest in turn
+    params: dict[str, Any] = {}  # the strategy's own settings (the *Params models above)
+
+    @model_validator(mode="after")
+    def _known_params(self) -> StrategyConfig:
+        try:
+            STRATEGY_PARAMS[self.name].model_validate(self.params)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"params of strategy {self.name!r}: {problems}") from None
+        return self
+
+    def parsed(self) -> _Section:
+        return STRATEGY_PARAMS[self.name].model_validate(self.params)
+
+
+class MiningConfig(_Section):
+    # candidate sources, mixed in this order: the counted ones first, then the others one negative each in turn
+    strategies: list[StrategyConfig] = [StrategyConfig(name="dense"), StrategyConfig(name="bm25")]
+    num_negatives: int = Field(3, ge=0)  # hard negatives per (query, positive) pair; 0 = in-batch negatives only
+    top_k: int = Field(50, ge=1)  # candidates retrieved per query and strategy
+    rank_min: int = Field(0, ge=0)  # rank window [rank_min, rank_max) of each strategy's list: skip the very top …
+    rank_max: int | None = Field(None, ge=1)  # … and stop here (None = top_k)
+    max_score_ratio: float | None = Field(0.95, gt=0)  # relative margin: drop candidates above this × positive's score
+    absolute_margin: float | None = None  # drop candidates scoring above the positive's score minus this
+    max_score: float | None = None  # drop candidates scoring above this, whatever the positive scores
+    curriculum: list[float] | None = None  # difficulty caps, one training stage each, easy first: [0.7, 0.85, 0.95]
+    encode_batch_size: int = Field(64, ge=1)  # texts per forward pass when embedding the corpus
+    seed: int = 0  # seeds k-means and the random fill used when a pair has too few filtered candidates
+
+    @field_validator("strategies")
     @classmethod
-    def _unique_retrievers(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError(f"retrievers must not repeat, got {value}")
+    def _unique_strategies(cls, value: list[StrategyConfig]) -> list[StrategyConfig]:
+        names = [s.name for s in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"strategies must not repeat, got {names}")
         return value
+
+    @field_validator("curriculum")
+    @classmethod
+    def _ascending_stages(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and (len(value) < 2 or value != sorted(set(value))):
+            raise ValueError(f"curriculum must list at least two difficulty bounds in ascending order, got {value}")
+        return value
+
+    @property
+    def stages(self) -> int:
+        return len(self.curriculum) if self.curriculum else 1
+
+    @property
+    def needs_vectors(self) -> bool:
+        """Whether any configured strategy reads base-model embeddings."""
+        return self.num_negatives > 0 and any(s.name in ("dense", "domain_confusion") or
+                                              (s.name == "partial_match" and s.params.get("mode", "terms") == "disagreement")
+                                              for s in self.strategies)
 
 
 class TrainConfig(_Section):
@@ -150,13 +232,25 @@ class PipelineConfig(_Section):
                     f"{what} uses {metric!r} but eval.k_values {self.eval.k_values} has no {k}; "
                     f"add {k} to eval.k_values or pick a metric at one of those cut-offs"
                 )
-        if self.mining.num_negatives > 0 and not self.mining.retrievers:
-            raise ValueError("mining.num_negatives > 0 needs at least one retriever in mining.retrievers")
-        if self.mining.skip_top >= self.mining.top_k:
+        mining = self.mining
+        if mining.num_negatives > 0 and not mining.strategies:
+            raise ValueError("mining.num_negatives > 0 needs at least one entry in mining.strategies")
+        window_end = mining.rank_max if mining.rank_max is not None else mining.top_k
+        if mining.rank_min >= min(window_end, mining.top_k):
             raise ValueError(
-                f"mining.skip_top ({self.mining.skip_top}) must be below mining.top_k ({self.mining.top_k}), "
-                "or no candidate is left"
+                f"mining.rank_min ({mining.rank_min}) must be below mining.rank_max and mining.top_k "
+                f"({window_end}, {mining.top_k}), or no candidate is left"
             )
+        counted = sum(s.count or 0 for s in mining.strategies)
+        if counted > mining.num_negatives:
+            raise ValueError(
+                f"mining.strategies ask for {counted} negatives by count but mining.num_negatives is "
+                f"{mining.num_negatives}; lower the counts or raise num_negatives"
+            )
+        if mining.curriculum and mining.num_negatives == 0:
+            raise ValueError("mining.curriculum stages negatives by difficulty and needs mining.num_negatives > 0")
+        if mining.curriculum and self.train.epochs / mining.stages < 0.05:
+            raise ValueError(f"train.epochs={self.train.epochs} split over {mining.stages} curriculum stages is too little per stage")
         return self
 
 

@@ -68,11 +68,10 @@ def dense_metrics(
 def bm25_metrics(query_texts: list[str], query_ids: list[str], doc_texts: list[str], doc_ids: list[str],
                  qrels: dict[str, dict[str, int]], ks: list[int]) -> Scores:
     """BM25 Okapi (rank-bm25) over the same corpus and queries, scored the same way."""
-    from tasks.mining.bm25 import bm25_candidates
+    from tasks.mining.bm25 import bm25_search
 
-    empty = np.zeros(0, dtype=np.int64)
-    found = bm25_candidates(query_texts, doc_texts, empty, empty, max(ks))
-    return score_search(query_ids, doc_ids, found.scores, found.indices, qrels, ks)
+    indices, scores, _ = bm25_search(query_texts, doc_texts, max(ks), "rank_bm25")
+    return score_search(query_ids, doc_ids, scores, indices, qrels, ks)
 
 
 def evaluate_model(

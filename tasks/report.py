@@ -13,6 +13,7 @@ ARTIFACT_KEY = "retrain-report"
 TABLE_KEY = "eval-metrics"
 DECISION_KEY = "gate-decision"
 QUARANTINE_KEY = "ingest-quarantine"
+MINING_KEY = "mining-report"
 
 
 def _cutoffs(metrics: dict[str, float]) -> list[int]:
@@ -103,6 +104,57 @@ def steps_table(steps: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def mining_table(report: dict) -> str:
+    """Rows each strategy produced and its held-out-label false-negative estimate."""
+    rates = report.get("false_negative_rate", {})
+    lines = ["| strategy | negatives | false-negative rate (held-out labels) |", "|---|---:|---:|"]
+    for name, rows in sorted(report["rows"].items()):
+        rate = f"{rates[name]:.1%}" if name in rates else "–"
+        lines.append(f"| {name} | {rows} | {rate} |")
+    if "all" in rates:
+        lines.append(f"| **all** | {sum(report['rows'].values())} | {rates['all']:.1%} |")
+    checked = report.get("false_negative_pairs", 0)
+    note = (f"False-negative rate: mined again for the {checked} pairs whose query has other positives, hiding those, "
+            "and counted the negatives that are in fact relevant." if checked else
+            "No query has several positives, so no false-negative estimate.")
+    return "\n".join(lines) + "\n\n" + note
+
+
+def difficulty_png(negatives) -> bytes:
+    """Histogram of negative difficulty (score / positive score) per strategy, one panel per curriculum stage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import polars as pl
+
+    scored = negatives.filter(pl.col("difficulty").is_not_null() & pl.col("difficulty").is_finite())
+    stages = sorted(negatives["stage"].unique().to_list()) or [0]
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.5 * len(stages), 3.4), squeeze=False)
+    for ax, stage in zip(axes[0], stages):
+        part = scored.filter(pl.col("stage") == stage)
+        for name in sorted(part["strategy"].unique().to_list()):
+            ax.hist(part.filter(pl.col("strategy") == name)["difficulty"].to_numpy(), bins=30, alpha=0.55, label=name)
+        ax.set(title=f"stage {stage + 1}" if len(stages) > 1 else "negative difficulty",
+               xlabel="score / positive score", ylabel="negatives")
+        if part.height:
+            ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def publish_mining(report: dict, negatives) -> None:
+    """The mining report as a Prefect artifact: strategy table, false-negative estimate, difficulty histogram."""
+    from prefect.artifacts import create_markdown_artifact
+
+    png = base64.b64encode(difficulty_png(negatives)).decode()
+    markdown = "\n\n".join(["# Hard-negative mining", mining_table(report), f"![difficulty](data:image/png;base64,{png})"])
+    create_markdown_artifact(markdown=markdown, key=MINING_KEY, description="hard negatives per strategy")
+
+
 def run_markdown(summary: dict, chart: str | None = None) -> str:
     """The run report a person reads in the Prefect UI and in the model folder; `chart` is an image link or data URI."""
     verdict = "promoted" if summary["promoted"] else "not promoted"
@@ -135,6 +187,12 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
             f"{training['examples']} examples, {training['steps']} steps on {training['device']} ({training['precision']}), "
             f"{training['seconds']:.0f} s, final loss {training['train_loss']:.4f}",
         ]
+    if summary.get("mining", {}).get("rows"):
+        parts += ["## Hard negatives", mining_table(summary["mining"])]
+    if summary.get("curriculum"):
+        parts += ["## Curriculum stages", "\n".join(
+            ["| stage | cached | seconds | final loss |", "|---:|---|---:|---:|"]
+            + [f"| {r['stage']} | {'yes' if r['cached'] else 'no'} | {r['seconds']:.1f} | {r['train_loss']:.4f} |" for r in summary["curriculum"]])]
     if summary.get("steps"):
         parts += ["## Steps", steps_table(summary["steps"])]
     return "\n\n".join(parts) + "\n"

@@ -10,7 +10,9 @@ import hashlib
 import json
 import logging
 import shutil
+import sys
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,6 +45,9 @@ from tasks.storage import (
 
 logger = logging.getLogger(__name__)
 
+MINING_MODULES = tuple(sys.modules[f"tasks.mining.{name}"] for name in (
+    "bm25", "candidates", "contradiction", "curriculum", "dense", "domain_confusion", "filters", "partial_match"))
+
 PERMANENT = (DataError, ConfigError, ModelNotFoundError, StoreError, ValueError)
 
 
@@ -73,7 +78,14 @@ class Ingested(BaseModel):
     train_qrels: DatasetRef
     test_qrels: DatasetRef
     train_pairs: DatasetRef
+    labels: DatasetRef  # (query_id, doc_id, label) evidence labels from queries.jsonl metadata; often empty
     report: dict  # rows_in, rows_valid, rows_quarantined, warnings, quarantine (path or None)
+
+
+class Mined(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    negatives: DatasetRef  # MinedNegativeSchema, every curriculum stage in one file
+    report: dict  # rows per strategy, stages, false_negative_rate per strategy, false_negative_pairs, seconds
 
 
 class Trained(BaseModel):
@@ -142,40 +154,50 @@ def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
         train_qrels=write_frame(data.qrels[cfg.train_split], store, "qrels"),
         test_qrels=write_frame(test, store, "qrels"),
         train_pairs=write_frame(pairs, store, "pairs"),
+        labels=write_frame(beir.evidence_labels(source.path), store, "labels"),
         report=report,
     )
 
 
-@task(name="mine", cache_key_fn=content_key(ignore=("device",), modules=(mining, mining.filters, mining.bm25, mining.dense)), **RETRIES)
-def mine(data: Ingested, base: ModelRef, cfg: MiningConfig, store: str, device: str = "auto") -> DatasetRef:
-    """Hard negatives for every train pair from the configured retrievers, positive-aware filtered."""
+@task(name="mine", cache_key_fn=content_key(ignore=("device",), modules=(mining, *MINING_MODULES)), **RETRIES)
+def mine(data: Ingested, base: ModelRef, cfg: MiningConfig, store: str, device: str = "auto") -> Mined:
+    """Hard negatives for every train pair from the configured strategies, positive-aware filtered, with a report."""
+    started = time.perf_counter()
     pairs, corpus = read_frame(data.train_pairs), read_frame(data.corpus)
     query_vectors = doc_vectors = None
-    if cfg.num_negatives > 0 and "dense" in cfg.retrievers:
+    if cfg.needs_vectors:
         model = load_model(base, device)
         doc_vectors = corpus_embeddings(model, base, data.corpus, store, cfg.encode_batch_size)
         anchors = pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list()
         query_vectors = encode(model, anchors, cfg.encode_batch_size, "train queries")
-    negatives = mining.mine_negatives(pairs, corpus, cfg, query_vectors, doc_vectors)
-    return write_frame(negatives, store, "negatives")
+    negatives, mined = mining.mine_negatives(pairs, corpus, cfg, query_vectors, doc_vectors, read_frame(data.labels))
+    ref = write_frame(negatives, store, "negatives")
+    report.publish_mining(mined, negatives)
+    return Mined(negatives=ref, report={**mined, "seconds": round(time.perf_counter() - started, 2)})
 
 
 @task(name="train", cache_key_fn=content_key(modules=(train_logic,)), **RETRIES)
-def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfig, store: str) -> Trained:
-    """Fine-tune the base model with MNRL on (anchor, positive, negatives…) and publish it to the store."""
-    frame = train_logic.training_frame(read_frame(data.train_pairs), read_frame(negatives), read_frame(data.corpus))
+def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfig, store: str, stage: int = 0, stages: int = 1) -> Trained:
+    """Fine-tune `base` on (anchor, positive, negatives…) of one curriculum stage and publish it to the store.
+
+    With a curriculum each stage trains epochs / stages, starting from the previous stage's model.
+    """
+    mined = read_frame(negatives).filter(pl.col("stage") == stage)
+    frame = train_logic.training_frame(read_frame(data.train_pairs), mined, read_frame(data.corpus))
+    if stages > 1:
+        cfg = cfg.model_copy(update={"epochs": cfg.epochs / stages})
     Path(store).mkdir(parents=True, exist_ok=True)
     # checkpoints live under a name fixed by the inputs: a retry of this very training finds and resumes them
-    inputs = json.dumps([data.train_pairs.sha256, negatives.sha256, base.sha256, cfg.model_dump(mode="json")], sort_keys=True)
+    inputs = json.dumps([data.train_pairs.sha256, negatives.sha256, base.sha256, cfg.model_dump(mode="json"), stage], sort_keys=True)
     checkpoints = Path(store) / "checkpoints" / hashlib.sha256(inputs.encode()).hexdigest()[:16]
     work = Path(tempfile.mkdtemp(dir=store, prefix=".train-"))  # same filesystem as the store: publish is a rename
     try:
         stats = train_logic.train_model(base.path, frame, cfg, work, pick_device(cfg.device), checkpoints)
-        model = publish_dir(work / "model", store, "models", name=f"{base.name}-tuned")
+        model = publish_dir(work / "model", store, "models", name=base.name if base.name.endswith("-tuned") else f"{base.name}-tuned")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(checkpoints, ignore_errors=True)  # finished: nothing left to resume
-    return Trained(model=model, stats=stats)
+    return Trained(model=model, stats={**stats, "stage": stage, "stages": stages})
 
 
 @task(name="evaluate", cache_key_fn=content_key(ignore=("device",), modules=(evaluation_logic, metrics, embeddings)), **RETRIES)

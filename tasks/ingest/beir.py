@@ -215,3 +215,25 @@ def read_beir(folder: str | Path, splits: list[str], on_invalid: str = "fail") -
     if strict:
         rows_in = corpus.height + queries.height + sum(q.height for q in qrels.values())
     return BeirData(corpus=corpus, queries=queries, qrels=qrels, findings=findings, rows_in=rows_in)
+
+
+def evidence_labels(folder: str | Path) -> pl.DataFrame:
+    """(query_id, doc_id, label) from queries.jsonl metadata shaped as an evidence map, as SciFact's is:
+    {"doc_id": [{"label": "SUPPORT" | "CONTRADICT", …}, …]}. Queries whose metadata has another shape give no rows."""
+    rows: dict[str, list[str]] = {"query_id": [], "doc_id": [], "label": []}
+    path = Path(folder) / "queries.jsonl"
+    for _, text in decoded_lines(path) if path.is_file() else []:
+        try:
+            record = json.loads(text.lstrip("\ufeff"))
+        except json.JSONDecodeError:
+            continue  # reported by the queries reader; labels are read only from valid records
+        metadata = record.get("metadata") if isinstance(record, dict) else None
+        if not isinstance(metadata, dict):
+            continue
+        for doc_id, evidence in metadata.items():
+            for item in evidence if isinstance(evidence, list) else [evidence]:
+                if isinstance(item, dict) and isinstance(item.get("label"), str):
+                    rows["query_id"].append(str(record.get("_id")))
+                    rows["doc_id"].append(str(doc_id))
+                    rows["label"].append(item["label"])
+    return pl.DataFrame(rows, schema={"query_id": pl.String, "doc_id": pl.String, "label": pl.String}).unique(maintain_order=True)

@@ -1,8 +1,13 @@
-"""Hard-negative mining: one module per retriever, a positive-aware selector, and the index STRATEGIES."""
+"""Hard-negative mining: one module per strategy, a mixer with positive-aware filters, and the index STRATEGIES.
+
+Strategies: bm25, dense (retrieval), partial_match, domain_confusion, contradiction; curriculum is not a source but a
+schedule — the same candidates cut into difficulty bands, one training stage each (tasks/mining/curriculum.py).
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import polars as pl
@@ -10,15 +15,86 @@ import polars as pl
 from schemas import MinedNegativeSchema
 from tasks.config import MiningConfig
 from tasks.mining.bm25 import bm25_candidates
-from tasks.mining.candidates import Candidates
+from tasks.mining.candidates import Candidates, MiningInput
+from tasks.mining.contradiction import contradiction_candidates
+from tasks.mining.curriculum import stage_windows
 from tasks.mining.dense import dense_candidates
-from tasks.mining.filters import Negative, passes_filter, select_negatives
+from tasks.mining.domain_confusion import domain_confusion_candidates
+from tasks.mining.filters import Negative, Window, difficulty, passes_filter, select_negatives
+from tasks.mining.partial_match import partial_match_candidates
 
-__all__ = ["STRATEGIES", "Candidates", "Negative", "mine_negatives", "passes_filter", "select_negatives"]
+__all__ = [
+    "STRATEGIES", "Candidates", "MiningInput", "Negative", "Window", "candidates_for", "difficulty",
+    "false_negative_rate", "mine_negatives", "passes_filter", "select_negatives", "stage_windows",
+]
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = {"bm25": bm25_candidates, "dense": dense_candidates}
+STRATEGIES = {
+    "bm25": bm25_candidates,
+    "dense": dense_candidates,
+    "partial_match": partial_match_candidates,
+    "domain_confusion": domain_confusion_candidates,
+    "contradiction": contradiction_candidates,
+}
+
+
+def candidates_for(inp: MiningInput, cfg: MiningConfig) -> list[tuple[Candidates, int | None]]:
+    """Every configured strategy's candidates, with its count."""
+    out = []
+    for spec in cfg.strategies:
+        extra = {"seed": cfg.seed} if spec.name == "domain_confusion" else {}
+        out.append((STRATEGIES[spec.name](inp, cfg.top_k, spec.parsed(), **extra), spec.count))
+    return out
+
+
+def false_negative_rate(
+    candidates: list[tuple[Candidates, int | None]], inp: MiningInput, cfg: MiningConfig
+) -> tuple[dict[str, float], int]:
+    """Held-out-label estimate of how often each strategy picks a relevant document as a negative.
+
+    For every pair of a query with several positives, mine again as if only the pair's own positive were known and
+    count the negatives that are in fact among the query's other positives. Returns ({strategy: share, "all": share over
+every strategy}, pairs checked).
+    """
+    multi = {q for q, docs in inp.positives_of_query.items() if len(docs) > 1}
+    pairs = [p for p, q in enumerate(inp.pair_query.tolist()) if q in multi]
+    if not pairs or cfg.num_negatives == 0:
+        return {}, 0
+    hidden = select_negatives(candidates, inp.pair_query, inp.pair_doc, {}, cfg.num_negatives, stage_windows(cfg)[-1],
+                              len(inp.doc_texts), cfg.seed, pairs=pairs)
+    picked: dict[str, list[int]] = {}
+    for n in hidden:
+        relevant = n.doc in inp.positives_of_query[int(inp.pair_query[n.pair])]
+        picked.setdefault(n.strategy, []).append(int(relevant))
+    rates = {name: sum(hits) / len(hits) for name, hits in sorted(picked.items())}
+    every = [hit for hits in picked.values() for hit in hits]
+    return {**rates, "all": sum(every) / len(every)}, len(pairs)
+
+
+def _frame(negatives: list[Negative], stage: int, pairs: pl.DataFrame, doc_ids: list[str]) -> pl.DataFrame:
+    def number(value: float | None) -> float | None:
+        return None if value is None or math.isnan(value) or math.isinf(value) else value
+
+    query_col, positive_col = pairs["query_id"].to_list(), pairs["doc_id"].to_list()
+    return pl.DataFrame(
+        {
+            "stage": [stage] * len(negatives),
+            "query_id": [query_col[n.pair] for n in negatives],
+            "positive_id": [positive_col[n.pair] for n in negatives],
+            "slot": [n.slot for n in negatives],
+            "negative_id": [doc_ids[n.doc] for n in negatives],
+            "strategy": [n.strategy for n in negatives],
+            "rank": [n.rank for n in negatives],
+            "score": [number(n.score) for n in negatives],
+            "positive_score": [number(n.positive_score) for n in negatives],
+            "difficulty": [number(n.difficulty) for n in negatives],
+        },
+        schema={
+            "stage": pl.Int64, "query_id": pl.String, "positive_id": pl.String, "slot": pl.Int64, "negative_id": pl.String,
+            "strategy": pl.String, "rank": pl.Int64, "score": pl.Float64, "positive_score": pl.Float64, "difficulty": pl.Float64,
+        },
+    )
 
 
 def mine_negatives(
@@ -27,55 +103,46 @@ def mine_negatives(
     cfg: MiningConfig,
     query_vectors: np.ndarray | None = None,
     doc_vectors: np.ndarray | None = None,
-) -> pl.DataFrame:
-    """Hard negatives for every (query, positive) pair, `cfg.num_negatives` each, from the configured retrievers.
+    labels: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, dict]:
+    """Hard negatives for every (query, positive) pair, `cfg.num_negatives` each per curriculum stage, and a report.
 
-    Input schema: pairs PairSchema (query_id, doc_id, anchor, positive); corpus CorpusSchema (doc_id, text).
+    Input schema: pairs PairSchema (query_id, doc_id, anchor, positive); corpus CorpusSchema (doc_id, text); labels
+    (query_id, doc_id, label) evidence labels, read by the contradiction strategy.
     query_vectors: embeddings of the distinct queries in order of first appearance in `pairs`; doc_vectors: of the
-    corpus in row order (both needed only for the dense retriever).
-    Output schema: MinedNegativeSchema, one row per (pair, slot).
+    corpus in row order (needed by dense, domain_confusion and partial_match in disagreement mode).
+    Output schema: MinedNegativeSchema, one row per (stage, pair, slot); report {rows, stages, false_negative_rate,
+    false_negative_pairs}.
     """
     doc_ids = corpus["doc_id"].to_list()
     doc_row = {doc_id: i for i, doc_id in enumerate(doc_ids)}
     query_ids = pairs["query_id"].unique(maintain_order=True).to_list()
     query_row = {query_id: i for i, query_id in enumerate(query_ids)}
-    query_texts = pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list()
-    pair_query = np.array([query_row[q] for q in pairs["query_id"]], dtype=np.int64)
-    pair_doc = np.array([doc_row[d] for d in pairs["doc_id"]], dtype=np.int64)
-    positives: dict[int, set[int]] = {}
-    for query, doc in zip(pair_query.tolist(), pair_doc.tolist()):
-        positives.setdefault(query, set()).add(doc)
-
-    candidates = []
-    if cfg.num_negatives > 0:
-        for name in cfg.retrievers:
-            if name == "dense":
-                if query_vectors is None or doc_vectors is None:
-                    raise ValueError("the dense retriever needs query_vectors and doc_vectors")
-                candidates.append(dense_candidates(query_vectors, doc_vectors, pair_query, pair_doc, cfg.top_k))
-            else:
-                candidates.append(bm25_candidates(query_texts, corpus["text"].to_list(), pair_query, pair_doc, cfg.top_k))
-    negatives = select_negatives(
-        candidates, pair_query, pair_doc, positives, cfg.num_negatives, cfg.skip_top, cfg.max_score_ratio,
-        n_docs=len(doc_ids), seed=cfg.seed,
+    contradicting: dict[int, set[int]] = {}
+    spec = next((s for s in cfg.strategies if s.name == "contradiction"), None)
+    if spec is not None and labels is not None:
+        wanted = labels.filter(pl.col("label") == spec.parsed().label)
+        for query_id, doc_id in wanted.select("query_id", "doc_id").iter_rows():
+            if query_id in query_row and doc_id in doc_row:
+                contradicting.setdefault(query_row[query_id], set()).add(doc_row[doc_id])
+    inp = MiningInput(
+        query_texts=pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list(),
+        doc_texts=corpus["text"].to_list(),
+        pair_query=np.array([query_row[q] for q in pairs["query_id"]], dtype=np.int64),
+        pair_doc=np.array([doc_row[d] for d in pairs["doc_id"]], dtype=np.int64),
+        query_vectors=query_vectors,
+        doc_vectors=doc_vectors,
+        contradicting=contradicting,
     )
-    query_col, positive_col = pairs["query_id"].to_list(), pairs["doc_id"].to_list()
-    frame = pl.DataFrame(
-        {
-            "query_id": [query_col[n.pair] for n in negatives],
-            "positive_id": [positive_col[n.pair] for n in negatives],
-            "slot": [n.slot for n in negatives],
-            "negative_id": [doc_ids[n.doc] for n in negatives],
-            "strategy": [n.strategy for n in negatives],
-            "rank": [n.rank for n in negatives],
-            "score": [n.score for n in negatives],
-            "positive_score": [n.positive_score for n in negatives],
-        },
-        schema={
-            "query_id": pl.String, "positive_id": pl.String, "slot": pl.Int64, "negative_id": pl.String,
-            "strategy": pl.String, "rank": pl.Int64, "score": pl.Float64, "positive_score": pl.Float64,
-        },
-    )
-    counts = frame.group_by("strategy").len().sort("strategy").rows()
-    logger.info("mined %d negatives for %d pairs: %s", frame.height, pairs.height, dict(counts))
-    return MinedNegativeSchema.validate(frame)
+    candidates = candidates_for(inp, cfg) if cfg.num_negatives > 0 else []
+    frames = []
+    for stage, window in enumerate(stage_windows(cfg)):
+        negatives = select_negatives(candidates, inp.pair_query, inp.pair_doc, inp.positives_of_query, cfg.num_negatives,
+                                     window, len(doc_ids), cfg.seed + stage)
+        frames.append(_frame(negatives, stage, pairs, doc_ids))
+    frame = pl.concat(frames)
+    rates, checked = false_negative_rate(candidates, inp, cfg)
+    rows = dict(frame.group_by("strategy").len().sort("strategy").rows())
+    logger.info("mined %d negatives for %d pairs in %d stage(s): %s", frame.height, pairs.height, cfg.stages, rows)
+    report = {"rows": rows, "stages": cfg.stages, "false_negative_rate": rates, "false_negative_pairs": checked}
+    return MinedNegativeSchema.validate(frame), report

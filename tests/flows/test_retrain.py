@@ -83,7 +83,7 @@ def test_registered_model_loads_and_carries_its_lineage(first_run, tiny_cfg):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["config"] == tiny_cfg.model_dump(mode="json")
     assert manifest["metrics"]["candidate"]["ndcg@10"] == first_run["metrics"]["candidate"]["ndcg@10"]
-    assert set(manifest["datasets"]) == {"corpus", "queries", "train_qrels", "test_qrels", "train_pairs"}
+    assert set(manifest["datasets"]) == {"corpus", "queries", "train_qrels", "test_qrels", "train_pairs", "labels"}
     assert load_config(folder / "pipeline_config.yaml") == tiny_cfg
     assert "| candidate |" in (folder / "report.md").read_text()
     assert (folder / "report.png").read_bytes()[:4] == b"\x89PNG"
@@ -141,3 +141,34 @@ def test_a_transient_failure_is_retried_and_the_run_completes(tiny_beir, tmp_pat
 
     mine_run = next(r for r in asyncio.run(task_runs()) if r.name.startswith("mine"))
     assert mine_run.run_count == 2 and mine_run.state.is_completed()
+
+
+def test_mining_report_and_artifact(first_run):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    mining = first_run["mining"]
+    assert sum(mining["rows"].values()) == 2 * first_run["training"]["examples"]  # two negatives per pair
+    assert set(mining["rows"]) <= {"dense", "bm25", "random"} and mining["stages"] == 1
+
+    async def read_latest():
+        async with get_client() as client:
+            return await client.read_latest_artifacts()
+
+    report = next(a for a in asyncio.run(read_latest()) if a.key == "mining-report")
+    assert "| strategy | negatives |" in report.data and "data:image/png;base64," in report.data
+
+
+def test_curriculum_trains_one_cached_stage_per_band(tiny_cfg):
+    staged = load_config(None, [f"{k}={v}" for k, v in {
+        "data.path": tiny_cfg.data.path, "registry.root": tiny_cfg.registry.root + "-curriculum",
+        "registry.store": tiny_cfg.registry.store, "train.batch_size": 4, "mining.num_negatives": 1, "mining.top_k": 8,
+        "mining.max_score_ratio": "null", "mining.curriculum": "[0.8, 5.0]", "gate.min_delta": 0.0}.items()])
+    first = retrain(staged)
+    assert [s["stage"] for s in first["curriculum"]] == [1, 2]
+    assert not any(s["cached"] for s in first["curriculum"]) and list(first["steps"]) == STEPS
+    assert first["training"]["stage"] == 1 and first["training"]["stages"] == 2
+    again = retrain(staged)
+    assert all(s["cached"] for s in again["curriculum"]) and again["steps"]["train"]["cached"]
+    assert again["model_path"] == first["model_path"]

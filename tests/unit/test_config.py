@@ -65,9 +65,33 @@ def test_gate_metric_must_be_known():
         load_config(None, ["gate.metric=accuracy@10"])
 
 
-def test_skip_top_below_top_k():
-    with pytest.raises(ConfigError, match="skip_top"):
-        load_config(None, ["mining.top_k=5", "mining.skip_top=5"])
+def test_rank_window_must_leave_candidates():
+    with pytest.raises(ConfigError, match="rank_min"):
+        load_config(None, ["mining.top_k=5", "mining.rank_min=5"])
+    with pytest.raises(ConfigError, match="rank_min"):
+        load_config(None, ["mining.rank_min=10", "mining.rank_max=10"])
+
+
+def test_strategy_counts_fit_num_negatives():
+    with pytest.raises(ConfigError, match="by count"):
+        load_config(None, ["mining.num_negatives=2", "mining.strategies=[{name: dense, count: 2}, {name: bm25, count: 1}]"])
+
+
+def test_strategy_params_are_checked_by_name():
+    with pytest.raises(ConfigError, match="params of strategy 'bm25'.*engine"):
+        load_config(None, ["mining.strategies=[{name: bm25, params: {engine: lucene}}]"])
+    with pytest.raises(ConfigError, match="clusterz"):
+        load_config(None, ["mining.strategies=[{name: domain_confusion, params: {clusterz: 8}}]"])
+    cfg = load_config(None, ["mining.strategies=[{name: partial_match, params: {mode: disagreement}}]"])
+    assert cfg.mining.needs_vectors and cfg.mining.strategies[0].parsed().dense_rank_min == 50
+
+
+def test_curriculum_bounds_ascend_and_need_negatives():
+    with pytest.raises(ConfigError, match="ascending"):
+        load_config(None, ["mining.curriculum=[0.9, 0.7]"])
+    with pytest.raises(ConfigError, match="num_negatives > 0"):
+        load_config(None, ["mining.curriculum=[0.7, 0.95]", "mining.num_negatives=0"])
+    assert load_config(None, ["mining.curriculum=[0.7, 0.85, 0.95]"]).mining.stages == 3
 
 
 def test_matryoshka_dims_largest_first():
@@ -79,6 +103,6 @@ def test_headline_cutoffs_always_evaluated():
     assert load_config(None, ["eval.k_values=[5]"]).eval.k_values == [5, 10, 100]
 
 
-def test_retrievers_do_not_repeat():
+def test_strategies_do_not_repeat():
     with pytest.raises(ConfigError, match="repeat"):
-        load_config(None, ["mining.retrievers=[bm25,bm25]"])
+        load_config(None, ["mining.strategies=[{name: bm25}, {name: bm25}]"])

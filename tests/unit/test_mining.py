@@ -1,76 +1,216 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 import pytest
 
-from tasks.config import MiningConfig
-from tasks.mining import Candidates, mine_negatives, passes_filter, select_negatives
-from tasks.mining.bm25 import bm25_candidates
+from tasks.config import BM25Params, DomainConfusionParams, MiningConfig, PartialMatchParams, StrategyConfig
+from tasks.mining import (
+    Candidates,
+    MiningInput,
+    Window,
+    false_negative_rate,
+    mine_negatives,
+    passes_filter,
+    select_negatives,
+    stage_windows,
+)
+from tasks.mining.bm25 import bm25_search, top_k
+from tasks.mining.contradiction import contradiction_candidates
+from tasks.mining.dense import DenseParams, dense_search
+from tasks.mining.domain_confusion import domain_confusion_candidates
+from tasks.mining.partial_match import partial_match_candidates
 
 PAIR_QUERY = np.array([0])
 PAIR_DOC = np.array([0])
+W = Window()
 
 
-def cands(name, docs, scores, positive_score):
-    return Candidates(name, np.array([docs]), np.array([scores], dtype=np.float32), np.array([positive_score], dtype=np.float32))
+def cands(name, docs, scores, positive_score, **kw):
+    return Candidates(name, np.array([docs]), np.array([scores], dtype=np.float32), np.array([positive_score], dtype=np.float32), **kw)
 
 
 def test_filter_is_relative_to_the_positive():
-    assert passes_filter(0.90, 1.0, 0.95)
-    assert passes_filter(0.95, 1.0, 0.95)
-    assert not passes_filter(0.96, 1.0, 0.95)
+    assert passes_filter(0.90, 1.0, W)
+    assert passes_filter(0.95, 1.0, W)
+    assert not passes_filter(0.96, 1.0, W)
+    assert passes_filter(5.0, 1.0, Window(max_score_ratio=None))  # the naive miner keeps everything
+
+
+def test_absolute_margin_and_max_score():
+    assert not passes_filter(0.85, 0.9, Window(max_score_ratio=None, absolute_margin=0.1))
+    assert passes_filter(0.79, 0.9, Window(max_score_ratio=None, absolute_margin=0.1))
+    assert not passes_filter(0.5, 0.9, Window(max_score=0.4))
 
 
 def test_known_positives_and_near_positive_scores_are_skipped():
     dense = cands("dense", [0, 5, 1, 2, 3], [0.99, 0.98, 0.80, 0.70, 0.60], positive_score=0.9)
-    out = select_negatives([dense], PAIR_QUERY, PAIR_DOC, {0: {0, 1}}, 2, 0, 0.95, n_docs=10, seed=0)
+    out = select_negatives([(dense, None)], PAIR_QUERY, PAIR_DOC, {0: {0, 1}}, 2, W, n_docs=10, seed=0)
     # doc 0 is the positive, doc 5 scores 0.98 > 0.95 * 0.9 (likely unlabelled positive), doc 1 is another positive
     assert [(n.doc, n.slot, n.rank) for n in out] == [(2, 0, 3), (3, 1, 4)]
     assert all(n.positive_score == pytest.approx(0.9) for n in out)
+    assert out[0].difficulty == pytest.approx(0.70 / 0.9)
 
 
-def test_retrievers_interleave_without_duplicates():
+def test_strategies_interleave_without_duplicates():
     dense = cands("dense", [4, 5, 6], [0.5, 0.4, 0.3], positive_score=0.9)
     bm25 = cands("bm25", [4, 7, 8], [9.0, 8.0, 7.0], positive_score=20.0)
-    out = select_negatives([dense, bm25], PAIR_QUERY, PAIR_DOC, {}, 4, 0, 0.95, n_docs=10, seed=0)
+    out = select_negatives([(dense, None), (bm25, None)], PAIR_QUERY, PAIR_DOC, {}, 4, W, n_docs=10, seed=0)
     assert [(n.doc, n.strategy) for n in out] == [(4, "dense"), (7, "bm25"), (5, "dense"), (8, "bm25")]
 
 
-def test_skip_top_ignores_the_first_ranks():
+def test_counted_strategy_fills_its_slots_first():
     dense = cands("dense", [4, 5, 6], [0.5, 0.4, 0.3], positive_score=0.9)
-    out = select_negatives([dense], PAIR_QUERY, PAIR_DOC, {}, 1, 2, 0.95, n_docs=10, seed=0)
-    assert out[0].doc == 6
+    bm25 = cands("bm25", [7, 8, 9], [9.0, 8.0, 7.0], positive_score=20.0)
+    out = select_negatives([(dense, None), (bm25, 2)], PAIR_QUERY, PAIR_DOC, {}, 3, W, n_docs=10, seed=0)
+    assert [(n.doc, n.strategy) for n in out] == [(7, "bm25"), (8, "bm25"), (4, "dense")]
+
+
+def test_rank_window_skips_the_top_and_stops_at_rank_max():
+    dense = cands("dense", [4, 5, 6, 7], [0.5, 0.4, 0.3, 0.2], positive_score=0.9)
+    out = select_negatives([(dense, None)], PAIR_QUERY, PAIR_DOC, {}, 2, Window(rank_min=2, rank_max=3), n_docs=10, seed=0)
+    assert [(n.doc, n.strategy) for n in out] == [(6, "dense"), (out[1].doc, "random")]
 
 
 def test_short_lists_are_topped_up_at_random_never_with_positives():
     dense = cands("dense", [1], [0.5], positive_score=0.9)
-    out = select_negatives([dense], PAIR_QUERY, PAIR_DOC, {0: {0, 2}}, 3, 0, 0.95, n_docs=5, seed=0)
+    out = select_negatives([(dense, None)], PAIR_QUERY, PAIR_DOC, {0: {0, 2}}, 3, W, n_docs=5, seed=0)
     assert [n.strategy for n in out] == ["dense", "random", "random"]
     assert {n.doc for n in out} == {1, 3, 4}
 
 
 def test_impossible_request_says_what_to_do():
     with pytest.raises(ValueError, match="lower mining.num_negatives"):
-        select_negatives([], PAIR_QUERY, PAIR_DOC, {0: {0}}, 3, 0, 0.95, n_docs=3, seed=0)
+        select_negatives([], PAIR_QUERY, PAIR_DOC, {0: {0}}, 3, W, n_docs=3, seed=0)
 
 
-def test_bm25_ranks_lexical_overlap_first():
-    docs = ["the cat sat on the mat", "dogs bark loudly", "a cat and a dog"]
-    c = bm25_candidates(["cat on mat"], docs, np.array([0]), np.array([2]), k=3)
-    assert c.indices[0, 0] == 0
-    assert c.scores[0, 0] > c.scores[0, 1]
-    assert c.positive_scores[0] == pytest.approx(float(c.scores[0][list(c.indices[0]).index(2)]))
+def test_curriculum_windows_cap_difficulty_easy_first():
+    windows = stage_windows(MiningConfig(curriculum=[0.5, 0.8, 0.95]))
+    assert [(w.min_difficulty, w.max_difficulty) for w in windows] == [(-math.inf, 0.5), (-math.inf, 0.8), (-math.inf, 0.95)]
+    dense = cands("dense", [4, 5, 6, 7], [0.9, 0.7, 0.45, 0.2], positive_score=1.0)
+    by_stage = [[n.doc for n in select_negatives([(dense, None)], PAIR_QUERY, PAIR_DOC, {}, 2, w, 10, 0)] for w in windows]
+    assert by_stage == [[6, 7], [5, 6], [4, 5]]  # each stage the hardest under its cap: easy first, the hardest last
+
+
+def test_top_k_breaks_ties_by_document_order():
+    row = np.array([1.0, 3.0, 3.0, 0.5, 3.0], dtype=np.float32)
+    assert top_k(row, 2).tolist() == [1, 2]
+    assert top_k(row, 5).tolist() == [1, 2, 4, 0, 3]
+
+
+def test_bm25_engines_agree_on_the_ranking():
+    docs = ["the cat sat on the mat", "dogs bark loudly", "a cat and a dog", "mat weaving for cats", "stock markets fell"]
+    queries = ["cat on mat", "dog barking"]
+    slow, _, _ = bm25_search(queries, docs, 3, "rank_bm25")
+    fast, _, _ = bm25_search(queries, docs, 3, "bm25s")
+    assert slow[:, 0].tolist() == fast[:, 0].tolist() == [0, 2]  # no stemming: "dogs bark" matches neither term
+
+
+def test_approximate_indexes_find_the_exact_neighbours_on_easy_data():
+    rng = np.random.default_rng(0)
+    docs = rng.normal(size=(2000, 16)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    queries = docs[:20] + 0.01 * rng.normal(size=(20, 16)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    for kind in ("flat", "ivf", "hnsw"):
+        _, indices = dense_search(queries, docs, 5, kind, DenseParams(nprobe=8))
+        assert indices[:, 0].tolist() == list(range(20)), kind
+
+
+def _input(doc_texts, query_texts, pair_query, pair_doc, vectors=True, **kw):
+    rng = np.random.default_rng(1)
+    qv = dv = None
+    if vectors:
+        dv = rng.normal(size=(len(doc_texts), 8)).astype(np.float32)
+        dv /= np.linalg.norm(dv, axis=1, keepdims=True)
+        qv = dv[np.array(pair_doc)[np.unique(pair_query, return_index=True)[1]]]  # each query sits on its first positive
+    return MiningInput(query_texts, doc_texts, np.array(pair_query), np.array(pair_doc), qv, dv, **kw)
+
+
+def test_partial_match_terms_keeps_some_but_not_all_key_terms():
+    docs = ["aspirin lowers stroke risk in adults", "aspirin dosage tables", "stroke rehabilitation", "aspirin lowers adult stroke risk daily",
+            "weather report", "unrelated text here"]
+    inp = _input(docs, ["aspirin lowers stroke risk"], [0], [0], vectors=False)
+    c = partial_match_candidates(inp, k=6, params=PartialMatchParams(key_terms=4, min_overlap=0.1, max_overlap=0.8))
+    kept = [d for d in c.indices[0].tolist() if d >= 0]
+    assert set(kept) == {1, 2}  # doc 3 shares every key term, docs 4 and 5 none, doc 0 is the positive and shares all
+
+
+def test_partial_match_disagreement_drops_what_the_dense_model_also_likes():
+    docs = [f"term{i % 3} filler {i}" for i in range(12)]
+    inp = _input(docs, ["term0 filler"], [0], [0])
+    c = partial_match_candidates(inp, k=12, params=PartialMatchParams(mode="disagreement", dense_rank_min=3))
+    from tasks.mining.dense import dense_candidates
+
+    near = set(dense_candidates(inp, 3).indices[0].tolist())
+    kept = {d for d in c.indices[0].tolist() if d >= 0}
+    assert kept and kept.isdisjoint(near)
+
+
+def test_domain_confusion_stays_in_the_positive_cluster():
+    rng = np.random.default_rng(0)
+    centres = np.eye(4, dtype=np.float32)
+    dv = np.repeat(centres, 10, axis=0) + 0.05 * rng.normal(size=(40, 4)).astype(np.float32)
+    dv /= np.linalg.norm(dv, axis=1, keepdims=True)
+    inp = MiningInput(["q"], [f"d{i}" for i in range(40)], np.array([0]), np.array([12]), dv[[12]], dv)
+    c = domain_confusion_candidates(inp, k=20, params=DomainConfusionParams(clusters=4), seed=0)
+    assert c.per_pair
+    found = [d for d in c.indices[0].tolist() if d >= 0]
+    assert len(found) == 10 and all(10 <= d < 20 for d in found)
+
+
+def test_contradiction_uses_labels_and_never_the_pairs_own_positive():
+    docs = [f"doc {i}" for i in range(6)]
+    inp = _input(docs, ["claim"], [0, 0], [0, 3], contradicting={0: {3, 5}})
+    c = contradiction_candidates(inp, k=5)
+    out = select_negatives([(c, None)], inp.pair_query, inp.pair_doc, inp.positives_of_query, 2, W, 6, 0)
+    first = [(n.doc, n.strategy) for n in out if n.pair == 0]
+    second = [n.strategy for n in out if n.pair == 1]
+    assert sorted(first) == [(3, "contradiction"), (5, "contradiction")]  # judged relevant, but labelled as contradicting
+    assert second == ["random", "random"]  # its positive is itself a contradicting document: no label-based negative
+
+
+def test_false_negative_rate_counts_hidden_positives():
+    # query 0 has positives 0 and 1; doc 1 ranks first for it, so hiding it makes the naive miner pick it
+    dense = Candidates("dense", np.array([[1, 0, 2, 3, 4]]), np.array([[0.9, 0.8, 0.5, 0.4, 0.3]], dtype=np.float32),
+                       np.array([0.8, 0.9], dtype=np.float32))
+    inp = MiningInput(["q"], [f"d{i}" for i in range(6)], np.array([0, 0]), np.array([0, 1]))
+    rates, pairs = false_negative_rate([(dense, None)], inp, MiningConfig(num_negatives=1, max_score_ratio=None))
+    assert pairs == 2 and rates == {"dense": 1.0, "all": 1.0}  # each pair, not knowing the other positive, picks it
+    rates, _ = false_negative_rate([(dense, None)], inp, MiningConfig(num_negatives=1))
+    assert rates == {"dense": 0.5, "all": 0.5}  # the 95% filter drops d1 (0.9 > 0.95 × 0.8) for the first pair, not d0 for the second
+
+
+TEXTS = ["liability cap twelve months fees", "liability cap on indirect damages", "termination for convenience",
+         "governing law new york", "confidential information", "liability insurance minimums", "audit rights",
+         "force majeure events", "non-solicitation of staff", "automatic renewal terms"]
+
+
+def _frames():
+    corpus = pl.DataFrame({"doc_id": [f"d{i}" for i in range(len(TEXTS))], "text": TEXTS})
+    pairs = pl.DataFrame({"query_id": ["q1", "q1"], "doc_id": ["d0", "d1"], "anchor": ["liability cap", "liability cap"],
+                          "positive": [TEXTS[0], TEXTS[1]]})
+    return pairs, corpus
 
 
 def test_mine_negatives_bm25_only_gives_rows_per_pair():
-    texts = ["liability cap twelve months fees", "liability cap on indirect damages", "termination for convenience",
-             "governing law new york", "confidential information", "liability insurance minimums", "audit rights",
-             "force majeure events", "non-solicitation of staff", "automatic renewal terms"]
-    corpus = pl.DataFrame({"doc_id": [f"d{i}" for i in range(len(texts))], "text": texts})
-    pairs = pl.DataFrame({"query_id": ["q1", "q1"], "doc_id": ["d0", "d1"], "anchor": ["liability cap", "liability cap"],
-                          "positive": [corpus["text"][0], corpus["text"][1]]})
-    out = mine_negatives(pairs, corpus, MiningConfig(retrievers=["bm25"], num_negatives=2, max_score_ratio=10.0))
+    pairs, corpus = _frames()
+    cfg = MiningConfig(strategies=[StrategyConfig(name="bm25")], num_negatives=2, max_score_ratio=10.0)
+    out, report = mine_negatives(pairs, corpus, cfg)
     assert out.height == 4
     assert set(out["negative_id"]).isdisjoint({"d0", "d1"})  # a query's positives never become its negatives
     assert out.filter(pl.col("slot") == 0)["negative_id"].to_list() == ["d5", "d5"]  # shares "liability"
+    assert report["rows"] == {"bm25": 4} and report["stages"] == 1
+
+
+def test_mine_negatives_with_a_curriculum_gives_each_stage_its_rows():
+    pairs, corpus = _frames()
+    cfg = MiningConfig(strategies=[StrategyConfig(name="bm25", params=BM25Params(engine="bm25s").model_dump())],
+                       num_negatives=1, max_score_ratio=None, curriculum=[0.5, 2.0])
+    out, report = mine_negatives(pairs, corpus, cfg)
+    assert out.group_by("stage").len().sort("stage").rows() == [(0, 2), (1, 2)]
+    easy = out.filter((pl.col("stage") == 0) & pl.col("difficulty").is_not_null())["difficulty"]
+    hard = out.filter((pl.col("stage") == 1) & pl.col("difficulty").is_not_null())["difficulty"]
+    assert (easy <= 0.5).all() and (hard > 0.5).any() and report["stages"] == 2

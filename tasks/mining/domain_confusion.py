@@ -1,0 +1,52 @@
+"""Domain-confusion strategy: documents from the positive's own topic cluster that are not relevant.
+
+Input schema: MiningInput with unit-normalised query and document embeddings.
+Output schema: Candidates "domain_confusion", per pair — members of the positive's k-means cluster ranked by cosine
+similarity to the query, with those similarities and the positive's.
+Args: k — candidates kept per pair; params DomainConfusionParams: clusters (default √documents), iterations; seed.
+Reference: Xuan et al., "Hard negative examples are hard, but useful" (ECCV 2020), https://arxiv.org/abs/2007.12749;
+clustering with faiss.Kmeans (spherical), Johnson et al. (2017), https://arxiv.org/abs/1702.08734.
+Example: domain_confusion_candidates(inp, k=50, params=DomainConfusionParams(clusters=64), seed=0)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from tasks.config import DomainConfusionParams
+from tasks.mining.candidates import Candidates, MiningInput
+
+logger = logging.getLogger(__name__)
+
+
+def cluster_documents(doc_vectors: np.ndarray, clusters: int, iterations: int, seed: int) -> np.ndarray:
+    """The k-means cluster of every document (spherical k-means: centroids re-normalised, cosine assignment)."""
+    import faiss
+
+    kmeans = faiss.Kmeans(doc_vectors.shape[1], clusters, niter=iterations, seed=seed, spherical=True, verbose=False)
+    kmeans.train(doc_vectors)
+    _, labels = kmeans.index.search(doc_vectors, 1)
+    return labels[:, 0]
+
+
+def domain_confusion_candidates(inp: MiningInput, k: int, params: DomainConfusionParams = DomainConfusionParams(), seed: int = 0) -> Candidates:
+    query_vectors, doc_vectors = inp.vectors()
+    n_docs = doc_vectors.shape[0]
+    clusters = min(params.clusters or max(2, round(math.sqrt(n_docs))), n_docs)
+    labels = inp.shared(f"kmeans:{clusters}:{params.iterations}:{seed}", lambda: cluster_documents(doc_vectors, clusters, params.iterations, seed))
+    members = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    sizes = np.bincount(labels)
+    logger.info("domain confusion: %d clusters, median size %d", clusters, int(np.median(sizes[sizes > 0])))
+    n_pairs = len(inp.pair_query)
+    indices = np.full((n_pairs, k), -1, dtype=np.int64)
+    scores = np.full((n_pairs, k), np.nan, dtype=np.float32)
+    for pair, (query, positive) in enumerate(zip(inp.pair_query.tolist(), inp.pair_doc.tolist())):
+        docs = members[labels[positive]]
+        sims = doc_vectors[docs] @ query_vectors[query]
+        order = np.lexsort((docs, -sims))[:k]
+        indices[pair, : order.size], scores[pair, : order.size] = docs[order], sims[order]
+    positive_scores = np.einsum("ij,ij->i", query_vectors[inp.pair_query], doc_vectors[inp.pair_doc]).astype(np.float32)
+    return Candidates("domain_confusion", indices, scores, positive_scores, per_pair=True)
