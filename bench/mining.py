@@ -95,7 +95,8 @@ def _ingested(data: str, store: str):
     from tasks.config import DataConfig
     from tasks.steps import fingerprint, ingest
 
-    return ingest.fn(fingerprint(data), DataConfig(path=data), store)
+    cfg = DataConfig(path=data)
+    return ingest.fn(fingerprint(cfg), cfg, store)
 
 
 def st_recipe(args, bench: Path) -> dict:

@@ -53,7 +53,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     device = cfg.train.device
     steps: dict[str, dict] = {}
     base = resolve_model(cfg.train.base_model)
-    data = _step(steps, "ingest", ingest, fingerprint(cfg.data.path), cfg.data, store)
+    data = _step(steps, "ingest", ingest, fingerprint(cfg.data), cfg.data, store)
     mined = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device)
     trained, stages = _train_stages(steps, data, mined, base, cfg, store)
     baseline = registry.baseline_for(cfg.registry.root, trained.model, base)

@@ -24,14 +24,48 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+TABLE_TYPES = ("pairs", "triplets", "sts", "nli", "hard_negatives")
+
+
+class ExtraDataset(_Section):
+    path: str  # a training table (CSV/TSV/JSONL/Parquet, or a SentEval NLI folder) trained on beside the main data
+    type: Literal["auto", "pairs", "triplets", "sts", "nli", "hard_negatives"] = "auto"  # auto = from the columns
+    columns: dict[str, str] = {}  # the type's field -> the file's column name (or 0-based position without a header)
+    loss: Literal["auto", "mnrl", "cached_mnrl", "cosent", "triplet"] = "auto"  # auto = by type (STS: CoSENT, else MNRL)
+    score_range: tuple[float, float] = (0.0, 5.0)  # STS: the declared score scale, normalised to 0-5
+
+
 class DataConfig(_Section):
-    path: str = "data/demo"  # dataset folder in the BEIR layout (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)
+    path: str = "data/demo"  # a BEIR folder, or one training table (see type); unused when qrels is given
+    type: Literal["auto", "ir", "pairs", "triplets", "sts", "nli", "hard_negatives"] = "auto"  # auto: folder = ir, file by columns
+    columns: dict[str, str] = {}  # for a table: the type's field -> the file's column (or 0-based position)
+    corpus: str | None = None  # IR outside the BEIR layout: corpus file (JSONL or id<TAB>text) …
+    queries: str | None = None  # … queries file (JSONL or id<TAB>text) …
+    qrels: dict[str, str] | None = None  # … and one qrels file per split (TREC `qid 0 docid rel` or BEIR TSV)
     train_split: str = "train"  # qrels file whose pairs are trained on
     test_split: str = "test"  # qrels file the gate evaluates on
+    test_fraction: float = Field(0.2, ge=0, lt=1)  # a table: share of its queries held out for the gate (by text hash)
+    split_seed: int = 0  # seeds that hash
     min_relevance: int = Field(1, ge=1)  # qrels score at or above which a document counts as a positive
     on_invalid: Literal["fail", "quarantine"] = "fail"  # bad rows stop the run, or are set aside with their reasons
     max_invalid_fraction: float = Field(0.01, ge=0, le=1)  # with quarantine: above this share of rows the run fails
     on_leakage: Literal["warn", "exclude_from_test", "fail"] = "warn"  # same query text in train and test splits
+    extra: list[ExtraDataset] = []  # further training tables, each with its own loss (multi-dataset training)
+
+    @model_validator(mode="after")
+    def _ir_files_together(self) -> DataConfig:
+        given = {"corpus": self.corpus, "queries": self.queries, "qrels": self.qrels}
+        if any(v is not None for v in given.values()) and not all(v is not None for v in given.values()):
+            missing = [k for k, v in given.items() if v is None]
+            raise ValueError(f"IR data from separate files needs data.corpus, data.queries and data.qrels; missing {missing}")
+        if self.qrels is not None:
+            for split in (self.train_split, self.test_split):
+                if split not in self.qrels:
+                    raise ValueError(f"data.qrels has no file for split {split!r}; it lists {sorted(self.qrels)}")
+        if self.type == "sts":
+            raise ValueError("an STS table cannot be the dataset the gate judges on (it has no queries to retrieve for); "
+                             "list it under data.extra beside an IR or pairs dataset")
+        return self
 
 
 class BM25Params(_Section):

@@ -27,7 +27,7 @@ from tasks import train as train_logic
 from tasks.config import ConfigError, DataConfig, EvalConfig, GateConfig, MiningConfig, PipelineConfig, TrainConfig, dump_config
 from tasks.embeddings import ModelNotFoundError, corpus_embeddings, encode, load_model, pick_device
 from tasks.gate import Decision, decide
-from tasks.ingest import DataError, Finding, beir, build_pairs, leakage
+from tasks.ingest import DataError, Finding, beir, build_pairs, convert, leakage, sources, tables
 from tasks.ingest import pairs as pairs_logic
 from tasks.ingest.report import findings_frame
 from tasks.registry import RegistryEntry
@@ -104,20 +104,27 @@ class Evaluation(BaseModel):
     models: dict[str, ModelRef]  # which models these figures belong to, so a new candidate never reuses a decision
 
 
-def fingerprint(path: str) -> SourceRef:
-    """Hash the dataset as it is on disk now; any byte changed gives a new ingest cache key."""
-    target = Path(path)
-    if target.is_dir():
-        return SourceRef(path=str(target.resolve()), sha256=dir_sha256(target))
-    if target.is_file():
-        return SourceRef(path=str(target.resolve()), sha256=file_sha256(target))
-    raise DataError(f"data.path {path} does not exist", [])
+def fingerprint(cfg: DataConfig) -> SourceRef:
+    """Hash the configured data as it is on disk now; any byte changed gives a new ingest cache key."""
+    files = [cfg.corpus, cfg.queries, *cfg.qrels.values()] if cfg.qrels is not None else [cfg.path]
+    digests = []
+    for name in files:
+        target = Path(name)
+        if target.is_dir():
+            digests.append(dir_sha256(target))
+        elif target.is_file():
+            digests.append(file_sha256(target))
+        else:
+            raise DataError(f"data file or folder {name} does not exist", [])
+    sha = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
+    return SourceRef(path=str(Path(cfg.path).resolve()), sha256=sha)
 
 
-@task(name="ingest", cache_key_fn=content_key(modules=(beir, pairs_logic, leakage)), **RETRIES)
+@task(name="ingest", cache_key_fn=content_key(modules=(beir, pairs_logic, leakage, sources, convert, tables)), **RETRIES)
 def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
-    """Validate the BEIR folder (quarantining or failing on bad rows), check leakage, write everything to the store."""
-    data = beir.read_beir(source.path, [cfg.train_split, cfg.test_split], on_invalid=cfg.on_invalid)
+    """Validate the data (quarantining or failing on bad rows), check leakage, write everything to the store."""
+    found = sources.read_source(source.path, cfg)
+    data = found.data
     quarantined = len({(f.file, f.row) for f in data.findings})
     if data.rows_in and quarantined / data.rows_in > cfg.max_invalid_fraction:
         raise DataError(
@@ -137,7 +144,7 @@ def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
         logger.warning(warning)
     pairs = build_pairs(data.qrels[cfg.train_split], data.corpus, data.queries, cfg.min_relevance)
     if pairs.height == 0:
-        raise DataError(f"{source.path}: qrels/{cfg.train_split}.tsv has no pair with score >= {cfg.min_relevance}", [])
+        raise DataError(f"{source.path}: the {cfg.train_split} split has no judged pair with score >= {cfg.min_relevance}", [])
     quarantine = None
     if data.findings:
         quarantine = write_frame(findings_frame(data.findings), store, "quarantine").path
@@ -147,14 +154,14 @@ def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
         data.corpus.height, data.queries.height, pairs.height, test.height,
     )
     report = {"rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": quarantined,
-              "warnings": warnings, "quarantine": quarantine}
+              "warnings": warnings, "quarantine": quarantine, "type": found.kind}
     return Ingested(
         corpus=write_frame(data.corpus, store, "corpus"),
         queries=write_frame(data.queries, store, "queries"),
         train_qrels=write_frame(data.qrels[cfg.train_split], store, "qrels"),
         test_qrels=write_frame(test, store, "qrels"),
         train_pairs=write_frame(pairs, store, "pairs"),
-        labels=write_frame(beir.evidence_labels(source.path), store, "labels"),
+        labels=write_frame(found.labels, store, "labels"),
         report=report,
     )
 

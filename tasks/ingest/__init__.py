@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.ingest import leakage
+from tasks.ingest import convert, leakage, sources, tables
 from tasks.ingest.beir import BeirData, document_text, read_beir, read_corpus, read_qrels, read_queries
 from tasks.ingest.pairs import build_pairs
 from tasks.ingest.report import DataError, Finding
@@ -12,6 +12,9 @@ __all__ = [
     "DataError",
     "Finding",
     "build_pairs",
+    "convert",
+    "sources",
+    "tables",
     "leakage",
     "document_text",
     "read_beir",

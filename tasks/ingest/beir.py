@@ -1,4 +1,4 @@
-"""Readers for IR data in the BEIR layout: corpus.jsonl, queries.jsonl and qrels/<split>.tsv.
+"""Readers for IR data: the BEIR layout (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) or separate files (TREC).
 
 Every parsed row keeps the line it came from, so a bad value is reported as `file:line column — reason (value)`.
 """
@@ -27,9 +27,12 @@ class BeirData:
     qrels: dict[str, pl.DataFrame]
     findings: list[Finding] = field(default_factory=list)  # quarantined rows (on_invalid="quarantine")
     rows_in: int = 0  # records read across all files
+    valid_rows: int | None = None  # set when the data came from one table: its valid rows, not the derived frames
 
     @property
     def rows_valid(self) -> int:
+        if self.valid_rows is not None:
+            return self.valid_rows
         return self.corpus.height + self.queries.height + sum(q.height for q in self.qrels.values())
 
 
@@ -55,6 +58,33 @@ def decoded_lines(path: Path) -> list[tuple[int, str]]:
     if bad:
         raise DataError(f"{path} is not readable UTF-8", bad)
     return lines
+
+
+ID_HEADERS = {"_id", "id", "doc_id", "docid", "query_id", "qid", "corpus-id", "query-id"}
+
+
+def _tsv(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], list[int], list[Finding], int]:
+    """Columns of an `id<TAB>text` (or `id<TAB>title<TAB>text`) file, header optional; same returns as _jsonl."""
+    columns: dict[str, list[str]] = {name: [] for name in fields}
+    text_lines, bad = read_lines(path)
+    lines = []
+    for number, text in text_lines:
+        parts = text.lstrip("\ufeff").split("\t")
+        if number == text_lines[0][0] and parts[0].strip().lower() in ID_HEADERS:
+            continue
+        if len(parts) not in (2, 3) or (len(parts) == 3 and "title" not in fields):
+            expected = "id<TAB>text or id<TAB>title<TAB>text" if "title" in fields else "id<TAB>text"
+            bad.append(Finding(str(path), number, "-", "column_count", f"{len(parts)} fields, expected {expected}"))
+            continue
+        record = {"_id": parts[0].strip(), "title": parts[1] if len(parts) == 3 else "", "text": parts[-1]}
+        for name in fields:
+            columns[name].append(record[name])
+        lines.append(number)
+    return columns, lines, bad, len(lines) + len(bad)
+
+
+def _records(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], list[int], list[Finding], int]:
+    return _tsv(path, fields) if path.suffix.lower() in (".tsv", ".txt") else _jsonl(path, fields)
 
 
 def _jsonl(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], list[int], list[Finding], int]:
@@ -106,7 +136,7 @@ def document_text(title: str, text: str) -> str:
 
 
 def _corpus(path: Path) -> tuple[pl.DataFrame, list[Finding], int]:
-    columns, lines, bad, rows_in = _jsonl(path, {"_id": True, "title": False, "text": True})
+    columns, lines, bad, rows_in = _records(path, {"_id": True, "title": False, "text": True})
     texts = [document_text(t, b) for t, b in zip(columns["title"], columns["text"])]
     frame = pl.DataFrame({"doc_id": columns["_id"], "text": texts}, schema={"doc_id": pl.String, "text": pl.String})
     frame, _, findings = _keep_valid(frame, CorpusSchema, path, lines)
@@ -114,7 +144,7 @@ def _corpus(path: Path) -> tuple[pl.DataFrame, list[Finding], int]:
 
 
 def _queries(path: Path) -> tuple[pl.DataFrame, list[Finding], int]:
-    columns, lines, bad, rows_in = _jsonl(path, {"_id": True, "text": True})
+    columns, lines, bad, rows_in = _records(path, {"_id": True, "text": True})
     frame = pl.DataFrame({"query_id": columns["_id"], "text": columns["text"]}, schema={"query_id": pl.String, "text": pl.String})
     frame, _, findings = _keep_valid(frame, QueriesSchema, path, lines)
     return frame, bad + findings, rows_in
@@ -196,6 +226,12 @@ def read_beir(folder: str | Path, splits: list[str], on_invalid: str = "fail") -
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"dataset folder {folder} does not exist", [Finding(str(folder), 0, "-", "folder_exists", "no such folder")])
+    return read_ir(folder / "corpus.jsonl", folder / "queries.jsonl", {s: folder / "qrels" / f"{s}.tsv" for s in splits}, on_invalid)
+
+
+def read_ir(corpus_path: str | Path, queries_path: str | Path, qrels_paths: dict[str, str | Path], on_invalid: str = "fail") -> BeirData:
+    """IR data from separate files: corpus and queries as JSONL (`_id`, `title`, `text`) or TSV (`id<TAB>text`, or
+    `id<TAB>title<TAB>text`), qrels per split as TREC (`qid 0 docid rel`) or BEIR TSV. Same checks as read_beir."""
     strict = on_invalid == "fail"
     findings: list[Finding] = []
     rows_in = 0
@@ -209,20 +245,22 @@ def read_beir(folder: str | Path, splits: list[str], on_invalid: str = "fail") -
         rows_in += count
         return frame
 
-    corpus = take(_corpus(folder / "corpus.jsonl"), folder / "corpus.jsonl")
-    queries = take(_queries(folder / "queries.jsonl"), folder / "queries.jsonl")
-    qrels = {split: take(_qrels(folder / "qrels" / f"{split}.tsv", corpus, queries), folder / "qrels" / f"{split}.tsv") for split in splits}
+    corpus_path, queries_path = Path(corpus_path), Path(queries_path)
+    corpus = take(_corpus(corpus_path), corpus_path)
+    queries = take(_queries(queries_path), queries_path)
+    qrels = {split: take(_qrels(Path(p), corpus, queries), Path(p)) for split, p in qrels_paths.items()}
     if strict:
         rows_in = corpus.height + queries.height + sum(q.height for q in qrels.values())
     return BeirData(corpus=corpus, queries=queries, qrels=qrels, findings=findings, rows_in=rows_in)
 
 
-def evidence_labels(folder: str | Path) -> pl.DataFrame:
-    """(query_id, doc_id, label) from queries.jsonl metadata shaped as an evidence map, as SciFact's is:
+def evidence_labels(path: str | Path) -> pl.DataFrame:
+    """(query_id, doc_id, label) from a JSONL queries file's metadata shaped as an evidence map, as SciFact's is:
     {"doc_id": [{"label": "SUPPORT" | "CONTRADICT", …}, …]}. Queries whose metadata has another shape give no rows."""
     rows: dict[str, list[str]] = {"query_id": [], "doc_id": [], "label": []}
-    path = Path(folder) / "queries.jsonl"
-    for _, text in decoded_lines(path) if path.is_file() else []:
+    path = Path(path)
+    jsonl = path.is_file() and path.suffix.lower() not in (".tsv", ".txt")
+    for _, text in decoded_lines(path) if jsonl else []:
         try:
             record = json.loads(text.lstrip("\ufeff"))
         except json.JSONDecodeError:
