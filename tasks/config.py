@@ -169,18 +169,31 @@ class MiningConfig(_Section):
 
 class TrainConfig(_Section):
     base_model: str = BUNDLED_MODEL  # SentenceTransformer path or hub id; the bundled MiniLM by default
-    epochs: float = Field(1.0, gt=0)  # passes over the training pairs
-    batch_size: int = Field(32, ge=2)  # pairs per step; MNRL sees batch_size - 1 in-batch negatives per pair
+    epochs: float | None = Field(None, gt=0)  # passes over the training rows; None = 1, or 100k rows' worth above 100k
+    batch_size: int = Field(32, ge=2)  # rows per step; MNRL sees batch_size - 1 in-batch negatives per pair
     learning_rate: float = Field(2e-5, gt=0)  # AdamW peak learning rate
     warmup_ratio: float = Field(0.1, ge=0, lt=1)  # fraction of steps with linear warmup
     weight_decay: float = Field(0.01, ge=0)  # AdamW weight decay
-    scale: float = Field(20.0, gt=0)  # MNRL temperature inverse (cosine similarities are multiplied by it)
-    matryoshka_dims: list[int] | None = None  # e.g. [384, 256, 128, 64] wraps the loss in MatryoshkaLoss
+    loss: Literal["mnrl", "cached_mnrl", "triplet"] = "mnrl"  # loss on the main (retrieval) data
+    scale: float = Field(20.0, gt=0)  # MNRL / CoSENT temperature inverse (cosine similarities are multiplied by it)
+    mini_batch_size: int = Field(32, ge=1)  # cached_mnrl: rows per forward pass; batch_size can then exceed memory
+    triplet_margin: float = Field(5.0, gt=0)  # triplet: required distance gap between negative and positive
+    triplet_distance: Literal["euclidean", "cosine", "manhattan"] = "euclidean"  # triplet: distance it is measured in
+    matryoshka_dims: list[int] | None = None  # e.g. [384, 256, 128, 64] wraps every loss in MatryoshkaLoss
     max_seq_length: int | None = Field(None, ge=8)  # None keeps the base model's own limit
+    dev_fraction: float = Field(0.0, ge=0, lt=0.5)  # share of training queries held out to pick the best checkpoint
+    dev_corpus_size: int = Field(2000, ge=10)  # documents the dev evaluation searches (dev positives + a sample)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = CUDA when available
+    processes: int | None = Field(None, ge=1)  # training processes (DDP); None = one per visible GPU, 1 on the CPU
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto = bf16 (or fp16) on CUDA, fp32 on CPU
     seed: int = 0  # seeds sampling, dropout and initialisation
-    checkpoint_steps: int = Field(20, ge=0)  # save a resumable checkpoint every N steps (0 = never)
+    checkpoint_steps: int = Field(20, ge=0)  # save a resumable checkpoint (and evaluate dev) every N steps (0 = never)
+
+    @model_validator(mode="after")
+    def _dev_needs_checkpoints(self) -> TrainConfig:
+        if self.dev_fraction > 0 and self.checkpoint_steps == 0:
+            raise ValueError("train.dev_fraction > 0 evaluates at every checkpoint; set train.checkpoint_steps > 0")
+        return self
 
     @field_validator("matryoshka_dims")
     @classmethod
@@ -283,8 +296,10 @@ class PipelineConfig(_Section):
             )
         if mining.curriculum and mining.num_negatives == 0:
             raise ValueError("mining.curriculum stages negatives by difficulty and needs mining.num_negatives > 0")
-        if mining.curriculum and self.train.epochs / mining.stages < 0.05:
+        if mining.curriculum and (self.train.epochs or 1.0) / mining.stages < 0.05:
             raise ValueError(f"train.epochs={self.train.epochs} split over {mining.stages} curriculum stages is too little per stage")
+        if self.train.loss == "triplet" and mining.num_negatives == 0:
+            raise ValueError("train.loss=triplet needs a negative per pair; set mining.num_negatives >= 1")
         return self
 
 

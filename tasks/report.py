@@ -187,6 +187,18 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
             f"{training['examples']} examples, {training['steps']} steps on {training['device']} ({training['precision']}), "
             f"{training['seconds']:.0f} s, final loss {training['train_loss']:.4f}",
         ]
+        if len(training.get("datasets", {})) > 1:
+            parts.append("\n".join(["| dataset | rows | loss |", "|---|---:|---|"]
+                                    + [f"| {name} | {d['rows']} | {d['loss']} |" for name, d in training["datasets"].items()]))
+        diagnosis = training.get("diagnosis")
+        if diagnosis:
+            evidence = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in diagnosis["evidence"].items())
+            parts.append(f"**Loss curve:** {diagnosis['advice']} ({evidence})")
+        dev = training.get("dev")
+        if dev:
+            history = ", ".join(f"step {step}: {value:.4f}" for step, value in dev["ndcg@10_by_step"])
+            parts.append(f"**Dev set** ({dev['queries']} held-out queries, {dev['documents']} documents): NDCG@10 {history}; "
+                         f"kept the checkpoint of step {dev['best_checkpoint_step']}")
     if summary.get("mining", {}).get("rows"):
         parts += ["## Hard negatives", mining_table(summary["mining"])]
     if summary.get("curriculum"):

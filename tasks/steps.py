@@ -20,7 +20,7 @@ import polars as pl
 from prefect import task
 from pydantic import BaseModel, ConfigDict
 
-from tasks import embeddings, metrics, mining, registry, report
+from tasks import distributed, embeddings, loss_curve, metrics, mining, registry, report
 from tasks import evaluate as evaluation_logic
 from tasks import gate as gate_logic
 from tasks import train as train_logic
@@ -79,7 +79,18 @@ class Ingested(BaseModel):
     test_qrels: DatasetRef
     train_pairs: DatasetRef
     labels: DatasetRef  # (query_id, doc_id, label) evidence labels from queries.jsonl metadata; often empty
+    extra: list[ExtraRef] = []  # data.extra tables, validated
     report: dict  # rows_in, rows_valid, rows_quarantined, warnings, quarantine (path or None)
+
+
+class ExtraRef(BaseModel):
+    """A validated extra training table (data.extra) in the store, with its type and the loss it trains with."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    type: str
+    loss: str  # as configured ("auto" = by type); resolved against train.loss by the train step
+    table: DatasetRef
 
 
 class Mined(BaseModel):
@@ -107,6 +118,7 @@ class Evaluation(BaseModel):
 def fingerprint(cfg: DataConfig) -> SourceRef:
     """Hash the configured data as it is on disk now; any byte changed gives a new ingest cache key."""
     files = [cfg.corpus, cfg.queries, *cfg.qrels.values()] if cfg.qrels is not None else [cfg.path]
+    files += [extra.path for extra in cfg.extra]
     digests = []
     for name in files:
         target = Path(name)
@@ -125,12 +137,28 @@ def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
     """Validate the data (quarantining or failing on bad rows), check leakage, write everything to the store."""
     found = sources.read_source(source.path, cfg)
     data = found.data
-    quarantined = len({(f.file, f.row) for f in data.findings})
-    if data.rows_in and quarantined / data.rows_in > cfg.max_invalid_fraction:
+    findings, rows_in, rows_valid = list(data.findings), data.rows_in, data.rows_valid
+    extras, extra_reports = [], []
+    for number, spec in enumerate(cfg.extra, start=1):
+        table = tables.validate_table(spec.path, None if spec.type == "auto" else spec.type, dict(spec.columns), spec.score_range)
+        if table.findings and cfg.on_invalid == "fail":
+            raise DataError(f"{spec.path} (data.extra) failed validation as {table.type}", table.findings)
+        findings += table.findings
+        rows_in, rows_valid = rows_in + table.rows_in, rows_valid + table.valid.height
+        try:
+            loss = train_logic.loss_for(table.type, spec.loss, "mnrl")  # checked now, before anything trains
+        except ValueError as exc:
+            raise ConfigError(f"data.extra[{number - 1}] ({spec.path}): {exc}") from None
+        extras.append(ExtraRef(name=f"extra{number}-{Path(spec.path).stem}", type=table.type, loss=spec.loss,
+                               table=write_frame(table.valid, store, f"table_{table.type}")))
+        extra_reports.append({"path": spec.path, "type": table.type, "loss": loss, "rows_valid": table.valid.height,
+                              "rows_quarantined": table.quarantined.height})
+    quarantined = len({(f.file, f.row) for f in findings})
+    if rows_in and quarantined / rows_in > cfg.max_invalid_fraction:
         raise DataError(
-            f"{quarantined} of {data.rows_in} rows ({quarantined / data.rows_in:.1%}) of {source.path} are invalid, "
+            f"{quarantined} of {rows_in} rows ({quarantined / rows_in:.1%}) of {source.path} are invalid, "
             f"above data.max_invalid_fraction={cfg.max_invalid_fraction}; nothing was trained",
-            data.findings,
+            findings,
         )
     test = data.qrels[cfg.test_split]
     leaks = leakage.find_leaks(data.queries, data.qrels[cfg.train_split], test, cfg.min_relevance)
@@ -146,15 +174,15 @@ def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
     if pairs.height == 0:
         raise DataError(f"{source.path}: the {cfg.train_split} split has no judged pair with score >= {cfg.min_relevance}", [])
     quarantine = None
-    if data.findings:
-        quarantine = write_frame(findings_frame(data.findings), store, "quarantine").path
+    if findings:
+        quarantine = write_frame(findings_frame(findings), store, "quarantine").path
         logger.warning("quarantined %d rows of %s with their reasons: %s", quarantined, source.path, quarantine)
     logger.info(
         "ingested %d documents, %d queries, %d train pairs, %d test judgements",
         data.corpus.height, data.queries.height, pairs.height, test.height,
     )
-    report = {"rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": quarantined,
-              "warnings": warnings, "quarantine": quarantine, "type": found.kind}
+    report = {"rows_in": rows_in, "rows_valid": rows_valid, "rows_quarantined": quarantined,
+              "warnings": warnings, "quarantine": quarantine, "type": found.kind, "extra": extra_reports}
     return Ingested(
         corpus=write_frame(data.corpus, store, "corpus"),
         queries=write_frame(data.queries, store, "queries"),
@@ -162,6 +190,7 @@ def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
         test_qrels=write_frame(test, store, "qrels"),
         train_pairs=write_frame(pairs, store, "pairs"),
         labels=write_frame(found.labels, store, "labels"),
+        extra=extras,
         report=report,
     )
 
@@ -183,23 +212,36 @@ def mine(data: Ingested, base: ModelRef, cfg: MiningConfig, store: str, device: 
     return Mined(negatives=ref, report={**mined, "seconds": round(time.perf_counter() - started, 2)})
 
 
-@task(name="train", cache_key_fn=content_key(modules=(train_logic,)), **RETRIES)
+@task(name="train", cache_key_fn=content_key(modules=(train_logic, distributed, loss_curve, tables, convert)), **RETRIES)
 def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfig, store: str, stage: int = 0, stages: int = 1) -> Trained:
     """Fine-tune `base` on (anchor, positive, negatives…) of one curriculum stage and publish it to the store.
 
     With a curriculum each stage trains epochs / stages, starting from the previous stage's model.
     """
+    pairs, corpus = read_frame(data.train_pairs), read_frame(data.corpus)
+    dev = None
+    if cfg.dev_fraction > 0:
+        pairs, dev = train_logic.split_dev(pairs, corpus, cfg.dev_fraction, cfg.dev_corpus_size, cfg.seed)
     mined = read_frame(negatives).filter(pl.col("stage") == stage)
-    frame = train_logic.training_frame(read_frame(data.train_pairs), mined, read_frame(data.corpus))
+    sets = {"main": train_logic.TrainingSet(train_logic.training_frame(pairs, mined, corpus), cfg.loss)}
+    for extra in data.extra:
+        rows = train_logic.table_rows(extra.type, read_frame(extra.table))
+        sets[extra.name] = train_logic.TrainingSet(rows, train_logic.loss_for(extra.type, extra.loss, cfg.loss))
     if stages > 1:
-        cfg = cfg.model_copy(update={"epochs": cfg.epochs / stages})
+        epochs = cfg.epochs or train_logic.auto_epochs(sum(ts.frame.height for ts in sets.values()))
+        cfg = cfg.model_copy(update={"epochs": epochs / stages})
     Path(store).mkdir(parents=True, exist_ok=True)
     # checkpoints live under a name fixed by the inputs: a retry of this very training finds and resumes them
     inputs = json.dumps([data.train_pairs.sha256, negatives.sha256, base.sha256, cfg.model_dump(mode="json"), stage], sort_keys=True)
     checkpoints = Path(store) / "checkpoints" / hashlib.sha256(inputs.encode()).hexdigest()[:16]
     work = Path(tempfile.mkdtemp(dir=store, prefix=".train-"))  # same filesystem as the store: publish is a rename
     try:
-        stats = train_logic.train_model(base.path, frame, cfg, work, pick_device(cfg.device), checkpoints)
+        device = pick_device(cfg.device)
+        processes = distributed.processes_for(cfg, device)
+        if processes > 1:
+            stats = distributed.train_distributed(base.path, sets, cfg, work, device, processes, checkpoints, dev)
+        else:
+            stats = train_logic.train_model(base.path, sets, cfg, work, device, checkpoints, dev)
         model = publish_dir(work / "model", store, "models", name=base.name if base.name.endswith("-tuned") else f"{base.name}-tuned")
     finally:
         shutil.rmtree(work, ignore_errors=True)

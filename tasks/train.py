@@ -1,4 +1,5 @@
-"""Fine-tuning: training rows from pairs and mined negatives, then SentenceTransformerTrainer with MNRL.
+"""Fine-tuning: training rows from pairs, mined negatives and extra tables, then SentenceTransformerTrainer with one
+loss per dataset (MNRL, CachedMNRL, CoSENT, TripletLoss, each optionally inside MatryoshkaLoss).
 
 Importable without Prefect, so the same function runs on a bare GPU machine.
 """
@@ -7,12 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from tasks.config import TrainConfig
+from tasks.ingest import convert
+from tasks.loss_curve import diagnose
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +56,111 @@ def pick_precision(device: str, requested: str) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
-def build_loss(model, cfg: TrainConfig):
-    from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
+LOSSES = ("mnrl", "cached_mnrl", "cosent", "triplet")
+IN_BATCH = ("mnrl", "cached_mnrl")  # losses whose other rows in the batch are the negatives
 
-    loss = MultipleNegativesRankingLoss(model, scale=cfg.scale)
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """One dataset of a (multi-dataset) run: rows the trainer reads by position, and the loss they are trained with."""
+
+    frame: pl.DataFrame
+    loss: str
+
+
+@dataclass(frozen=True)
+class DevSet:
+    """Held-out training queries searched over a slice of the corpus while training, to keep the best checkpoint."""
+
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    relevant: dict[str, set[str]]
+
+
+def table_rows(kind: str, table: pl.DataFrame) -> pl.DataFrame:
+    """A validated training table as the rows its loss reads: pairs and triplets as they are, NLI as (premise,
+    entailment, contradiction) triplets, hard-negative sets as (query, positive, negative_1 … n), STS as
+    (sentence1, sentence2, score) with the score scaled to 0–1."""
+    if kind == "nli":
+        return convert.nli_to_triplets(table)
+    if kind == "hard_negatives":
+        return convert.hard_negative_rows(table)
+    if kind == "sts":
+        return convert.sts_rows(table)
+    return table
+
+
+def loss_for(kind: str, requested: str, main_loss: str) -> str:
+    """The loss for a dataset type: STS → CoSENT; the rest follow the main loss (MNRL by default), unless asked."""
+    name = ("cosent" if kind == "sts" else main_loss if main_loss in IN_BATCH else "mnrl") if requested == "auto" else requested
+    if (kind == "sts") != (name == "cosent"):
+        raise ValueError(f"loss {name!r} does not fit {kind} data: CoSENT trains on STS scores, and STS data needs CoSENT")
+    if name == "triplet" and kind not in ("triplets", "nli", "hard_negatives", "ir"):
+        raise ValueError(f"TripletLoss needs a negative per row; {kind} data has none")
+    return name
+
+
+def split_dev(pairs: pl.DataFrame, corpus: pl.DataFrame, fraction: float, corpus_size: int, seed: int) -> tuple[pl.DataFrame, DevSet]:
+    """Hold out a seeded share of the training queries (all their pairs) as a dev set searched over their positives
+    plus a seeded sample of the other documents, `corpus_size` in all. Returns (the remaining pairs, the dev set)."""
+    import random
+
+    query_ids = pairs["query_id"].unique(maintain_order=True).to_list()
+    rng = random.Random(seed)
+    held = set(rng.sample(query_ids, max(1, round(fraction * len(query_ids)))))
+    dev_pairs = pairs.filter(pl.col("query_id").is_in(list(held)))
+    positives = dev_pairs["doc_id"].unique(maintain_order=True).to_list()
+    others = [d for d in corpus["doc_id"].to_list() if d not in set(positives)]
+    sample = set(positives) | set(rng.sample(others, max(0, min(len(others), corpus_size - len(positives)))))
+    texts = corpus.filter(pl.col("doc_id").is_in(list(sample)))
+    relevant: dict[str, set[str]] = {}
+    for query_id, doc_id in dev_pairs.select("query_id", "doc_id").iter_rows():
+        relevant.setdefault(query_id, set()).add(doc_id)
+    dev = DevSet(queries=dict(zip(dev_pairs["query_id"].to_list(), dev_pairs["anchor"].to_list())),
+                 corpus=dict(zip(texts["doc_id"].to_list(), texts["text"].to_list())), relevant=relevant)
+    return pairs.filter(~pl.col("query_id").is_in(list(held))), dev
+
+
+def as_triplets(frame: pl.DataFrame) -> pl.DataFrame:
+    """(anchor, positive, negative) with one row per negative column, for TripletLoss."""
+    negatives = [c for c in frame.columns[2:]]
+    if not negatives:
+        raise ValueError("TripletLoss needs a negative per row; mine at least one (mining.num_negatives >= 1)")
+    first, second = frame.columns[:2]
+    return pl.concat([frame.select(anchor=first, positive=second, negative=c) for c in negatives])
+
+
+def auto_epochs(rows: int) -> float:
+    """Epochs when train.epochs is unset: one pass up to 100,000 rows, 100,000 rows' worth above (a fraction)."""
+    return 1.0 if rows <= 100_000 else round(100_000 / rows, 4)
+
+
+def world_size() -> int:
+    """How many training processes run this training (torchrun sets WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def build_loss(model, name: str, cfg: TrainConfig):
+    from sentence_transformers.sentence_transformer import losses
+
+    gather = world_size() > 1  # in-batch negatives from every process, not just this one's share of the batch
+    if name == "mnrl":
+        loss = losses.MultipleNegativesRankingLoss(model, scale=cfg.scale, gather_across_devices=gather)
+    elif name == "cached_mnrl":
+        loss = losses.CachedMultipleNegativesRankingLoss(model, scale=cfg.scale, mini_batch_size=cfg.mini_batch_size,
+                                                         gather_across_devices=gather)
+    elif name == "cosent":
+        loss = losses.CoSENTLoss(model, scale=cfg.scale)
+    elif name == "triplet":
+        metric = getattr(losses.TripletDistanceMetric, cfg.triplet_distance.upper())
+        loss = losses.TripletLoss(model, distance_metric=metric, triplet_margin=cfg.triplet_margin)
+    else:
+        raise ValueError(f"unknown loss {name!r}; expected one of {LOSSES}")
     if cfg.matryoshka_dims:
         dim = model.get_sentence_embedding_dimension()
         if cfg.matryoshka_dims[0] > dim:
             raise ValueError(f"train.matryoshka_dims starts at {cfg.matryoshka_dims[0]} but the model has {dim} dimensions")
-        loss = MatryoshkaLoss(model, loss, matryoshka_dims=cfg.matryoshka_dims)
+        loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=cfg.matryoshka_dims)
     return loss
 
 
@@ -70,16 +171,25 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 
 def train_model(
-    base_path: str, frame: pl.DataFrame, cfg: TrainConfig, output_dir: str | Path, device: str, checkpoint_dir: str | Path | None = None
+    base_path: str,
+    data: pl.DataFrame | dict[str, TrainingSet],
+    cfg: TrainConfig,
+    output_dir: str | Path,
+    device: str,
+    checkpoint_dir: str | Path | None = None,
+    dev: DevSet | None = None,
 ) -> dict:
-    """Fine-tune the model at base_path on `frame` and save it to output_dir/model; returns what the manifest records.
+    """Fine-tune the model at base_path and save it to output_dir/model; returns what the manifest records.
 
-    With a checkpoint_dir, a checkpoint is written every cfg.checkpoint_steps steps and training resumes from the
-    newest one found there, so a retried task picks up where the interrupted one stopped.
+    `data` is one frame (trained with cfg.loss) or several named TrainingSets, each with its own loss (batches are
+    drawn from one dataset at a time, in proportion to their sizes). With a checkpoint_dir, a checkpoint is written
+    every cfg.checkpoint_steps steps and training resumes from the newest one found there, so a retried task picks up
+    where the interrupted one stopped. With a dev set, it is evaluated at every checkpoint and the best one is kept.
     """
     import torch
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import (
         BatchSamplers,
@@ -87,23 +197,36 @@ def train_model(
     )
 
     output_dir = Path(output_dir)
-    if frame.height < cfg.batch_size:
-        raise ValueError(
-            f"only {frame.height} training pairs for train.batch_size={cfg.batch_size}; "
-            "lower train.batch_size or add data"
-        )
+    sets = {"main": TrainingSet(data, cfg.loss)} if isinstance(data, pl.DataFrame) else dict(data)
+    sets = {name: TrainingSet(as_triplets(ts.frame), ts.loss) if ts.loss == "triplet" and ts.frame.width > 3 else ts
+            for name, ts in sets.items()}
+    for name, ts in sets.items():
+        if ts.loss in IN_BATCH and ts.frame.height < cfg.batch_size:
+            raise ValueError(
+                f"only {ts.frame.height} training rows in {name} for train.batch_size={cfg.batch_size}; "
+                "lower train.batch_size or add data"
+            )
+    rows = sum(ts.frame.height for ts in sets.values())
+    epochs = cfg.epochs or auto_epochs(rows)
     precision = pick_precision(device, cfg.precision)
     torch.manual_seed(cfg.seed)
     model = SentenceTransformer(base_path, device=device, local_files_only=True)
     if cfg.max_seq_length:
         model.max_seq_length = cfg.max_seq_length
     checkpoints = Path(checkpoint_dir) if checkpoint_dir and cfg.checkpoint_steps else None
+    if dev is not None and checkpoints is None:
+        checkpoints = output_dir / "checkpoints"
     resume = latest_checkpoint(checkpoints) if checkpoints else None
     if resume:
         logger.info("resuming training from %s", resume)
+    evaluator = None
+    if dev is not None:
+        evaluator = InformationRetrievalEvaluator(dev.queries, dev.corpus, dev.relevant, name="dev", ndcg_at_k=[10],
+                                                  mrr_at_k=[10], accuracy_at_k=[1], precision_recall_at_k=[10],
+                                                  map_at_k=[100], write_csv=False, batch_size=64)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints or output_dir / "checkpoints"),
-        num_train_epochs=cfg.epochs,
+        num_train_epochs=epochs,
         per_device_train_batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate,
         warmup_steps=cfg.warmup_ratio,  # a float below 1 is read as a fraction of all steps (Transformers v5)
@@ -118,34 +241,61 @@ def train_model(
         save_strategy="steps" if checkpoints else "no",
         save_steps=cfg.checkpoint_steps or 500,
         save_total_limit=1,
-        eval_strategy="no",
+        eval_strategy="steps" if evaluator else "no",
+        eval_steps=cfg.checkpoint_steps or None,
+        load_best_model_at_end=evaluator is not None,
+        metric_for_best_model="eval_dev_cosine_ndcg@10" if evaluator else None,
+        greater_is_better=True if evaluator else None,
         logging_strategy="steps",
-        logging_steps=max(1, int(frame.height / cfg.batch_size * cfg.epochs) // 20),
+        logging_steps=max(1, int(rows / cfg.batch_size * epochs) // 20),
         report_to="none",
         disable_tqdm=False,
         dataloader_drop_last=False,
+        ddp_backend=("gloo" if device == "cpu" else "nccl") if world_size() > 1 else None,
     )
-    dataset = Dataset.from_dict(frame.to_dict(as_series=False))
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=build_loss(model, cfg))
+    datasets = {name: Dataset.from_dict(ts.frame.to_dict(as_series=False)) for name, ts in sets.items()}
+    losses = {name: build_loss(model, ts.loss, cfg) for name, ts in sets.items()}
+    single = len(sets) == 1  # one dataset: plain Dataset and loss, exactly as a single-dataset script would run
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, evaluator=evaluator,
+        train_dataset=next(iter(datasets.values())) if single else datasets,
+        loss=next(iter(losses.values())) if single else losses,
+    )
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
     model_dir = output_dir / "model"
+    if not trainer.is_world_process_zero():
+        return {}  # the first process saves the model and reports
     model.save(str(model_dir))
-    losses = [(log["step"], log["loss"]) for log in trainer.state.log_history if "loss" in log]
+    curve = [(log["step"], log["loss"]) for log in trainer.state.log_history if "loss" in log]
+    dev_history = [(log["step"], log["eval_dev_cosine_ndcg@10"]) for log in trainer.state.log_history if "eval_dev_cosine_ndcg@10" in log]
+    main = next(iter(sets.values()))
     stats = {
         "device": device,
         "precision": precision,
-        "examples": frame.height,
-        "columns": frame.columns,
+        "examples": rows,
+        "columns": main.frame.columns,
+        "loss": main.loss,
+        "datasets": {name: {"rows": ts.frame.height, "loss": ts.loss} for name, ts in sets.items()},
+        "matryoshka_dims": cfg.matryoshka_dims,
+        "epochs": epochs,
         "steps": trainer.state.global_step,
         "train_loss": result.training_loss,
         "resumed_from_step": int(resume.name.split("-")[-1]) if resume else 0,
-        "loss_curve": losses,
+        "loss_curve": curve,
+        "diagnosis": diagnose(curve),
         "seconds": round(seconds, 2),
-        "examples_per_second": round(frame.height * cfg.epochs / seconds, 3),
+        "examples_per_second": round(rows * epochs / seconds, 3),
+        "processes": world_size(),
         "torch": torch.__version__,
     }
+    if evaluator is not None:
+        best = trainer.state.best_model_checkpoint
+        stats["dev"] = {"queries": len(dev.queries), "documents": len(dev.corpus), "ndcg@10_by_step": dev_history,
+                        "best_checkpoint_step": int(best.rsplit("-", 1)[-1]) if best else None,
+                        "best_ndcg@10": trainer.state.best_metric}
     (model_dir / "embedforge_training.json").write_text(json.dumps(stats, indent=2))
-    logger.info("trained %d steps in %.1f s on %s (%s), final loss %.4f", stats["steps"], seconds, device, precision, result.training_loss)
+    logger.info("trained %d steps in %.1f s on %s (%s), final loss %.4f; %s", stats["steps"], seconds, device, precision,
+                result.training_loss, stats["diagnosis"]["advice"])
     return stats

@@ -172,3 +172,34 @@ def test_curriculum_trains_one_cached_stage_per_band(tiny_cfg):
     again = retrain(staged)
     assert all(s["cached"] for s in again["curriculum"]) and again["steps"]["train"]["cached"]
     assert again["model_path"] == first["model_path"]
+
+
+def test_a_training_table_with_an_sts_table_beside_it(tmp_path):
+    """A pairs CSV as the main data (split into train and test queries) plus STS rows trained with CoSENT."""
+    import csv
+
+    from tests.conftest import DOCS, QUERIES
+
+    main = tmp_path / "faq.csv"
+    with open(main, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["question", "clause"])
+        for i, (q, text) in enumerate(QUERIES.items(), start=1):
+            title, body = DOCS[f"d{i:02d}"]
+            w.writerow([text, f"{title}. {body}"])
+    sts = tmp_path / "sts.tsv"
+    sts.write_text("".join(f"{s1}\t{s2}\t{score}\n" for s1, s2, score in [
+        ("the supplier pays damages", "the vendor covers losses", 4.5), ("notice of termination", "the weather is fine", 0.2),
+        ("fees are capped", "liability is limited", 3.8), ("data is confidential", "the cat sleeps", 0.1),
+        ("the contract renews", "the agreement rolls over", 4.6), ("late interest applies", "a dog barks", 0.3)]))
+    cfg = load_config(None, [
+        f"data.path={main}", "data.columns={anchor: question, positive: clause}", "data.test_fraction=0.25",
+        f"data.extra=[{{path: {sts}, type: sts, columns: {{sentence1: '0', sentence2: '1', score: '2'}}}}]",
+        f"registry.root={tmp_path / 'models'}", f"registry.store={tmp_path / 'store'}", "train.batch_size=4",
+        "mining.num_negatives=1", "mining.top_k=4", "gate.min_delta=0.0", "gate.alpha=1"])
+    summary = retrain(cfg)
+    assert summary["ingest"]["type"] == "pairs" and summary["ingest"]["extra"][0]["loss"] == "cosent"
+    assert summary["ingest"]["rows_in"] == 16 + 6 == summary["ingest"]["rows_valid"]
+    datasets = summary["training"]["datasets"]
+    assert datasets["main"]["loss"] == "mnrl" and datasets["extra1-sts"] == {"rows": 6, "loss": "cosent"}
+    assert "diagnosis" in summary["training"] and summary["metrics"]["candidate"]["ndcg@10"] > 0

@@ -1,0 +1,38 @@
+"""Reading a training loss curve: did it plateau early, oscillate, diverge, or go down steadily?
+
+Input: the logged (step, loss) points of one training run. Output: a verdict, the advice a person would give, and
+the numbers it rests on, for the run report. Thresholds are deliberately coarse: the curve of a contrastive loss is
+noisy (each batch holds different negatives), so only clear patterns are named.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+
+def diagnose(curve: list[tuple[int, float]]) -> dict:
+    """{"verdict", "advice", "evidence"}; verdict is one of too_short, diverging, oscillating, plateaued_early, healthy."""
+    losses = [float(loss) for _, loss in curve]
+    if len(losses) < 6:
+        return {"verdict": "too_short", "advice": "too few logged steps to judge the loss curve",
+                "evidence": {"points": len(losses)}}
+    n = len(losses)
+    head = statistics.fmean(losses[: max(2, n // 10)])
+    tail = statistics.fmean(losses[-max(2, n // 5):])
+    drop = (head - tail) / head if head else 0.0
+    second = losses[n // 2:]
+    steps = [b - a for a, b in zip(second, second[1:])]
+    rises = sum(1 for d in steps if d > 0) / len(steps)
+    swing = statistics.pstdev(steps) / statistics.fmean(second) if statistics.fmean(second) else 0.0
+    # how far into training the loss first came within 10% of where it ends up (of the total fall)
+    reached = next((i for i, loss in enumerate(losses) if loss - tail <= 0.1 * max(head - tail, 1e-12)), n - 1) / (n - 1)
+    evidence = {"first_loss": round(head, 4), "last_loss": round(tail, 4), "relative_drop": round(drop, 3),
+                "rising_steps_second_half": round(rises, 2), "step_swing": round(swing, 3),
+                "share_of_training_to_reach_final_level": round(reached, 2)}
+    if tail > head * 1.05:
+        return {"verdict": "diverging", "advice": "diverging: lower lr", "evidence": evidence}
+    if swing > 0.25 and rises >= 0.4:
+        return {"verdict": "oscillating", "advice": "oscillating: lower lr / longer warmup", "evidence": evidence}
+    if reached <= 0.3 and drop < 0.15:
+        return {"verdict": "plateaued_early", "advice": "plateaued early: raise lr", "evidence": evidence}
+    return {"verdict": "healthy", "advice": "loss went down steadily", "evidence": evidence}
