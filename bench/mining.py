@@ -199,15 +199,44 @@ def scale_child(n_docs: int, n_queries: int, dim: int) -> None:
     query_vectors /= np.linalg.norm(query_vectors, axis=1, keepdims=True)
     timings["generate"] = time.perf_counter() - started
     inp = MiningInput(queries, docs, np.arange(n_queries), rng.choice(n_docs, n_queries, replace=False), query_vectors, doc_vectors)
-    cfg = MiningConfig(strategies=[StrategyConfig(name="dense"), StrategyConfig(name="bm25")], num_negatives=3, top_k=50)
+    cfg = MiningConfig(strategies=[StrategyConfig(name="dense", params={"index": "ivf"}),
+                                   StrategyConfig(name="bm25", params={"engine": "bm25s"})], num_negatives=3, top_k=50)
     started = time.perf_counter()
-    candidates = candidates_for(inp, cfg)
+    candidates = []
+    for spec in cfg.strategies:  # timed one by one
+        began = time.perf_counter()
+        candidates += candidates_for(inp, cfg.model_copy(update={"strategies": [spec]}))
+        timings[f"candidates_{spec.name}"] = time.perf_counter() - began
     timings["candidates"] = time.perf_counter() - started
     started = time.perf_counter()
     negatives = select_negatives(candidates, inp.pair_query, inp.pair_doc, inp.positives_of_query, 3, stage_windows(cfg)[0], n_docs, 0)
     timings["select"] = time.perf_counter() - started
     print(json.dumps({"timings": {k: round(v, 1) for k, v in timings.items()}, "negatives": len(negatives),
                       "bm25_engine": "bm25s", "dense_index": "ivf"}))
+
+
+def bm25_engines(n_docs: int = 20_000, n_queries: int = 500) -> dict:
+    """rank-bm25 against bm25s on the same synthetic corpus and queries (same tokenizer): time and top-10 agreement."""
+    import numpy as np
+
+    from tasks.mining.bm25 import bm25_search
+
+    rng = np.random.default_rng(1)
+    vocab = np.array([f"w{i}" for i in range(50_000)])
+    zipf = 1.0 / np.arange(1, vocab.size + 1)
+    zipf /= zipf.sum()
+    docs = [" ".join(vocab[row]) for row in rng.choice(vocab.size, size=(n_docs, 40), p=zipf)]
+    queries = [" ".join(vocab[row]) for row in rng.choice(vocab.size, size=(n_queries, 6), p=zipf)]
+    out = {}
+    tops = {}
+    for engine in ("rank_bm25", "bm25s"):
+        began = time.perf_counter()
+        tops[engine], _, _ = bm25_search(queries, docs, 10, engine)
+        out[f"{engine}_seconds"] = round(time.perf_counter() - began, 2)
+    overlap = [len(set(a) & set(b)) / 10 for a, b in zip(tops["rank_bm25"].tolist(), tops["bm25s"].tolist())]
+    return {"documents": n_docs, "queries": n_queries, **out, "speedup": round(out["rank_bm25_seconds"] / out["bm25s_seconds"], 1),
+            "top10_overlap": round(statistics.mean(overlap), 3),
+            "note": "rank-bm25 is BM25Okapi (IDF floored at 0.25 × mean IDF), bm25s uses Lucene's IDF: rankings differ slightly"}
 
 
 def scale(n_docs: int, n_queries: int) -> dict:
@@ -253,6 +282,7 @@ def main() -> None:
             runs[name] = st_recipe(args, bench) if name == "st_mine_hard_negatives" else run_variant(name, VARIANTS[name], args, bench)
     mining_seconds = speed(args, args.repeats) if args.phase in ("speed", "all") else previous.get("mining_seconds")
     scaled = scale(args.scale_docs, args.scale_queries) if args.phase in ("scale", "all") else previous.get("scale")
+    engines = bm25_engines() if args.phase in ("scale", "all") else previous.get("bm25_engines")
 
     ndcg = {name: (runs.get(name) or {}).get("ndcg@10") for name in KEYS}
     fnr = {name: (r.get("mining") or {}).get("false_negative_rate", {}).get("all")
@@ -267,6 +297,7 @@ def main() -> None:
         "ndcg@10": ndcg,
         "mining_seconds": mining_seconds,
         "scale": scaled,
+        "bm25_engines": engines,
         "false_negative_rate": fnr,
         "runs": runs,
         "targets": {
