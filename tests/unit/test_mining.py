@@ -214,3 +214,26 @@ def test_mine_negatives_with_a_curriculum_gives_each_stage_its_rows():
     easy = out.filter((pl.col("stage") == 0) & pl.col("difficulty").is_not_null())["difficulty"]
     hard = out.filter((pl.col("stage") == 1) & pl.col("difficulty").is_not_null())["difficulty"]
     assert (easy <= 0.5).all() and (hard > 0.5).any() and report["stages"] == 2
+
+
+def test_evidence_labels_feed_the_contradiction_strategy(tmp_path):
+    import json
+
+    from tasks.ingest.beir import evidence_labels
+
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("\n".join(json.dumps(q) for q in [
+        {"_id": "q1", "text": "liability cap", "metadata": {"d2": [{"sentences": [1], "label": "CONTRADICT"}],
+                                                             "d0": [{"sentences": [0], "label": "SUPPORT"}]}},
+        {"_id": "q2", "text": "other", "metadata": {}},
+        {"_id": "q3", "text": "odd shape", "metadata": {"d1": "not an evidence list"}},
+    ]) + "\n")
+    labels = evidence_labels(queries)
+    assert labels.rows() == [("q1", "d2", "CONTRADICT"), ("q1", "d0", "SUPPORT")]
+    pairs, corpus = _frames()
+    cfg = MiningConfig(strategies=[StrategyConfig(name="contradiction"), StrategyConfig(name="bm25")], num_negatives=2,
+                       max_score_ratio=10.0)
+    out, report = mine_negatives(pairs, corpus, cfg, labels=labels)
+    first = out.filter(pl.col("slot") == 0)
+    assert first["negative_id"].to_list() == ["d2", "d2"] and set(first["strategy"]) == {"contradiction"}
+    assert report["rows"]["contradiction"] == 2
