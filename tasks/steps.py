@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 from prefect import task
+from prefect.context import TaskRunContext
 from pydantic import BaseModel, ConfigDict
 
 from tasks import distributed, embeddings, loss_curve, metrics, mining, registry, report
@@ -208,7 +209,8 @@ def mine(data: Ingested, base: ModelRef, cfg: MiningConfig, store: str, device: 
         query_vectors = encode(model, anchors, cfg.encode_batch_size, "train queries")
     negatives, mined = mining.mine_negatives(pairs, corpus, cfg, query_vectors, doc_vectors, read_frame(data.labels))
     ref = write_frame(negatives, store, "negatives")
-    report.publish_mining(mined, negatives)
+    if TaskRunContext.get() is not None:  # an artifact needs a run to attach to; a bench calling .fn has none
+        report.publish_mining(mined, negatives)
     return Mined(negatives=ref, report={**mined, "seconds": round(time.perf_counter() - started, 2)})
 
 
