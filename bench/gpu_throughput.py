@@ -37,7 +37,7 @@ def measure(model_path: str, device: str, precision: str, claims: list[str], abs
     for step in range(steps + 3):  # three warm-up steps are not timed
         start = (step * batch_size) % len(claims)
         batch = [claims[start:start + batch_size], abstracts[start:start + batch_size]]
-        features = [{k: v.to(device) for k, v in model.tokenize(texts).items()} for texts in batch]
+        features = [{k: v.to(device) if hasattr(v, "to") else v for k, v in model.tokenize(texts).items()} for texts in batch]
         if device == "cuda":
             torch.cuda.synchronize()
         began = time.perf_counter()
