@@ -129,9 +129,13 @@ def _flow(name: str, overrides: list[str]) -> dict:
     return {dim: values["ndcg@10"] for dim, values in summary["dims"]["candidate"].items()}
 
 
-def phase_matryoshka() -> dict:
+def phase_matryoshka(plain_run: str | None) -> dict:
     dense = "mining.strategies=[{name: dense}]"
-    plain = _flow("plain", [dense])
+    if plain_run:  # the same flow run without Matryoshka, already made (bench/mining.py's dense_positive_aware)
+        summary = json.loads(Path(plain_run).read_text())
+        plain = {dim: values["ndcg@10"] for dim, values in summary["dims"]["candidate"].items()}
+    else:
+        plain = _flow("plain", [dense])
     nested = _flow("matryoshka", [dense, "train.matryoshka_dims=[384,256,128,64]"])
     kept = {dim: round(nested[dim] / nested["384"], 4) for dim in nested}
     return {"ndcg@10": {"mnrl": plain, "matryoshka": nested}, "share_of_full_size": {
@@ -200,12 +204,13 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=320)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fresh", action="store_true")
+    parser.add_argument("--plain-run", help="run.json of the same flow run without Matryoshka, to reuse instead of training it")
     parser.add_argument("--json")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     BENCH.mkdir(parents=True, exist_ok=True)
     previous = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).is_file() else {}
-    phases = {"sts": phase_sts, "nli": phase_nli, "matryoshka": phase_matryoshka,
+    phases = {"sts": phase_sts, "nli": phase_nli, "matryoshka": lambda: phase_matryoshka(args.plain_run),
               "throughput": lambda: phase_throughput(args.pairs, args.repeats)}
     result = dict(previous)
     for name in args.phase.split(","):
