@@ -79,6 +79,11 @@ class NLISchema(pa.DataFrameModel):
     def _not_blank(cls, data: PolarsData) -> pl.LazyFrame:
         return not_blank(data)
 
+    # a sentence trivially entails itself; as a training pair (or a document to retrieve) it teaches nothing
+    @pa.dataframe_check(name="hypothesis_is_not_premise")
+    def hypothesis_is_not_premise(cls, data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("premise").str.strip_chars() != pl.col("hypothesis").str.strip_chars())
+
 
 class HardNegativeSchema(pa.DataFrameModel):
     """(query, positive, negatives): a list of texts that look relevant to the query and are not."""

@@ -21,6 +21,7 @@ from tasks.ingest.beir import decoded_lines, read_lines
 from tasks.ingest.report import DataError, Finding, findings_from_schema_errors
 
 LINE = "_line"  # the 1-based line (or Parquet row) each record came from
+SOURCE = "source"  # SentEval folders: the file and line of a pair ("s1.dev:17"), as LINE runs across files
 
 TYPES: dict[str, tuple[list[str], type[pa.DataFrameModel]]] = {
     "pairs": (["anchor", "positive"], PositivePairSchema),
@@ -135,7 +136,7 @@ def read_rows(path: str | Path, header: bool = True) -> tuple[pl.DataFrame, list
 
 def read_senteval_nli(folder: Path) -> tuple[pl.DataFrame, list[Finding]]:
     """SentEval's NLI layout: s1.<split>, s2.<split> and labels.<split>, one pair per line number, every split in turn."""
-    parts, findings = [], []
+    parts, findings, offset = [], [], 0
     for s1 in sorted(folder.glob("s1.*")):
         split = s1.suffix
         files = [s1, folder / f"s2{split}", folder / f"labels{split}"]
@@ -145,11 +146,16 @@ def read_senteval_nli(folder: Path) -> tuple[pl.DataFrame, list[Finding]]:
         columns = [[text for _, text in decoded_lines(f)] for f in files]
         if len({len(c) for c in columns}) != 1:
             raise Unreadable(f"{folder}: s1, s2 and labels of split {split[1:]} have {[len(c) for c in columns]} lines; they must match", [])
+        # LINE numbers the pairs across all splits, so a bad pair of one split never takes the same line of another
+        # with it; SOURCE keeps the file and line a person looks up
+        n = len(columns[0])
         parts.append(pl.DataFrame({"premise": columns[0], "hypothesis": columns[1], "label": columns[2],
-                                   LINE: list(range(1, len(columns[0]) + 1)), "split": split[1:]}))
+                                   LINE: list(range(offset + 1, offset + n + 1)),
+                                   SOURCE: [f"{s1.name}:{i}" for i in range(1, n + 1)]}))
+        offset += n
     if not parts:
         raise Unreadable(f"{folder} holds no s1.<split> file", [])
-    return pl.concat(parts).drop("split"), findings
+    return pl.concat(parts), findings
 
 
 def detect_type(columns: list[str]) -> str | None:
@@ -286,6 +292,10 @@ def validate_table(
         {"line": sorted(bad), "reasons": ["; ".join(reasons[line]) for line in sorted(bad)]},
         schema={"line": pl.Int64, "reasons": pl.String},
     ).join(as_read, on="line", how="left")
-    report = TableReport(kind, str(path), rows_in, valid, quarantined, sorted(findings, key=lambda f: (f.row, f.column)))
+    if SOURCE in raw.columns:  # name the SentEval file and its own line, not the running number across files
+        origin = dict(zip(raw[LINE].to_list(), raw[SOURCE].to_list()))
+        findings = [Finding(str(path / origin[f.row].split(":")[0]), int(origin[f.row].split(":")[1]), f.column, f.check, f.value)
+                    if f.row in origin else f for f in findings]
+    report = TableReport(kind, str(path), rows_in, valid, quarantined, sorted(findings, key=lambda f: (f.file, f.row, f.column)))
     assert report.rows_in == report.valid.height + report.quarantined.height, "a row was lost"
     return report

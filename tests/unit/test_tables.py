@@ -111,4 +111,18 @@ def test_real_datasets_ingest_cleanly():
     sick = validate_table(SHARED / "sick" / "SICK.txt", "nli", {"premise": "sentence_A", "hypothesis": "sentence_B", "label": "entailment_label"})
     assert (sick.rows_in, sick.valid.height) == (9840, 9840)
     snli = validate_table(SHARED / "snli-senteval")
-    assert (snli.rows_in, snli.valid.height) == (9842 + 9824, 9842 + 9824)
+    assert (snli.rows_in, snli.valid.height) == (9842 + 9824, 9842 + 9824 - 4)
+    # four dev pairs whose hypothesis repeats the premise word for word (a sentence entails itself: nothing to learn)
+    assert [(Path(f.file).name, f.row) for f in snli.findings] == [("s1.dev", 3054), ("s1.dev", 3712), ("s1.dev", 5163), ("s1.dev", 7653)]
+
+
+def test_senteval_folder_names_the_file_and_line_of_a_bad_pair(tmp_path):
+    """Line 2 of the dev split is bad; line 2 of the test split is fine and must stay."""
+    for split, rows in {"dev": [("a man sleeps", "a person rests", "entailment"), ("the sky", "the sky", "entailment")],
+                        "test": [("cats purr", "dogs bark", "neutral"), ("rain falls", "it is dry", "contradiction")]}.items():
+        for name, column in (("s1", 0), ("s2", 1), ("labels", 2)):
+            (tmp_path / f"{name}.{split}").write_text("".join(r[column] + "\n" for r in rows))
+    report = validate_table(tmp_path)
+    assert report.rows_in == 4 and report.valid.height == 3 and report.quarantined.height == 1
+    assert [(Path(f.file).name, f.row, f.check) for f in report.findings] == [("s1.dev", 2, "hypothesis_is_not_premise")]
+    assert report.quarantined["source"].to_list() == ["s1.dev:2"]
