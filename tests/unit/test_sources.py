@@ -111,3 +111,13 @@ def test_bad_table_rows_fail_with_file_row_and_column(tmp_path):
     path.write_text("anchor,positive\nfine,also fine\n   ,blank anchor\n")
     with pytest.raises(DataError, match=r"pairs.csv:3 anchor"):
         read_source(str(path), DataConfig(path=str(path)))
+
+
+def test_a_judged_document_repeating_its_query_is_named():
+    from tasks.ingest.pairs import build_pairs
+
+    queries = pl.DataFrame({"query_id": ["q1", "q2"], "text": ["cap on fees", "late payment"]})
+    corpus = pl.DataFrame({"doc_id": ["d1", "d2"], "text": ["cap on fees ", "interest accrues monthly"]})
+    qrels = pl.DataFrame({"query_id": ["q1", "q2"], "doc_id": ["d1", "d2"], "score": [1, 1]})
+    with pytest.raises(DataError, match=r"anchor_is_not_positive \(q1/d1\)"):
+        build_pairs(qrels, corpus, queries)
