@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -26,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from flowrun import emit, run_flow  # noqa: E402
 
 DENSE = "{name: dense}"
 # variant -> config overrides on top of the defaults (3 negatives, top 50, relative margin 95%)
@@ -62,19 +64,8 @@ def run_variant(name: str, overrides: list[str], args, bench: Path) -> dict:
     stored = bench / f"{name}-{_key(full)}.json"
     if stored.is_file() and not args.fresh:
         return json.loads(stored.read_text())
-    work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=bench))
-    command = [sys.executable, "-m", "flows.cli", "run", "--json", str(work / "run.json"),
-               "--set", f"registry.root={bench / 'models' / (args.tag + '-' + name)}",
-               "--set", f"registry.store={ROOT / '.embedforge' / 'store'}"]
-    for item in full:
-        command += ["--set", item]
-    print(f"[mining bench] {name}: {' '.join(full)}", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    with open(work / "run.log", "w") as log:
-        proc = subprocess.run(command, cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        raise SystemExit(f"variant {name} failed (exit {proc.returncode}); log: {work / 'run.log'}")
-    summary = json.loads((work / "run.json").read_text())
+    summary, log = run_flow(full, bench / "models" / f"{args.tag}-{name}", bench, name)
     result = {
         "ndcg@10": summary["metrics"]["candidate"]["ndcg@10"],
         "base_ndcg@10": summary["metrics"]["base"]["ndcg@10"],
@@ -84,7 +75,7 @@ def run_variant(name: str, overrides: list[str], args, bench: Path) -> dict:
         "wall_seconds": round(time.perf_counter() - started, 1),
         "overrides": full,
         "commit": _commit(),
-        "log": str(work / "run.log"),
+        "log": str(log),
     }
     stored.write_text(json.dumps(result, indent=2))
     return result
@@ -307,10 +298,7 @@ def main() -> None:
         },
         "missing": [name for name, value in ndcg.items() if value is None],
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

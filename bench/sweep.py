@@ -11,14 +11,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from flowrun import emit, run_flow  # noqa: E402
 
 
 def cell(lr: float, batch: int, extra: list[str], data: str, bench: Path, fresh: bool) -> dict:
@@ -26,18 +26,8 @@ def cell(lr: float, batch: int, extra: list[str], data: str, bench: Path, fresh:
     stored = bench / f"{hashlib.sha256(json.dumps(overrides).encode()).hexdigest()[:12]}.json"
     if stored.is_file() and not fresh:
         return json.loads(stored.read_text())
-    work = Path(tempfile.mkdtemp(prefix="cell-", dir=bench))
-    command = [sys.executable, "-m", "flows.cli", "run", "--json", str(work / "run.json"),
-               "--set", f"registry.root={work / 'models'}", "--set", f"registry.store={ROOT / '.embedforge' / 'store'}"]
-    for item in overrides:
-        command += ["--set", item]
-    print(f"[sweep] lr={lr} batch={batch}", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    with open(work / "run.log", "w") as log:
-        proc = subprocess.run(command, cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        raise SystemExit(f"cell lr={lr} batch={batch} failed; log: {work / 'run.log'}")
-    summary = json.loads((work / "run.json").read_text())
+    summary, _ = run_flow(overrides, bench / "models" / stored.stem, bench, f"cell lr={lr} batch={batch}")
     result = {"learning_rate": lr, "batch_size": batch, "ndcg@10": summary["metrics"]["candidate"]["ndcg@10"],
               "base_ndcg@10": summary["metrics"]["base"]["ndcg@10"], "steps": summary["training"]["steps"],
               "train_seconds": summary["steps"]["train"]["seconds"], "mine_cached": summary["steps"]["mine"]["cached"],
@@ -66,9 +56,7 @@ def main() -> None:
     print("\n".join(lines), file=sys.stderr)
     best = max(cells, key=lambda c: c["ndcg@10"])
     result = {"cells": cells, "best": {k: best[k] for k in ("learning_rate", "batch_size", "ndcg@10")}}
-    print(json.dumps(result, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from flowrun import emit, run_flow  # noqa: E402
+
 SHARED = ROOT.parent / "shared" / "data"
 STORE = ROOT / ".embedforge" / "store"
 BENCH = ROOT / ".embedforge" / "bench" / "training"
@@ -115,17 +118,7 @@ def phase_nli() -> dict:
 
 
 def _flow(name: str, overrides: list[str]) -> dict:
-    work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=BENCH))
-    command = [sys.executable, "-m", "flows.cli", "run", "--json", str(work / "run.json"),
-               "--set", f"registry.root={BENCH / 'models' / name}", "--set", f"registry.store={STORE}",
-               "--set", f"data.path={SHARED / 'scifact'}", "--set", "eval.dims=[256,128,64]"]
-    for item in overrides:
-        command += ["--set", item]
-    with open(work / "run.log", "w") as log:
-        proc = subprocess.run(command, cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        raise SystemExit(f"{name} failed; log: {work / 'run.log'}")
-    summary = json.loads((work / "run.json").read_text())
+    summary, _ = run_flow([f"data.path={SHARED / 'scifact'}", "eval.dims=[256,128,64]", *overrides], BENCH / "models" / name, BENCH, name)
     return {dim: values["ndcg@10"] for dim, values in summary["dims"]["candidate"].items()}
 
 
@@ -216,10 +209,7 @@ def main() -> None:
     for name in args.phase.split(","):
         result[name] = _stored(name if name != "throughput" else f"throughput-{args.pairs}-{args.repeats}", args.fresh, phases[name])
     result["machine"] = "2 CPU cores, 24 GiB, no GPU"
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":
