@@ -20,6 +20,10 @@ def diagnose(curve: list[tuple[int, float]]) -> dict:
     head = statistics.fmean(losses[: max(2, n // 10)])
     tail = statistics.fmean(losses[-max(2, n // 5):])
     drop = (head - tail) / head if head else 0.0
+    quarter = max(1, n // 4)
+    second_quarter, last_quarter = statistics.fmean(losses[quarter:2 * quarter]), statistics.fmean(losses[-quarter:])
+    # still coming down in the second half? a noisy curve that keeps falling is not oscillating
+    late_gain = (second_quarter - last_quarter) / second_quarter if second_quarter else 0.0
     second = losses[n // 2:]
     steps = [b - a for a, b in zip(second, second[1:])]
     rises = sum(1 for d in steps if d > 0) / len(steps)
@@ -27,11 +31,11 @@ def diagnose(curve: list[tuple[int, float]]) -> dict:
     # how far into training the loss first came within 10% of where it ends up (of the total fall)
     reached = next((i for i, loss in enumerate(losses) if loss - tail <= 0.1 * max(head - tail, 1e-12)), n - 1) / (n - 1)
     evidence = {"first_loss": round(head, 4), "last_loss": round(tail, 4), "relative_drop": round(drop, 3),
-                "rising_steps_second_half": round(rises, 2), "step_swing": round(swing, 3),
+                "rising_steps_second_half": round(rises, 2), "step_swing": round(swing, 3), "late_gain": round(late_gain, 3),
                 "share_of_training_to_reach_final_level": round(reached, 2)}
     if tail > head * 1.05:
         return {"verdict": "diverging", "advice": "diverging: lower lr", "evidence": evidence}
-    if swing > 0.25 and rises >= 0.4:
+    if swing > 0.25 and rises >= 0.4 and late_gain < 0.1:
         return {"verdict": "oscillating", "advice": "oscillating: lower lr / longer warmup", "evidence": evidence}
     if reached <= 0.3 and drop < 0.15:
         return {"verdict": "plateaued_early", "advice": "plateaued early: raise lr", "evidence": evidence}

@@ -59,6 +59,10 @@ def test_diagnosis_of_loss_curves():
     jumpy = curve([1.0, 0.8, 0.7, 0.6] + [0.3, 0.7, 0.25, 0.75, 0.3, 0.8, 0.2, 0.7] * 2)
     assert diagnose(jumpy)["advice"] == "oscillating: lower lr / longer warmup"
     assert diagnose(curve([0.5, 0.6, 0.7, 0.9, 1.1, 1.3, 1.6]))["verdict"] == "diverging"
+    # the demo run's per-step losses: noisy from batch to batch, but still falling in the second half
+    demo = [1.53, 1.366, 1.649, 1.763, 1.006, 1.361, 1.339, 0.594, 0.797, 1.058, 0.948, 0.541, 0.554, 0.362, 0.514,
+            0.46, 0.493, 0.517, 0.693, 0.448, 0.19, 0.289]
+    assert diagnose(curve(demo))["verdict"] == "healthy"
     assert diagnose(curve([1.0, 0.9]))["verdict"] == "too_short"
 
 
