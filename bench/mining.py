@@ -132,6 +132,25 @@ def st_recipe(args, bench: Path) -> dict:
     return result
 
 
+def negatives_only(args) -> dict:
+    """Every variant's mining alone (no training): rows per strategy and the held-out-label false-negative rate."""
+    from tasks.config import load_config
+    from tasks.embeddings import resolve_model
+    from tasks.steps import mine
+
+    store = str(ROOT / ".embedforge" / "store")
+    data = _ingested(args.data, store)
+    base = resolve_model("all-MiniLM-L6-v2")
+    out = {}
+    for name, overrides in VARIANTS.items():
+        if name == "in_batch":
+            continue
+        cfg = load_config(None, [f"data.path={args.data}", *overrides, *args.set])
+        mined = mine.fn(data, base, cfg.mining, store, device="cpu")
+        out[name] = {k: mined.report[k] for k in ("rows", "false_negative_rate", "false_negative_pairs", "seconds")}
+    return out
+
+
 def speed(args, repeats: int) -> dict:
     """Mining SciFact train side by side: the flow's dense miner vs mine_hard_negatives, same model, k and batch,
     both embedding corpus and queries from scratch. Median of `repeats` alternating runs."""
@@ -247,7 +266,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "scifact"))
     parser.add_argument("--json", help="also write the result here")
-    parser.add_argument("--phase", choices=["train", "speed", "scale", "all"], default="all")
+    parser.add_argument("--phase", choices=["train", "negatives", "speed", "scale", "all"], default="all")
     parser.add_argument("--variants", default=",".join(KEYS), help="comma-separated subset of " + ",".join(KEYS))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every variant")
     parser.add_argument("--tag", default="1ep", help="names the registry folders and the stored results")
@@ -271,6 +290,7 @@ def main() -> None:
             if name not in KEYS:
                 raise SystemExit(f"unknown variant {name!r}; pick from {', '.join(KEYS)}")
             runs[name] = st_recipe(args, bench) if name == "st_mine_hard_negatives" else run_variant(name, VARIANTS[name], args, bench)
+    mined = negatives_only(args) if args.phase in ("negatives", "all") else previous.get("negatives")
     mining_seconds = speed(args, args.repeats) if args.phase in ("speed", "all") else previous.get("mining_seconds")
     scaled = scale(args.scale_docs, args.scale_queries) if args.phase in ("scale", "all") else previous.get("scale")
     engines = bm25_engines() if args.phase in ("scale", "all") else previous.get("bm25_engines")
@@ -290,6 +310,7 @@ def main() -> None:
         "scale": scaled,
         "bm25_engines": engines,
         "false_negative_rate": fnr,
+        "negatives": mined,
         "runs": runs,
         "targets": {
             f"best_mix>={TARGETS.get(epochs, 0.70)}": None if best is None else best >= TARGETS.get(epochs, 0.70),
