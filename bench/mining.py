@@ -6,7 +6,7 @@ the flow's cached steps and a rerun only trains what changed; each finished vari
 The sentence-transformers recipe is trained and scored by the same plain functions the flow's steps call.
 Usage:
     .venv/bin/python bench/mining.py --data ../shared/data/scifact --json bench/results/mining.json \
-        [--phase train|speed|scale|all] [--variants in_batch,bm25,…] [--set train.epochs=3 …] [--tag 3ep]
+        [--phase train|negatives|speed|scale|all] [--variants in_batch,bm25,…] [--set train.epochs=3 …] [--tag 3ep]
 Prints one JSON object; variants not measured yet are null and listed under `missing`.
 """
 
