@@ -60,13 +60,28 @@ def dims_table(dims: dict[str, dict[str, dict[str, float]]], metric: str = "ndcg
     return "\n".join(lines)
 
 
-def chart_png(summary: dict) -> bytes:
-    """Two panels: NDCG@K against K per model (and BM25), and NDCG@10 against embedding size."""
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (runs have no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _png(fig, dpi: int) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def chart_png(summary: dict) -> bytes:
+    """Two panels: NDCG@K against K per model (and BM25), and NDCG@10 against embedding size."""
+    plt = _pyplot()
     rows = _models(summary)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for name, values in rows.items():
@@ -82,11 +97,7 @@ def chart_png(summary: dict) -> bytes:
         right.plot(sizes, [by_dim[str(d)]["ndcg@10"] for d in sizes], marker="o", label=role)
     right.set(title="NDCG@10 by embedding size", xlabel="dimensions kept", ylabel="NDCG@10")
     right.legend()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(fig, dpi=110)
 
 
 def _models(summary: dict) -> dict[str, dict[str, float]]:
@@ -122,12 +133,9 @@ def mining_table(report: dict) -> str:
 
 def difficulty_png(negatives) -> bytes:
     """Histogram of negative difficulty (score / positive score) per strategy, one panel per curriculum stage."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import polars as pl
 
+    plt = _pyplot()
     scored = negatives.filter(pl.col("difficulty").is_not_null() & pl.col("difficulty").is_finite())
     stages = sorted(negatives["stage"].unique().to_list()) or [0]
     fig, axes = plt.subplots(1, len(stages), figsize=(4.5 * len(stages), 3.4), squeeze=False)
@@ -139,11 +147,7 @@ def difficulty_png(negatives) -> bytes:
                xlabel="score / positive score", ylabel="negatives")
         if part.height:
             ax.legend()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(fig, dpi=100)
 
 
 def publish_mining(report: dict, negatives) -> None:

@@ -92,7 +92,12 @@ def table_rows(kind: str, table: pl.DataFrame) -> pl.DataFrame:
 
 def loss_for(kind: str, requested: str, main_loss: str) -> str:
     """The loss for a dataset type: STS → CoSENT; the rest follow the main loss (MNRL by default), unless asked."""
-    name = ("cosent" if kind == "sts" else main_loss if main_loss in IN_BATCH else "mnrl") if requested == "auto" else requested
+    if requested != "auto":
+        name = requested
+    elif kind == "sts":
+        name = "cosent"
+    else:  # an in-batch dataset follows the main loss, but never becomes triplets unasked
+        name = main_loss if main_loss in IN_BATCH else "mnrl"
     if (kind == "sts") != (name == "cosent"):
         raise ValueError(f"loss {name!r} does not fit {kind} data: CoSENT trains on STS scores, and STS data needs CoSENT")
     if name == "triplet" and kind not in ("triplets", "nli", "hard_negatives", "ir"):

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from tasks.config import DenseParams
+from tasks.embeddings import exact_search
 from tasks.mining.candidates import Candidates, MiningInput
 
 logger = logging.getLogger(__name__)
@@ -30,13 +31,11 @@ def pick_index(params: DenseParams, n_docs: int) -> str:
 
 
 def build_index(doc_vectors: np.ndarray, kind: str, params: DenseParams, seed: int = 0):
-    """A FAISS inner-product index over the documents: exact, IVF (trained on a seeded sample) or HNSW."""
+    """An approximate FAISS inner-product index over the documents: IVF (trained on a seeded sample) or HNSW."""
     import faiss
 
     n, dim = doc_vectors.shape
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
+    if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efSearch = params.ef_search
     else:
@@ -53,6 +52,9 @@ def build_index(doc_vectors: np.ndarray, kind: str, params: DenseParams, seed: i
 
 def dense_search(query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int, kind: str, params: DenseParams) -> tuple[np.ndarray, np.ndarray]:
     """(scores, indices) of each query's top-k documents; -1 pads where an approximate index finds fewer."""
+    if kind == "flat":  # exact: the same search the evaluation uses
+        scores, indices = exact_search(query_vectors, doc_vectors, k)
+        return scores, indices.astype(np.int64)
     index = build_index(doc_vectors, kind, params)
     scores, indices = index.search(query_vectors, min(k, doc_vectors.shape[0]))
     return scores, indices.astype(np.int64)
