@@ -91,6 +91,7 @@ class PartialMatchParams(_Section):
 
 
 class DomainConfusionParams(_Section):
+    field: str | None = None  # a corpus.jsonl metadata field (e.g. category) that groups documents, instead of k-means
     clusters: int | None = Field(None, ge=2)  # k-means clusters over document embeddings; None = sqrt(documents)
     iterations: int = Field(20, ge=1)  # k-means iterations
 

@@ -16,6 +16,7 @@ from schemas import CorpusSchema, QrelsSchema, QueriesSchema
 from tasks.ingest.report import DataError, Finding, findings_from_schema_errors
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
+METADATA_SCHEMA = {"doc_id": pl.String, "key": pl.String, "value": pl.String}  # document_metadata's frame
 
 
 @dataclass(frozen=True)
@@ -275,3 +276,26 @@ def evidence_labels(path: str | Path) -> pl.DataFrame:
                     rows["doc_id"].append(str(doc_id))
                     rows["label"].append(item["label"])
     return pl.DataFrame(rows, schema={"query_id": pl.String, "doc_id": pl.String, "label": pl.String}).unique(maintain_order=True)
+
+
+def document_metadata(path: str | Path) -> pl.DataFrame:
+    """(doc_id, key, value) from the `metadata` object of a JSONL corpus: every scalar field (text, number, boolean)
+    as text, e.g. {"_id": "d1", …, "metadata": {"category": "cardiology"}}. A TSV corpus, a document without metadata
+    and fields holding lists or objects give no rows; the domain-confusion strategy groups documents by one such key."""
+    rows: dict[str, list[str]] = {"doc_id": [], "key": [], "value": []}
+    path = Path(path)
+    jsonl = path.is_file() and path.suffix.lower() not in (".tsv", ".txt")
+    for _, text in decoded_lines(path) if jsonl else []:
+        try:
+            record = json.loads(text.lstrip("\ufeff"))
+        except json.JSONDecodeError:
+            continue  # reported by the corpus reader; metadata is read only from valid records
+        metadata = record.get("metadata") if isinstance(record, dict) else None
+        if not isinstance(metadata, dict) or record.get("_id") is None:
+            continue
+        for key, value in metadata.items():
+            if isinstance(value, (str, int, float, bool)) and str(value).strip():
+                rows["doc_id"].append(str(record["_id"]))
+                rows["key"].append(str(key))
+                rows["value"].append(str(value))
+    return pl.DataFrame(rows, schema=METADATA_SCHEMA).unique(maintain_order=True)
