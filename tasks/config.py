@@ -91,6 +91,7 @@ class PartialMatchParams(_Section):
 
 
 class DomainConfusionParams(_Section):
+    field: str | None = None  # a corpus.jsonl metadata field (e.g. category) that groups documents, instead of k-means
     clusters: int | None = Field(None, ge=2)  # k-means clusters over document embeddings; None = sqrt(documents)
     iterations: int = Field(20, ge=1)  # k-means iterations
 
@@ -180,6 +181,7 @@ class TrainConfig(_Section):
     triplet_margin: float = Field(5.0, gt=0)  # triplet: required distance gap between negative and positive
     triplet_distance: Literal["euclidean", "cosine", "manhattan"] = "euclidean"  # triplet: distance it is measured in
     matryoshka_dims: list[int] | None = None  # e.g. [384, 256, 128, 64] wraps every loss in MatryoshkaLoss
+    matryoshka_weights: list[float] | None = None  # one per size (None = all 1): raise the small sizes' share of the loss
     max_seq_length: int | None = Field(None, ge=8)  # None keeps the base model's own limit
     dev_fraction: float = Field(0.0, ge=0, lt=0.5)  # share of training queries held out to pick the best checkpoint
     dev_corpus_size: int = Field(2000, ge=10)  # documents the dev evaluation searches (dev positives + a sample)
@@ -193,6 +195,14 @@ class TrainConfig(_Section):
     def _dev_needs_checkpoints(self) -> TrainConfig:
         if self.dev_fraction > 0 and self.checkpoint_steps == 0:
             raise ValueError("train.dev_fraction > 0 evaluates at every checkpoint; set train.checkpoint_steps > 0")
+        return self
+
+    @model_validator(mode="after")
+    def _one_weight_per_size(self) -> TrainConfig:
+        weights, dims = self.matryoshka_weights, self.matryoshka_dims
+        if weights is not None and (dims is None or len(weights) != len(dims) or any(w <= 0 for w in weights)):
+            raise ValueError(f"train.matryoshka_weights needs one positive weight per train.matryoshka_dims size; got "
+                             f"weights {weights} for sizes {dims}")
         return self
 
     @field_validator("matryoshka_dims")

@@ -80,6 +80,7 @@ class Ingested(BaseModel):
     test_qrels: DatasetRef
     train_pairs: DatasetRef
     labels: DatasetRef  # (query_id, doc_id, label) evidence labels from queries.jsonl metadata; often empty
+    doc_metadata: DatasetRef | None = None  # (doc_id, key, value) scalar fields of corpus.jsonl metadata; often empty
     extra: list[ExtraRef] = []  # data.extra tables, validated
     report: dict  # rows_in, rows_valid, rows_quarantined, warnings, quarantine (path or None)
 
@@ -191,6 +192,7 @@ def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
         test_qrels=write_frame(test, store, "qrels"),
         train_pairs=write_frame(pairs, store, "pairs"),
         labels=write_frame(found.labels, store, "labels"),
+        doc_metadata=write_frame(found.doc_metadata, store, "doc_metadata"),
         extra=extras,
         report=report,
     )
@@ -207,7 +209,8 @@ def mine(data: Ingested, base: ModelRef, cfg: MiningConfig, store: str, device: 
         doc_vectors = corpus_embeddings(model, base, data.corpus, store, cfg.encode_batch_size)
         anchors = pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list()
         query_vectors = encode(model, anchors, cfg.encode_batch_size, "train queries")
-    negatives, mined = mining.mine_negatives(pairs, corpus, cfg, query_vectors, doc_vectors, read_frame(data.labels))
+    metadata = read_frame(data.doc_metadata) if data.doc_metadata is not None else None
+    negatives, mined = mining.mine_negatives(pairs, corpus, cfg, query_vectors, doc_vectors, read_frame(data.labels), metadata)
     ref = write_frame(negatives, store, "negatives")
     if TaskRunContext.get() is not None:  # an artifact needs a run to attach to; a bench calling .fn has none
         report.publish_mining(mined, negatives)

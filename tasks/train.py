@@ -165,7 +165,7 @@ def build_loss(model, name: str, cfg: TrainConfig):
         dim = model.get_sentence_embedding_dimension()
         if cfg.matryoshka_dims[0] > dim:
             raise ValueError(f"train.matryoshka_dims starts at {cfg.matryoshka_dims[0]} but the model has {dim} dimensions")
-        loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=cfg.matryoshka_dims)
+        loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=cfg.matryoshka_dims, matryoshka_weights=cfg.matryoshka_weights)
     return loss
 
 
@@ -284,6 +284,7 @@ def train_model(
         "loss": main.loss,
         "datasets": {name: {"rows": ts.frame.height, "loss": ts.loss} for name, ts in sets.items()},
         "matryoshka_dims": cfg.matryoshka_dims,
+        "matryoshka_weights": cfg.matryoshka_weights,
         "epochs": epochs,
         "steps": trainer.state.global_step,
         "train_loss": result.training_loss,

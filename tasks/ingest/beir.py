@@ -6,6 +6,7 @@ Every parsed row keeps the line it came from, so a bad value is reported as `fil
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from schemas import CorpusSchema, QrelsSchema, QueriesSchema
 from tasks.ingest.report import DataError, Finding, findings_from_schema_errors
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
+METADATA_SCHEMA = {"doc_id": pl.String, "key": pl.String, "value": pl.String}  # document_metadata's frame
 
 
 @dataclass(frozen=True)
@@ -254,20 +256,27 @@ def read_ir(corpus_path: str | Path, queries_path: str | Path, qrels_paths: dict
     return BeirData(corpus=corpus, queries=queries, qrels=qrels, findings=findings, rows_in=rows_in)
 
 
+def _metadata(path: str | Path) -> Iterator[tuple[dict, dict]]:
+    """(record, its `metadata` object) for every record of a JSONL file that has one; a TSV file has none. Lines that
+    do not parse are skipped here: the corpus and queries readers report them."""
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() in (".tsv", ".txt"):
+        return
+    for _, text in decoded_lines(path):
+        try:
+            record = json.loads(text.lstrip("\ufeff"))
+        except json.JSONDecodeError:
+            continue
+        metadata = record.get("metadata") if isinstance(record, dict) else None
+        if isinstance(metadata, dict):
+            yield record, metadata
+
+
 def evidence_labels(path: str | Path) -> pl.DataFrame:
     """(query_id, doc_id, label) from a JSONL queries file's metadata shaped as an evidence map, as SciFact's is:
     {"doc_id": [{"label": "SUPPORT" | "CONTRADICT", …}, …]}. Queries whose metadata has another shape give no rows."""
     rows: dict[str, list[str]] = {"query_id": [], "doc_id": [], "label": []}
-    path = Path(path)
-    jsonl = path.is_file() and path.suffix.lower() not in (".tsv", ".txt")
-    for _, text in decoded_lines(path) if jsonl else []:
-        try:
-            record = json.loads(text.lstrip("\ufeff"))
-        except json.JSONDecodeError:
-            continue  # reported by the queries reader; labels are read only from valid records
-        metadata = record.get("metadata") if isinstance(record, dict) else None
-        if not isinstance(metadata, dict):
-            continue
+    for record, metadata in _metadata(path):
         for doc_id, evidence in metadata.items():
             for item in evidence if isinstance(evidence, list) else [evidence]:
                 if isinstance(item, dict) and isinstance(item.get("label"), str):
@@ -275,3 +284,19 @@ def evidence_labels(path: str | Path) -> pl.DataFrame:
                     rows["doc_id"].append(str(doc_id))
                     rows["label"].append(item["label"])
     return pl.DataFrame(rows, schema={"query_id": pl.String, "doc_id": pl.String, "label": pl.String}).unique(maintain_order=True)
+
+
+def document_metadata(path: str | Path) -> pl.DataFrame:
+    """(doc_id, key, value) from the `metadata` object of a JSONL corpus: every scalar field (text, number, boolean)
+    as text, e.g. {"_id": "d1", …, "metadata": {"category": "cardiology"}}. A TSV corpus, a document without metadata
+    and fields holding lists or objects give no rows; the domain-confusion strategy groups documents by one such key."""
+    rows: dict[str, list[str]] = {"doc_id": [], "key": [], "value": []}
+    for record, metadata in _metadata(path):
+        if record.get("_id") is None:
+            continue
+        for key, value in metadata.items():
+            if isinstance(value, (str, int, float, bool)) and str(value).strip():
+                rows["doc_id"].append(str(record["_id"]))
+                rows["key"].append(str(key))
+                rows["value"].append(str(value))
+    return pl.DataFrame(rows, schema=METADATA_SCHEMA).unique(maintain_order=True)

@@ -6,13 +6,13 @@ evaluation and the gate work the same on all of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from tasks.config import DataConfig
-from tasks.ingest.beir import BeirData, evidence_labels, read_beir, read_ir
+from tasks.ingest.beir import METADATA_SCHEMA, BeirData, document_metadata, evidence_labels, read_beir, read_ir
 from tasks.ingest.convert import table_to_ir
 from tasks.ingest.report import DataError
 from tasks.ingest.tables import validate_table
@@ -23,6 +23,7 @@ class Source:
     data: BeirData
     labels: pl.DataFrame  # (query_id, doc_id, label): evidence labels, or a table's given negatives
     kind: str  # ir, or the table type the data came from
+    doc_metadata: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=METADATA_SCHEMA))  # (doc_id, key, value)
 
 
 def is_beir(path: Path) -> bool:
@@ -34,10 +35,11 @@ def read_source(path: str, cfg: DataConfig) -> Source:
     splits = [cfg.train_split, cfg.test_split]
     if cfg.qrels is not None:
         data = read_ir(cfg.corpus, cfg.queries, {s: cfg.qrels[s] for s in splits}, cfg.on_invalid)
-        return Source(data, evidence_labels(cfg.queries), "ir")
+        return Source(data, evidence_labels(cfg.queries), "ir", document_metadata(cfg.corpus))
     target = Path(path)
     if cfg.type in ("auto", "ir") and is_beir(target):
-        return Source(read_beir(target, splits, on_invalid=cfg.on_invalid), evidence_labels(target / "queries.jsonl"), "ir")
+        return Source(read_beir(target, splits, on_invalid=cfg.on_invalid), evidence_labels(target / "queries.jsonl"), "ir",
+                      document_metadata(target / "corpus.jsonl"))
     if cfg.type == "ir":
         raise DataError(f"data.type is ir but {target} is not a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)", [])
     if target.is_dir() and not any(target.glob("s1.*")):

@@ -72,6 +72,25 @@ every strategy}, pairs checked).
     return {**rates, "all": sum(every) / len(every)}, len(pairs)
 
 
+def _doc_groups(cfg: MiningConfig, doc_metadata: pl.DataFrame | None, doc_row: dict[str, int]) -> dict[str, np.ndarray]:
+    """field -> group number of every corpus row (-1: the document has no value), for each metadata field that a
+    domain_confusion entry groups by."""
+    fields = {spec.parsed().field for spec in cfg.strategies if spec.name == "domain_confusion"} - {None}
+    groups = {}
+    for name in sorted(fields):
+        values = doc_metadata.filter(pl.col("key") == name) if doc_metadata is not None else None
+        if values is None or values.height == 0:
+            raise ValueError(f"mining.strategies: domain_confusion groups by the metadata field {name!r}, but no document "
+                             f"in the corpus has it (corpus.jsonl: \"metadata\": {{\"{name}\": …}})")
+        labels = np.full(len(doc_row), -1, dtype=np.int64)
+        numbers: dict[str, int] = {}
+        for doc_id, value in values.select("doc_id", "value").iter_rows():
+            if doc_id in doc_row:
+                labels[doc_row[doc_id]] = numbers.setdefault(value, len(numbers))
+        groups[name] = labels
+    return groups
+
+
 def _frame(negatives: list[Negative], stage: int, pairs: pl.DataFrame, doc_ids: list[str]) -> pl.DataFrame:
     def number(value: float | None) -> float | None:
         return None if value is None or math.isnan(value) or math.isinf(value) else value
@@ -104,11 +123,13 @@ def mine_negatives(
     query_vectors: np.ndarray | None = None,
     doc_vectors: np.ndarray | None = None,
     labels: pl.DataFrame | None = None,
+    doc_metadata: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """Hard negatives for every (query, positive) pair, `cfg.num_negatives` each per curriculum stage, and a report.
 
     Input schema: pairs PairSchema (query_id, doc_id, anchor, positive); corpus CorpusSchema (doc_id, text); labels
-    (query_id, doc_id, label) evidence labels, read by the contradiction strategy.
+    (query_id, doc_id, label) evidence labels, read by the contradiction strategy; doc_metadata (doc_id, key, value),
+    read by domain_confusion when its params name a `field`.
     query_vectors: embeddings of the distinct queries in order of first appearance in `pairs`; doc_vectors: of the
     corpus in row order (needed by dense, domain_confusion and partial_match in disagreement mode).
     Output schema: MinedNegativeSchema, one row per (stage, pair, slot); report {rows, stages, false_negative_rate,
@@ -133,6 +154,7 @@ def mine_negatives(
         query_vectors=query_vectors,
         doc_vectors=doc_vectors,
         contradicting=contradicting,
+        doc_groups=_doc_groups(cfg, doc_metadata, doc_row),
     )
     candidates = candidates_for(inp, cfg) if cfg.num_negatives > 0 else []
     frames = []

@@ -34,6 +34,7 @@ class MiningInput:
     pair_query/pair_doc: [n_pairs] query row and document row of each (query, positive) pair.
     query_vectors/doc_vectors: unit-normalised base-model embeddings (None when no strategy needs them).
     contradicting: query row -> document rows the user's labels mark as contradicting the query.
+    doc_groups: metadata field -> [n_docs] group number of each document (-1: no value), for domain confusion.
     """
 
     query_texts: list[str]
@@ -43,6 +44,7 @@ class MiningInput:
     query_vectors: np.ndarray | None = None
     doc_vectors: np.ndarray | None = None
     contradicting: dict[int, set[int]] = field(default_factory=dict)
+    doc_groups: dict[str, np.ndarray] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @cached_property

@@ -1,9 +1,12 @@
-"""Domain-confusion strategy: documents from the positive's own topic cluster that are not relevant.
+"""Domain-confusion strategy: documents from the positive's own topic cluster (or category) that are not relevant.
 
-Input schema: MiningInput with unit-normalised query and document embeddings.
-Output schema: Candidates "domain_confusion", per pair — members of the positive's k-means cluster ranked by cosine
-similarity to the query, with those similarities and the positive's.
-Args: k — candidates kept per pair; params DomainConfusionParams: clusters (default √documents), iterations; seed.
+Input schema: MiningInput with unit-normalised query and document embeddings, and doc_groups[field] when params name
+a metadata field.
+Output schema: Candidates "domain_confusion", per pair — members of the positive's group ranked by cosine similarity
+to the query, with those similarities and the positive's. The group is the positive's k-means cluster, or its value of
+the metadata field; a positive without a value gets no candidates.
+Args: k — candidates kept per pair; params DomainConfusionParams: field, or clusters (default √documents) and
+iterations; seed.
 Reference: Xuan et al., "Hard negative examples are hard, but useful" (ECCV 2020), https://arxiv.org/abs/2007.12749;
 clustering with faiss.Kmeans (spherical), Johnson et al. (2017), https://arxiv.org/abs/1702.08734.
 Example: domain_confusion_candidates(inp, k=50, params=DomainConfusionParams(clusters=64), seed=0)
@@ -35,15 +38,22 @@ def cluster_documents(doc_vectors: np.ndarray, clusters: int, iterations: int, s
 def domain_confusion_candidates(inp: MiningInput, k: int, params: DomainConfusionParams = DomainConfusionParams(), seed: int = 0) -> Candidates:
     query_vectors, doc_vectors = inp.vectors()
     n_docs = doc_vectors.shape[0]
-    clusters = min(params.clusters or max(2, round(math.sqrt(n_docs))), n_docs)
-    labels = inp.shared(f"kmeans:{clusters}:{params.iterations}:{seed}", lambda: cluster_documents(doc_vectors, clusters, params.iterations, seed))
-    members = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
-    sizes = np.bincount(labels)
-    logger.info("domain confusion: %d clusters, median size %d", clusters, int(np.median(sizes[sizes > 0])))
+    if params.field is not None:
+        labels = inp.doc_groups[params.field]
+        source = f"metadata field {params.field!r}: {int((labels < 0).sum())} of {n_docs} documents without a value"
+    else:
+        clusters = min(params.clusters or max(2, round(math.sqrt(n_docs))), n_docs)
+        labels = inp.shared(f"kmeans:{clusters}:{params.iterations}:{seed}", lambda: cluster_documents(doc_vectors, clusters, params.iterations, seed))
+        source = "k-means"
+    members = {c: np.flatnonzero(labels == c) for c in np.unique(labels) if c >= 0}
+    sizes = np.array([m.size for m in members.values()])
+    logger.info("domain confusion: %d groups (%s), median size %d", len(members), source, int(np.median(sizes)) if sizes.size else 0)
     n_pairs = len(inp.pair_query)
     indices = np.full((n_pairs, k), -1, dtype=np.int64)
     scores = np.full((n_pairs, k), np.nan, dtype=np.float32)
     for pair, (query, positive) in enumerate(zip(inp.pair_query.tolist(), inp.pair_doc.tolist())):
+        if labels[positive] < 0:
+            continue
         docs = members[labels[positive]]
         sims = doc_vectors[docs] @ query_vectors[query]
         order = np.lexsort((docs, -sims))[:k]

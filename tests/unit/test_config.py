@@ -99,6 +99,14 @@ def test_matryoshka_dims_largest_first():
         load_config(None, ["train.matryoshka_dims=[64,384]"])
 
 
+def test_matryoshka_weights_one_per_size():
+    assert load_config(None, ["train.matryoshka_dims=[384,64]", "train.matryoshka_weights=[1,4]"]).train.matryoshka_weights == [1, 4]
+    with pytest.raises(ConfigError, match="one positive weight per"):
+        load_config(None, ["train.matryoshka_dims=[384,128,64]", "train.matryoshka_weights=[1,4]"])
+    with pytest.raises(ConfigError, match="one positive weight per"):
+        load_config(None, ["train.matryoshka_weights=[1]"])
+
+
 def test_headline_cutoffs_always_evaluated():
     assert load_config(None, ["eval.k_values=[5]"]).eval.k_values == [5, 10, 100]
 

@@ -95,6 +95,25 @@ def test_cached_mnrl_gives_the_loss_and_gradients_of_mnrl(base_model_ref):
     assert torch.allclose(cached_grad, plain_grad, atol=1e-5, rtol=1e-3)
 
 
+def test_matryoshka_weights_scale_each_sizes_share_of_the_loss(base_model_ref):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from tasks.train import build_loss
+
+    frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS).head(8)
+    model = SentenceTransformer(base_model_ref.path, device="cpu")
+    model.eval()
+    features = [model.tokenize(frame[c].to_list()) for c in frame.columns]
+    values = {}
+    with torch.no_grad():
+        for label, cfg in (("plain", TrainConfig()), ("even", TrainConfig(matryoshka_dims=[384, 64])),
+                           ("small x3", TrainConfig(matryoshka_dims=[384, 64], matryoshka_weights=[1, 3]))):
+            values[label] = float(build_loss(model, "mnrl", cfg)(features, None))
+    small = values["even"] - values["plain"]  # the 64-dim term alone
+    assert small > 0 and values["small x3"] - values["plain"] == pytest.approx(3 * small, rel=1e-4)
+
+
 def test_cached_mnrl_training_run(tmp_path, base_model_ref):
     frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS)
     stats = train_model(base_model_ref.path, frame, TrainConfig(epochs=1, batch_size=4, loss="cached_mnrl", mini_batch_size=2),

@@ -237,3 +237,32 @@ def test_evidence_labels_feed_the_contradiction_strategy(tmp_path):
     first = out.filter(pl.col("slot") == 0)
     assert first["negative_id"].to_list() == ["d2", "d2"] and set(first["strategy"]) == {"contradiction"}
     assert report["rows"]["contradiction"] == 2
+
+
+def test_domain_confusion_by_a_corpus_metadata_field(tmp_path):
+    import json
+
+    from tasks.ingest.beir import document_metadata
+
+    categories = {"d0": "cardiology", "d1": "cardiology", "d2": "cardiology", "d3": "oncology", "d4": "oncology", "d5": None}
+    corpus_file = tmp_path / "corpus.jsonl"
+    corpus_file.write_text("\n".join(json.dumps({"_id": d, "text": f"text {d}", "metadata": {"category": c, "tags": ["x"]} if c else {}})
+                                     for d, c in categories.items()) + "\n")
+    metadata = document_metadata(corpus_file)
+    assert metadata.rows() == [(d, "category", c) for d, c in categories.items() if c]  # lists are not groups
+    corpus = pl.DataFrame({"doc_id": list(categories), "text": [f"text {d}" for d in categories]})
+    pairs = pl.DataFrame({"query_id": ["q1", "q2"], "doc_id": ["d0", "d5"], "anchor": ["first", "second"], "positive": ["text d0", "text d5"]})
+    e = np.eye(6, dtype=np.float32)
+    dv = np.stack([e[0], 0.8 * e[0] + 0.6 * e[1], 0.6 * e[0] + 0.8 * e[1], e[0] + 0.2 * e[5], e[2], e[3]])
+    qv = np.stack([e[0] + 0.1 * e[5], e[3]])  # q1's nearest document is d3, an oncology one
+    dv, qv = dv / np.linalg.norm(dv, axis=1, keepdims=True), qv / np.linalg.norm(qv, axis=1, keepdims=True)
+    cfg = MiningConfig(strategies=[StrategyConfig(name="domain_confusion", params={"field": "category"})], num_negatives=2,
+                       max_score_ratio=10.0)
+    out, report = mine_negatives(pairs, corpus, cfg, qv, dv, doc_metadata=metadata)
+    first = out.filter(pl.col("query_id") == "q1")
+    assert sorted(first["negative_id"]) == ["d1", "d2"] and set(first["strategy"]) == {"domain_confusion"}
+    assert set(out.filter(pl.col("query_id") == "q2")["strategy"]) == {"random"}  # its positive has no category
+
+    wrong = cfg.model_copy(update={"strategies": [StrategyConfig(name="domain_confusion", params={"field": "topic"})]})
+    with pytest.raises(ValueError, match="'topic'.*no document"):
+        mine_negatives(pairs, corpus, wrong, qv, dv, doc_metadata=metadata)

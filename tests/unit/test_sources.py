@@ -121,3 +121,18 @@ def test_a_judged_document_repeating_its_query_is_named():
     qrels = pl.DataFrame({"query_id": ["q1", "q2"], "doc_id": ["d1", "d2"], "score": [1, 1]})
     with pytest.raises(DataError, match=r"anchor_is_not_positive \(q1/d1\)"):
         build_pairs(qrels, corpus, queries)
+
+
+def test_corpus_metadata_reaches_the_store_for_domain_confusion(tmp_path):
+    from tests.conftest import write_beir
+
+    folder = write_beir(tmp_path / "beir")
+    lines = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines()]
+    for number, record in enumerate(lines):
+        record["metadata"] = {"category": "contracts" if number % 2 else "privacy", "year": 2020 + number, "authors": ["a"]}
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    cfg = DataConfig(path=str(folder))
+    out = ingest.fn(fingerprint(cfg), cfg, str(tmp_path / "store"))
+    metadata = pl.read_parquet(out.doc_metadata.path)
+    assert metadata.filter(pl.col("key") == "category").height == len(DOCS)
+    assert metadata.filter(pl.col("doc_id") == lines[1]["_id"]).rows() == [(lines[1]["_id"], "category", "contracts"), (lines[1]["_id"], "year", "2021")]
