@@ -83,7 +83,7 @@ def test_registered_model_loads_and_carries_its_lineage(first_run, tiny_cfg):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["config"] == tiny_cfg.model_dump(mode="json")
     assert manifest["metrics"]["candidate"]["ndcg@10"] == first_run["metrics"]["candidate"]["ndcg@10"]
-    assert set(manifest["datasets"]) == {"corpus", "queries", "train_qrels", "test_qrels", "train_pairs", "labels"}
+    assert set(manifest["datasets"]) == {"corpus", "queries", "train_qrels", "test_qrels", "train_pairs", "labels", "doc_metadata"}
     assert load_config(folder / "pipeline_config.yaml") == tiny_cfg
     assert "| candidate |" in (folder / "report.md").read_text()
     assert (folder / "report.png").read_bytes()[:4] == b"\x89PNG"
