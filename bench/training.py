@@ -5,7 +5,8 @@ Phases (each stores its result under .embedforge/bench/training/ and is reused u
 - nli: MNRL on (premise, entailment, contradiction) triplets from SICK and SNLI (SentEval dev+test), then SciFact
   NDCG@10 and STS-B test Spearman, base vs tuned.
 - matryoshka: the flow on SciFact (dense positive-aware negatives) with and without train.matryoshka_dims
-  [384, 256, 128, 64]; NDCG@10 at each size.
+  [384, 256, 128, 64]; NDCG@10 at each size. --matryoshka-weights 1,1,2,4 weighs the sizes' loss terms (stored
+  as its own result, matryoshka-w1-1-2-4).
 - throughput: pairs/s of the flow's train step against the same training written with sentence-transformers alone,
   side by side, alternating, median of --repeats, on the first --pairs SciFact train pairs with 3 mined negatives.
 Usage: .venv/bin/python bench/training.py [--phase sts,nli,matryoshka,throughput] [--json OUT]
@@ -122,18 +123,25 @@ def _flow(name: str, overrides: list[str]) -> dict:
     return {dim: values["ndcg@10"] for dim, values in summary["dims"]["candidate"].items()}
 
 
-def phase_matryoshka(plain_run: str | None) -> dict:
+def phase_matryoshka(plain_run: str | None, weights: str | None = None) -> dict:
     dense = "mining.strategies=[{name: dense}]"
     if plain_run:  # the same flow run without Matryoshka, already made (bench/mining.py's dense_positive_aware)
         summary = json.loads(Path(plain_run).read_text())
         plain = {dim: values["ndcg@10"] for dim, values in summary["dims"]["candidate"].items()}
     else:
         plain = _flow("plain", [dense])
-    nested = _flow("matryoshka", [dense, "train.matryoshka_dims=[384,256,128,64]"])
+    nested_overrides = [dense, "train.matryoshka_dims=[384,256,128,64]"]
+    if weights:
+        nested_overrides.append(f"train.matryoshka_weights=[{weights}]")
+    nested = _flow(_matryoshka_name(weights), nested_overrides)
     kept = {dim: round(nested[dim] / nested["384"], 4) for dim in nested}
     return {"ndcg@10": {"mnrl": plain, "matryoshka": nested}, "share_of_full_size": {
         "mnrl": {dim: round(plain[dim] / plain["384"], 4) for dim in plain}, "matryoshka": kept},
         "targets": {"matryoshka_64_keeps_99pct": kept["64"] >= MATRYOSHKA_TARGET, "matryoshka_64_beats_mnrl_64": nested["64"] > plain["64"]}}
+
+
+def _matryoshka_name(weights: str | None) -> str:
+    return "matryoshka" + (f"-w{weights.replace(',', '-')}" if weights else "")
 
 
 def phase_throughput(pairs: int, repeats: int) -> dict:
@@ -198,16 +206,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--plain-run", help="run.json of the same flow run without Matryoshka, to reuse instead of training it")
+    parser.add_argument("--matryoshka-weights", help="comma-separated weight per size 384,256,128,64, e.g. 1,1,2,4")
     parser.add_argument("--json")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     BENCH.mkdir(parents=True, exist_ok=True)
     previous = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).is_file() else {}
-    phases = {"sts": phase_sts, "nli": phase_nli, "matryoshka": lambda: phase_matryoshka(args.plain_run),
+    phases = {"sts": phase_sts, "nli": phase_nli, "matryoshka": lambda: phase_matryoshka(args.plain_run, args.matryoshka_weights),
               "throughput": lambda: phase_throughput(args.pairs, args.repeats)}
     result = dict(previous)
+    stored_as = {"throughput": f"throughput-{args.pairs}-{args.repeats}", "matryoshka": _matryoshka_name(args.matryoshka_weights)}
     for name in args.phase.split(","):
-        result[name] = _stored(name if name != "throughput" else f"throughput-{args.pairs}-{args.repeats}", args.fresh, phases[name])
+        key = _matryoshka_name(args.matryoshka_weights) if name == "matryoshka" else name
+        result[key] = _stored(stored_as.get(name, name), args.fresh, phases[name])
     result["machine"] = "2 CPU cores, 24 GiB, no GPU"
     emit(result, args.json)
 
