@@ -7,6 +7,7 @@ noisy (each batch holds different negatives), so only clear patterns are named.
 
 from __future__ import annotations
 
+import math
 import statistics
 
 
@@ -17,8 +18,12 @@ def diagnose(curve: list[tuple[int, float]]) -> dict:
         return {"verdict": "too_short", "advice": "too few logged steps to judge the loss curve",
                 "evidence": {"points": len(losses)}}
     n = len(losses)
-    head = statistics.fmean(losses[: max(2, n // 10)])
-    tail = statistics.fmean(losses[-max(2, n // 5):])
+    n_head, n_tail = max(2, n // 10), max(2, n // 5)
+    head, tail = statistics.fmean(losses[:n_head]), statistics.fmean(losses[-n_tail:])
+    # batch-to-batch noise, from successive differences (they cancel the trend): a rise of the tail over the head
+    # within two standard errors of that difference is what two different sets of batches give by chance
+    noise = statistics.pstdev([b - a for a, b in zip(losses, losses[1:])]) / math.sqrt(2)
+    noise_margin = 2 * noise * math.sqrt(1 / n_head + 1 / n_tail)
     drop = (head - tail) / head if head else 0.0
     quarter = max(1, n // 4)
     second_quarter, last_quarter = statistics.fmean(losses[quarter:2 * quarter]), statistics.fmean(losses[-quarter:])
@@ -32,11 +37,13 @@ def diagnose(curve: list[tuple[int, float]]) -> dict:
     reached = next((i for i, loss in enumerate(losses) if loss - tail <= 0.1 * max(head - tail, 1e-12)), n - 1) / (n - 1)
     evidence = {"first_loss": round(head, 4), "last_loss": round(tail, 4), "relative_drop": round(drop, 3),
                 "rising_steps_second_half": round(rises, 2), "step_swing": round(swing, 3), "late_gain": round(late_gain, 3),
-                "share_of_training_to_reach_final_level": round(reached, 2)}
-    if tail > head * 1.05:
+                "share_of_training_to_reach_final_level": round(reached, 2), "noise_margin": round(noise_margin, 4)}
+    if tail > head * 1.05 and tail - head > noise_margin:
         return {"verdict": "diverging", "advice": "diverging: lower lr", "evidence": evidence}
-    if swing > 0.25 and rises >= 0.4 and late_gain < 0.1:
-        return {"verdict": "oscillating", "advice": "oscillating: lower lr / longer warmup", "evidence": evidence}
+    # at its final level from the start and not rising beyond noise: the steps barely moved the model (a noisy
+    # curve of this shape is batch noise around a flat line, not an oscillation caused by the learning rate)
     if reached <= 0.3 and drop < 0.15:
         return {"verdict": "plateaued_early", "advice": "plateaued early: raise lr", "evidence": evidence}
+    if swing > 0.25 and rises >= 0.4 and late_gain < 0.1:
+        return {"verdict": "oscillating", "advice": "oscillating: lower lr / longer warmup", "evidence": evidence}
     return {"verdict": "healthy", "advice": "loss went down steadily", "evidence": evidence}
