@@ -215,10 +215,10 @@ def main() -> None:
     phases = {"sts": phase_sts, "nli": phase_nli, "matryoshka": lambda: phase_matryoshka(args.plain_run, args.matryoshka_weights),
               "throughput": lambda: phase_throughput(args.pairs, args.repeats)}
     result = dict(previous)
-    stored_as = {"throughput": f"throughput-{args.pairs}-{args.repeats}", "matryoshka": _matryoshka_name(args.matryoshka_weights)}
+    matryoshka = _matryoshka_name(args.matryoshka_weights)
     for name in args.phase.split(","):
-        key = _matryoshka_name(args.matryoshka_weights) if name == "matryoshka" else name
-        result[key] = _stored(stored_as.get(name, name), args.fresh, phases[name])
+        key = matryoshka if name == "matryoshka" else name
+        result[key] = _stored(f"throughput-{args.pairs}-{args.repeats}" if name == "throughput" else key, args.fresh, phases[name])
     result["machine"] = "2 CPU cores, 24 GiB, no GPU"
     emit(result, args.json)
 
