@@ -1,7 +1,8 @@
 """Fine-tuning: training rows from pairs, mined negatives and extra tables, then SentenceTransformerTrainer with one
 loss per dataset (MNRL, CachedMNRL, CoSENT, TripletLoss, each optionally inside MatryoshkaLoss).
 
-Importable without Prefect, so the same function runs on a bare GPU machine.
+Importable without Prefect or polars (polars is imported by the functions that build frames), so train_model runs on
+a bare GPU machine that has torch and sentence-transformers, given `datasets` and `pydantic`: see bench/gpu.sh.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING, Union
 
 from tasks.config import TrainConfig
-from tasks.ingest import convert
 from tasks.loss_curve import diagnose
+
+if TYPE_CHECKING:
+    import polars as pl
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ def training_frame(pairs: pl.DataFrame, negatives: pl.DataFrame, corpus: pl.Data
 
     Input: pairs PairSchema, negatives MinedNegativeSchema (n slots per pair, possibly 0), corpus CorpusSchema.
     """
+    import polars as pl
+
     frame = pairs.select("query_id", "doc_id", "anchor", "positive")
     if negatives.height:
         wide = (
@@ -60,11 +64,19 @@ LOSSES = ("mnrl", "cached_mnrl", "cosent", "triplet")
 IN_BATCH = ("mnrl", "cached_mnrl")  # losses whose other rows in the batch are the negatives
 
 
+Table = Union["pl.DataFrame", dict[str, list]]  # a polars frame, or its columns as {name: values} in order
+
+
+def columns_of(table: Table) -> dict[str, list]:
+    """A training table as {column: values} in column order, whether given as a polars frame or already so."""
+    return dict(table) if isinstance(table, dict) else table.to_dict(as_series=False)
+
+
 @dataclass(frozen=True)
 class TrainingSet:
     """One dataset of a (multi-dataset) run: rows the trainer reads by position, and the loss they are trained with."""
 
-    frame: pl.DataFrame
+    frame: Table
     loss: str
 
 
@@ -81,6 +93,8 @@ def table_rows(kind: str, table: pl.DataFrame) -> pl.DataFrame:
     """A validated training table as the rows its loss reads: pairs and triplets as they are, NLI as (premise,
     entailment, contradiction) triplets, hard-negative sets as (query, positive, negative_1 … n), STS as
     (sentence1, sentence2, score) with the score scaled to 0–1."""
+    from tasks.ingest import convert
+
     if kind == "nli":
         return convert.nli_to_triplets(table)
     if kind == "hard_negatives":
@@ -110,6 +124,8 @@ def split_dev(pairs: pl.DataFrame, corpus: pl.DataFrame, fraction: float, corpus
     plus a seeded sample of the other documents, `corpus_size` in all. Returns (the remaining pairs, the dev set)."""
     import random
 
+    import polars as pl
+
     query_ids = pairs["query_id"].unique(maintain_order=True).to_list()
     rng = random.Random(seed)
     held = set(rng.sample(query_ids, max(1, round(fraction * len(query_ids)))))
@@ -126,13 +142,15 @@ def split_dev(pairs: pl.DataFrame, corpus: pl.DataFrame, fraction: float, corpus
     return pairs.filter(~pl.col("query_id").is_in(list(held))), dev
 
 
-def as_triplets(frame: pl.DataFrame) -> pl.DataFrame:
-    """(anchor, positive, negative) with one row per negative column, for TripletLoss."""
-    negatives = [c for c in frame.columns[2:]]
-    if not negatives:
+def as_triplets(table: Table) -> dict[str, list]:
+    """(anchor, positive, negative) columns with one row per negative column, for TripletLoss."""
+    columns = columns_of(table)
+    names = list(columns)
+    if len(names) < 3:
         raise ValueError("TripletLoss needs a negative per row; mine at least one (mining.num_negatives >= 1)")
-    first, second = frame.columns[:2]
-    return pl.concat([frame.select(anchor=first, positive=second, negative=c) for c in negatives])
+    first, second = names[:2]
+    return {"anchor": columns[first] * (len(names) - 2), "positive": columns[second] * (len(names) - 2),
+            "negative": [text for name in names[2:] for text in columns[name]]}
 
 
 def auto_epochs(rows: int) -> float:
@@ -177,7 +195,7 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 def train_model(
     base_path: str,
-    data: pl.DataFrame | dict[str, TrainingSet],
+    data: Table | dict[str, TrainingSet],
     cfg: TrainConfig,
     output_dir: str | Path,
     device: str,
@@ -186,7 +204,7 @@ def train_model(
 ) -> dict:
     """Fine-tune the model at base_path and save it to output_dir/model; returns what the manifest records.
 
-    `data` is one frame (trained with cfg.loss) or several named TrainingSets, each with its own loss (batches are
+    `data` is one table (trained with cfg.loss) or several named TrainingSets, each with its own loss (batches are
     drawn from one dataset at a time, in proportion to their sizes). With a checkpoint_dir, a checkpoint is written
     every cfg.checkpoint_steps steps and training resumes from the newest one found there, so a retried task picks up
     where the interrupted one stopped. With a dev set, it is evaluated at every checkpoint and the best one is kept.
@@ -202,20 +220,23 @@ def train_model(
     )
 
     output_dir = Path(output_dir)
-    sets = {"main": TrainingSet(data, cfg.loss)} if isinstance(data, pl.DataFrame) else dict(data)
-    sets = {name: TrainingSet(as_triplets(ts.frame), ts.loss) if ts.loss == "triplet" and ts.frame.width > 3 else ts
+    named = data if isinstance(data, dict) and all(isinstance(v, TrainingSet) for v in data.values()) else None
+    sets = {name: TrainingSet(columns_of(ts.frame), ts.loss) for name, ts in (named or {"main": TrainingSet(data, cfg.loss)}).items()}
+    sets = {name: TrainingSet(as_triplets(ts.frame), ts.loss) if ts.loss == "triplet" and len(ts.frame) > 3 else ts
             for name, ts in sets.items()}
+    height = {name: len(next(iter(ts.frame.values()))) for name, ts in sets.items()}
     for name, ts in sets.items():
-        if ts.loss in IN_BATCH and ts.frame.height < cfg.batch_size:
+        if ts.loss in IN_BATCH and height[name] < cfg.batch_size:
             raise ValueError(
-                f"only {ts.frame.height} training rows in {name} for train.batch_size={cfg.batch_size}; "
+                f"only {height[name]} training rows in {name} for train.batch_size={cfg.batch_size}; "
                 "lower train.batch_size or add data"
             )
-    rows = sum(ts.frame.height for ts in sets.values())
+    rows = sum(height.values())
     epochs = cfg.epochs or auto_epochs(rows)
     precision = pick_precision(device, cfg.precision)
     torch.manual_seed(cfg.seed)
-    model = SentenceTransformer(base_path, device=device, local_files_only=True)
+    # fp32 master weights whatever the checkpoint's dtype (an fp16 copy would otherwise train in fp16); bf16/fp16 is autocast
+    model = SentenceTransformer(base_path, device=device, local_files_only=True).float()
     if cfg.max_seq_length:
         model.max_seq_length = cfg.max_seq_length
     checkpoints = Path(checkpoint_dir) if checkpoint_dir and cfg.checkpoint_steps else None
@@ -258,7 +279,7 @@ def train_model(
         dataloader_drop_last=False,
         ddp_backend=("gloo" if device == "cpu" else "nccl") if world_size() > 1 else None,
     )
-    datasets = {name: Dataset.from_dict(ts.frame.to_dict(as_series=False)) for name, ts in sets.items()}
+    datasets = {name: Dataset.from_dict(ts.frame) for name, ts in sets.items()}
     losses = {name: build_loss(model, ts.loss, cfg) for name, ts in sets.items()}
     single = len(sets) == 1  # one dataset: plain Dataset and loss, exactly as a single-dataset script would run
     trainer = SentenceTransformerTrainer(
@@ -280,9 +301,9 @@ def train_model(
         "device": device,
         "precision": precision,
         "examples": rows,
-        "columns": main.frame.columns,
+        "columns": list(main.frame),
         "loss": main.loss,
-        "datasets": {name: {"rows": ts.frame.height, "loss": ts.loss} for name, ts in sets.items()},
+        "datasets": {name: {"rows": height[name], "loss": ts.loss} for name, ts in sets.items()},
         "matryoshka_dims": cfg.matryoshka_dims,
         "matryoshka_weights": cfg.matryoshka_weights,
         "epochs": epochs,

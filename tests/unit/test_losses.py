@@ -34,7 +34,8 @@ def test_config_rules_for_losses():
 def test_triplet_rows_one_per_negative_and_auto_epochs():
     frame = training_frame(PAIRS, negatives_for(PAIRS, 2), CORPUS)
     triplets = as_triplets(frame)
-    assert triplets.columns == ["anchor", "positive", "negative"] and triplets.height == 2 * PAIRS.height
+    assert list(triplets) == ["anchor", "positive", "negative"] and len(triplets["anchor"]) == 2 * PAIRS.height
+    assert triplets["negative"][:PAIRS.height] == frame["negative_1"].to_list()
     assert auto_epochs(919) == 1.0 and auto_epochs(400_000) == 0.25
 
 

@@ -112,3 +112,34 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path, base_mo
     assert stats["resumed_from_step"] == int(reached.name.split("-")[1]) >= 2
     assert stats["steps"] == 9  # the same total as an uninterrupted run
     assert (tmp_path / "second" / "model" / "model.safetensors").is_file()
+
+
+BARE = """
+import json, sys
+sys.modules["polars"] = None  # as on a GPU machine with torch and sentence-transformers only: no polars, no Prefect
+sys.modules["prefect"] = None
+from tasks.config import TrainConfig
+from tasks.train import train_model
+columns = json.loads(open(sys.argv[2]).read())
+stats = train_model(sys.argv[1], columns, TrainConfig(epochs=1, batch_size=4), sys.argv[3], "cpu")
+print(json.dumps({"steps": stats["steps"], "precision": stats["precision"], "loss": stats["train_loss"]}))
+"""
+
+
+def test_trainer_runs_without_polars_or_prefect_from_an_fp16_copy(tmp_path, base_model_ref):
+    import subprocess
+    import sys
+
+    from safetensors import safe_open
+    from sentence_transformers import SentenceTransformer
+
+    SentenceTransformer(base_model_ref.path, device="cpu").half().save(str(tmp_path / "fp16"))  # as bench/export_model_fp16.py
+    columns = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS).to_dict(as_series=False)
+    (tmp_path / "rows.json").write_text(json.dumps(columns))
+    done = subprocess.run([sys.executable, "-c", BARE, str(tmp_path / "fp16"), str(tmp_path / "rows.json"), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    stats = json.loads(done.stdout.strip().splitlines()[-1])
+    assert stats["steps"] == 3 and stats["precision"] == "fp32" and np.isfinite(stats["loss"])
+    with safe_open(str(tmp_path / "out" / "model" / "model.safetensors"), "pt") as saved:  # trained and saved in fp32
+        assert {str(saved.get_tensor(k).dtype) for k in saved.keys()} == {"torch.float32"}
