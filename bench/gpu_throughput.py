@@ -3,7 +3,7 @@
 Needs only torch and sentence-transformers (the GPU machine has no polars, datasets or Prefect), so it runs the
 same forward/backward/AdamW step the trainer runs, in a plain loop, on synthetic pairs of SciFact's lengths (claims
 of ~20 tokens, abstracts filling the 256-token limit). Prints one JSON object. Usage:
-    python bench/gpu_throughput.py --model PATH [--pairs 5000] [--batch-size 32] [--device cuda] [--steps 40]
+    python bench/gpu_throughput.py --model PATH [--pairs 5000] [--batch-size 32,256] [--device cuda] [--steps 40]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def measure(model_path: str, device: str, precision: str, claims: list[str], abs
         if step >= 3:
             times.append(time.perf_counter() - began)
     per_step = statistics.median(times)
-    return {"precision": precision, "samples_per_second": round(batch_size / per_step, 1),
+    return {"precision": precision, "batch_size": batch_size, "samples_per_second": round(batch_size / per_step, 1),
             "seconds_per_epoch": round(per_step * len(claims) / batch_size, 1), "median_step_seconds": round(per_step, 4),
             "timed_steps": len(times)}
 
@@ -60,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="SentenceTransformer folder (an fp16 copy is fine: it is cast to fp32)")
     parser.add_argument("--pairs", type=int, default=5000)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", default="32", help="one or more, comma-separated")
     parser.add_argument("--steps", type=int, default=40, help="timed steps per precision (median step time × steps per epoch)")
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
@@ -70,11 +70,13 @@ def main() -> None:
     precisions = ["fp32"]
     if args.device == "cuda":
         precisions.append("bf16" if torch.cuda.is_bf16_supported() else "fp16")
-    runs = [measure(args.model, args.device, p, claims, abstracts, args.batch_size, args.steps) for p in precisions]
+    batches = [int(b) for b in args.batch_size.split(",")]
+    runs = [measure(args.model, args.device, p, claims, abstracts, b, args.steps) for b in batches for p in precisions]
     out = {"device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu", "torch": torch.__version__,
-           "pairs": args.pairs, "batch_size": args.batch_size, "runs": runs}
-    if len(runs) == 2:
-        out["speedup_half_vs_fp32"] = round(runs[1]["samples_per_second"] / runs[0]["samples_per_second"], 2)
+           "pairs": args.pairs, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "runs": runs}
+    if len(precisions) == 2:  # half precision's samples/s over fp32's, per batch size
+        out["speedup_half_vs_fp32"] = {str(b): round(runs[2 * i + 1]["samples_per_second"] / runs[2 * i]["samples_per_second"], 2)
+                                       for i, b in enumerate(batches)}
     print(json.dumps(out, indent=2))
 
 

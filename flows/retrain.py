@@ -37,7 +37,8 @@ def _train_stages(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg:
         trained = _step(steps, name, train.with_options(task_run_name=name), data, mined.negatives, model, cfg.train,
                         store, stage=stage, stages=stages)
         model = trained.model
-        record.append({"stage": stage + 1, **steps[name], "train_loss": trained.stats.get("train_loss")})
+        record.append({"stage": stage + 1, **steps[name], "train_loss": trained.stats.get("train_loss"),
+                       "loss_curve": (trained.stats.get("diagnosis") or {}).get("advice")})  # each stage read on its own
     if stages > 1:
         for stage in range(stages):
             steps.pop(f"train-stage-{stage + 1}")

@@ -197,7 +197,8 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
         diagnosis = training.get("diagnosis")
         if diagnosis:
             evidence = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in diagnosis["evidence"].items())
-            parts.append(f"**Loss curve:** {diagnosis['advice']} ({evidence})")
+            which = " (last stage; every stage under Curriculum stages)" if summary.get("curriculum") else ""
+            parts.append(f"**Loss curve{which}:** {diagnosis['advice']} ({evidence})")
         dev = training.get("dev")
         if dev:
             history = ", ".join(f"step {step}: {value:.4f}" for step, value in dev["ndcg@10_by_step"])
@@ -207,8 +208,9 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
         parts += ["## Hard negatives", mining_table(summary["mining"])]
     if summary.get("curriculum"):
         parts += ["## Curriculum stages", "\n".join(
-            ["| stage | cached | seconds | final loss |", "|---:|---|---:|---:|"]
-            + [f"| {r['stage']} | {'yes' if r['cached'] else 'no'} | {r['seconds']:.1f} | {r['train_loss']:.4f} |" for r in summary["curriculum"]])]
+            ["| stage | cached | seconds | final loss | loss curve |", "|---:|---|---:|---:|---|"]
+            + [f"| {r['stage']} | {'yes' if r['cached'] else 'no'} | {r['seconds']:.1f} | {r['train_loss']:.4f} | {r.get('loss_curve') or '—'} |"
+               for r in summary["curriculum"]])]
     if summary.get("steps"):
         parts += ["## Steps", steps_table(summary["steps"])]
     return "\n\n".join(parts) + "\n"

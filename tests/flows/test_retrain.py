@@ -10,6 +10,7 @@ import pytest
 from flows.retrain import retrain
 from tasks import registry
 from tasks.config import load_config
+from tasks.report import run_markdown
 
 STEPS = ["ingest", "mine", "train", "evaluate", "gate", "register"]
 HEADLINE = ["ndcg@10", "mrr@10", "map@100", "recall@100"]
@@ -169,6 +170,9 @@ def test_curriculum_trains_one_cached_stage_per_band(tiny_cfg):
     assert [s["stage"] for s in first["curriculum"]] == [1, 2]
     assert not any(s["cached"] for s in first["curriculum"]) and list(first["steps"]) == STEPS
     assert first["training"]["stage"] == 1 and first["training"]["stages"] == 2
+    # each stage's loss curve is read on its own (across stages the loss rises by design: the negatives get harder)
+    assert all(isinstance(s["loss_curve"], str) and s["loss_curve"] for s in first["curriculum"])
+    assert "| stage | cached | seconds | final loss | loss curve |" in run_markdown(first)
     again = retrain(staged)
     assert all(s["cached"] for s in again["curriculum"]) and again["steps"]["train"]["cached"]
     assert again["model_path"] == first["model_path"]
