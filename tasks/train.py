@@ -224,6 +224,8 @@ def train_model(
     sets = {name: TrainingSet(columns_of(ts.frame), ts.loss) for name, ts in (named or {"main": TrainingSet(data, cfg.loss)}).items()}
     sets = {name: TrainingSet(as_triplets(ts.frame), ts.loss) if ts.loss == "triplet" and len(ts.frame) > 3 else ts
             for name, ts in sets.items()}
+    if not sets or any(not ts.frame for ts in sets.values()):
+        raise ValueError("no training data: train_model needs at least one table with columns")
     height = {name: len(next(iter(ts.frame.values()))) for name, ts in sets.items()}
     for name, ts in sets.items():
         if ts.loss in IN_BATCH and height[name] < cfg.batch_size:
