@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from flowrun import emit  # noqa: E402  (standard library only)
 
 DIMS = [384, 256, 128, 64]
 
@@ -100,10 +102,7 @@ def main() -> None:
         same = [r for r in out["runs"] if r["steps"] == out["cpu_reference"]["steps"]]  # a shortened run compares with nothing
         out["speedup_vs_cpu"] = {f"{r['run']} seed {r['seed']}": round(out["cpu_reference"]["train_seconds"] / r["train_seconds"], 1)
                                  for r in same}
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    emit(out, args.json)
 
 
 if __name__ == "__main__":

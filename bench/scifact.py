@@ -17,6 +17,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from flowrun import emit  # noqa: E402
+
 TARGET_NDCG = 0.69  # +7% over the 0.645 base, ahead of sentence-transformers' own mine_hard_negatives recipe (0.684)
 TARGET_CACHED_SECONDS = 30.0
 
@@ -77,10 +81,7 @@ def main() -> None:
         },
         "logs": str(workdir),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":
