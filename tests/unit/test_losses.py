@@ -69,6 +69,13 @@ def test_diagnosis_of_loss_curves():
     demo = [1.53, 1.366, 1.649, 1.763, 1.006, 1.361, 1.339, 0.594, 0.797, 1.058, 0.948, 0.541, 0.554, 0.362, 0.514,
             0.46, 0.493, 0.517, 0.693, 0.448, 0.19, 0.289]
     assert diagnose(curve(demo))["verdict"] == "healthy"
+    # mined negatives, lr 5e-5, batch 32, 1 epoch (bench/sweep.py): single-batch losses swinging 0.57-1.25 with no fall
+    # beyond the noise and no step-to-step structure; once read "oscillating: lower lr", yet lr 2e-5 scored 0.024 less
+    swinging = [1.255, 0.952, 1.152, 1.216, 1.12, 0.697, 0.862, 0.941, 0.596, 0.893, 1.071, 0.706, 0.92, 1.137, 0.627,
+                0.838, 0.573, 1.154, 0.689, 0.599, 1.037, 0.697, 0.798, 1.082, 1.12, 0.956, 0.59, 1.167, 0.565]
+    read = diagnose(curve(swinging))
+    assert read["verdict"] == "inconclusive" and abs(read["evidence"]["lag1_autocorrelation"]) < read["evidence"]["chance_band"]
+    assert diagnose(jumpy)["evidence"]["lag1_autocorrelation"] < -diagnose(jumpy)["evidence"]["chance_band"]  # a see-saw
     assert diagnose(curve([1.0, 0.9]))["verdict"] == "too_short"
 
 
