@@ -27,7 +27,7 @@ from flowrun import emit  # noqa: E402  (standard library only)
 DIMS = [384, 256, 128, 64]
 
 
-def ndcg_at_10(model_path: str, test: dict, device: str) -> dict:
+def retrieval_scores(model_path: str, test: dict, device: str) -> dict:
     """Exact cosine search of the test queries over the corpus (top 100), scored by tasks.metrics, at full size and
     at each truncated size (the first d components, re-normalised, as tasks/evaluate.py serves Matryoshka)."""
     import torch
@@ -43,9 +43,9 @@ def ndcg_at_10(model_path: str, test: dict, device: str) -> dict:
     seconds = time.perf_counter() - began
     result = {}
     for dim in DIMS:
-        q = torch.nn.functional.normalize(queries[:, :dim].float(), dim=1)
-        d = torch.nn.functional.normalize(docs[:, :dim].float(), dim=1)
-        scores, rows = torch.topk(q @ d.T, k=100, dim=1)
+        head_q = torch.nn.functional.normalize(queries[:, :dim].float(), dim=1)
+        head_d = torch.nn.functional.normalize(docs[:, :dim].float(), dim=1)
+        scores, rows = torch.topk(head_q @ head_d.T, k=100, dim=1)
         run = {q: {doc_ids[j]: s for j, s in zip(r, v)} for q, r, v in zip(query_ids, rows.tolist(), scores.tolist())}
         macro, _ = evaluate_run(run, test["qrels"], [10, 100])
         result[str(dim)] = round(macro["ndcg@10"], 4)
@@ -78,10 +78,11 @@ def main() -> None:
     model = str(folder / "model")
     out = {"device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu", "torch": torch.__version__,
            "sentence_transformers": sentence_transformers.__version__, "recipe": train["recipe"],
-           "rows": len(train["columns"]["anchor"]), "base": ndcg_at_10(model, test, args.device), "runs": []}
+           "rows": len(train["columns"]["anchor"]), "base": retrieval_scores(model, test, args.device), "runs": []}
     for spec, seed in [(s, int(n)) for s in args.runs.split(",") for n in args.seeds.split(",")]:
         requested, *matryoshka = spec.split(":")
-        precision = requested if args.device == "cpu" or requested != "bf16" else pick_precision(args.device, "auto")
+        # bf16 on CUDA means the trainer's own choice: bf16 where supported, else fp16
+        precision = pick_precision(args.device, "auto") if requested == "bf16" and args.device == "cuda" else requested
         update = {"precision": precision, "device": args.device, "seed": seed}
         if matryoshka:
             update["matryoshka_dims"] = DIMS
@@ -94,7 +95,7 @@ def main() -> None:
         out["runs"].append({"run": spec, "seed": seed, "precision": stats["precision"], "matryoshka_weights": stats["matryoshka_weights"], "device": stats["device"], "steps": stats["steps"],
                             "train_seconds": stats["seconds"], "examples_per_second": stats["examples_per_second"],
                             "train_loss": round(stats["train_loss"], 4), "diagnosis": stats["diagnosis"]["verdict"],
-                            **ndcg_at_10(str(work / "model"), test, args.device)})
+                            **retrieval_scores(str(work / "model"), test, args.device)})
         print(json.dumps(out["runs"][-1]), file=sys.stderr, flush=True)
     cpu = folder / "cpu.json"
     if cpu.is_file():

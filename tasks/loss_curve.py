@@ -39,12 +39,8 @@ def diagnose(curve: list[tuple[int, float]]) -> dict:
     # per-batch losses swing because each batch holds different negatives; those swings are independent from step to
     # step, while a learning rate too high makes the model itself bounce, which leaves the detrended losses correlated
     # with their neighbours (typically a see-saw: strongly negative). Beyond ±2/sqrt(n) is more than chance.
-    mean_step = statistics.fmean(range(n))
-    slope = (sum((i - mean_step) * (v - statistics.fmean(losses)) for i, v in enumerate(losses))
-             / sum((i - mean_step) ** 2 for i in range(n)))
-    residuals = [v - slope * i for i, v in enumerate(losses)]
-    centre = statistics.fmean(residuals)
-    residuals = [r - centre for r in residuals]
+    fit = statistics.linear_regression(range(n), losses)
+    residuals = [v - (fit.slope * i + fit.intercept) for i, v in enumerate(losses)]  # least squares: they sum to 0
     energy = sum(r * r for r in residuals)
     lag1 = sum(a * b for a, b in zip(residuals, residuals[1:])) / energy if energy else 0.0
     evidence = {"first_loss": round(head, 4), "last_loss": round(tail, 4), "relative_drop": round(drop, 3),
