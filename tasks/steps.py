@@ -28,9 +28,10 @@ from tasks import train as train_logic
 from tasks.config import ConfigError, DataConfig, EvalConfig, GateConfig, MiningConfig, PipelineConfig, TrainConfig, dump_config
 from tasks.embeddings import ModelNotFoundError, corpus_embeddings, encode, load_model, pick_device
 from tasks.gate import Decision, decide
-from tasks.ingest import DataError, Finding, beir, build_pairs, convert, leakage, sources, tables
+from tasks.ingest import DataError, beir, convert, leakage, sources, tables
 from tasks.ingest import pairs as pairs_logic
-from tasks.ingest.report import findings_frame
+from tasks.ingest import pipeline as ingest_pipeline
+from tasks.ingest.pipeline import Ingested
 from tasks.registry import RegistryEntry
 from tasks.storage import (
     DatasetRef,
@@ -72,29 +73,6 @@ class SourceRef(BaseModel):
     sha256: str
 
 
-class Ingested(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    corpus: DatasetRef
-    queries: DatasetRef
-    train_qrels: DatasetRef
-    test_qrels: DatasetRef
-    train_pairs: DatasetRef
-    labels: DatasetRef  # (query_id, doc_id, label) evidence labels from queries.jsonl metadata; often empty
-    doc_metadata: DatasetRef | None = None  # (doc_id, key, value) scalar fields of corpus.jsonl metadata; often empty
-    extra: list[ExtraRef] = []  # data.extra tables, validated
-    report: dict  # rows_in, rows_valid, rows_quarantined, warnings, quarantine (path or None)
-
-
-class ExtraRef(BaseModel):
-    """A validated extra training table (data.extra) in the store, with its type and the loss it trains with."""
-
-    model_config = ConfigDict(frozen=True)
-    name: str
-    type: str
-    loss: str  # as configured ("auto" = by type); resolved against train.loss by the train step
-    table: DatasetRef
-
-
 class Mined(BaseModel):
     model_config = ConfigDict(frozen=True)
     negatives: DatasetRef  # MinedNegativeSchema, every curriculum stage in one file
@@ -134,68 +112,10 @@ def fingerprint(cfg: DataConfig) -> SourceRef:
     return SourceRef(path=str(Path(cfg.path).resolve()), sha256=sha)
 
 
-@task(name="ingest", cache_key_fn=content_key(modules=(beir, pairs_logic, leakage, sources, convert, tables)), **RETRIES)
+@task(name="ingest", cache_key_fn=content_key(modules=(ingest_pipeline, beir, pairs_logic, leakage, sources, convert, tables)), **RETRIES)
 def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
     """Validate the data (quarantining or failing on bad rows), check leakage, write everything to the store."""
-    found = sources.read_source(source.path, cfg)
-    data = found.data
-    findings, rows_in, rows_valid = list(data.findings), data.rows_in, data.rows_valid
-    extras, extra_reports = [], []
-    for number, spec in enumerate(cfg.extra, start=1):
-        table = tables.validate_table(spec.path, None if spec.type == "auto" else spec.type, dict(spec.columns), spec.score_range)
-        if table.findings and cfg.on_invalid == "fail":
-            raise DataError(f"{spec.path} (data.extra) failed validation as {table.type}", table.findings)
-        findings += table.findings
-        rows_in, rows_valid = rows_in + table.rows_in, rows_valid + table.valid.height
-        try:
-            loss = train_logic.loss_for(table.type, spec.loss, "mnrl")  # checked now, before anything trains
-        except ValueError as exc:
-            raise ConfigError(f"data.extra[{number - 1}] ({spec.path}): {exc}") from None
-        extras.append(ExtraRef(name=f"extra{number}-{Path(spec.path).stem}", type=table.type, loss=spec.loss,
-                               table=write_frame(table.valid, store, f"table_{table.type}")))
-        extra_reports.append({"path": spec.path, "type": table.type, "loss": loss, "rows_valid": table.valid.height,
-                              "rows_quarantined": table.quarantined.height})
-    quarantined = len({(f.file, f.row) for f in findings})
-    if rows_in and quarantined / rows_in > cfg.max_invalid_fraction:
-        raise DataError(
-            f"{quarantined} of {rows_in} rows ({quarantined / rows_in:.1%}) of {source.path} are invalid, "
-            f"above data.max_invalid_fraction={cfg.max_invalid_fraction}; nothing was trained",
-            findings,
-        )
-    test = data.qrels[cfg.test_split]
-    leaks = leakage.find_leaks(data.queries, data.qrels[cfg.train_split], test, cfg.min_relevance)
-    if leaks and cfg.on_leakage == "fail":
-        raise DataError(f"{source.path}: {len(leaks)} queries appear in both train and test (data.on_leakage=fail)",
-                        [Finding(source.path, 0, "query", "no_leakage", str(leak)) for leak in leaks])
-    if leaks and cfg.on_leakage == "exclude_from_test":
-        test = leakage.exclude_from_test(test, leaks)
-    warnings = [f"leakage ({cfg.on_leakage}): {leak}" for leak in leaks]
-    for warning in warnings:
-        logger.warning(warning)
-    pairs = build_pairs(data.qrels[cfg.train_split], data.corpus, data.queries, cfg.min_relevance)
-    if pairs.height == 0:
-        raise DataError(f"{source.path}: the {cfg.train_split} split has no judged pair with score >= {cfg.min_relevance}", [])
-    quarantine = None
-    if findings:
-        quarantine = write_frame(findings_frame(findings), store, "quarantine").path
-        logger.warning("quarantined %d rows of %s with their reasons: %s", quarantined, source.path, quarantine)
-    logger.info(
-        "ingested %d documents, %d queries, %d train pairs, %d test judgements",
-        data.corpus.height, data.queries.height, pairs.height, test.height,
-    )
-    report = {"rows_in": rows_in, "rows_valid": rows_valid, "rows_quarantined": quarantined,
-              "warnings": warnings, "quarantine": quarantine, "type": found.kind, "extra": extra_reports}
-    return Ingested(
-        corpus=write_frame(data.corpus, store, "corpus"),
-        queries=write_frame(data.queries, store, "queries"),
-        train_qrels=write_frame(data.qrels[cfg.train_split], store, "qrels"),
-        test_qrels=write_frame(test, store, "qrels"),
-        train_pairs=write_frame(pairs, store, "pairs"),
-        labels=write_frame(found.labels, store, "labels"),
-        doc_metadata=write_frame(found.doc_metadata, store, "doc_metadata"),
-        extra=extras,
-        report=report,
-    )
+    return ingest_pipeline.ingest_data(source.path, cfg, store)
 
 
 @task(name="mine", cache_key_fn=content_key(ignore=("device",), modules=(mining, *MINING_MODULES)), **RETRIES)

@@ -1,0 +1,107 @@
+"""The ingest step as a plain function: read and validate the configured data, check leakage, write the store.
+
+The Prefect task in tasks/steps.py is a thin shell around `ingest_data`; tests and benches call it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from tasks import train as train_logic
+from tasks.config import ConfigError, DataConfig
+from tasks.ingest import leakage, sources, tables
+from tasks.ingest.pairs import build_pairs
+from tasks.ingest.report import DataError, Finding, findings_frame
+from tasks.storage import DatasetRef, write_frame
+
+logger = logging.getLogger(__name__)
+
+
+class Ingested(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    corpus: DatasetRef
+    queries: DatasetRef
+    train_qrels: DatasetRef
+    test_qrels: DatasetRef
+    train_pairs: DatasetRef
+    labels: DatasetRef  # (query_id, doc_id, label) evidence labels from queries.jsonl metadata; often empty
+    doc_metadata: DatasetRef | None = None  # (doc_id, key, value) scalar fields of corpus.jsonl metadata; often empty
+    extra: list[ExtraRef] = []  # data.extra tables, validated
+    report: dict  # rows_in, rows_valid, rows_quarantined, warnings, quarantine (path or None)
+
+
+class ExtraRef(BaseModel):
+    """A validated extra training table (data.extra) in the store, with its type and the loss it trains with."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    type: str
+    loss: str  # as configured ("auto" = by type); resolved against train.loss by the train step
+    table: DatasetRef
+
+
+
+def ingest_data(source_path: str, cfg: DataConfig, store: str) -> Ingested:
+    """Validate the data (quarantining or failing on bad rows), check leakage, write everything to the store."""
+    found = sources.read_source(source_path, cfg)
+    data = found.data
+    findings, rows_in, rows_valid = list(data.findings), data.rows_in, data.rows_valid
+    extras, extra_reports = [], []
+    for number, spec in enumerate(cfg.extra, start=1):
+        table = tables.validate_table(spec.path, None if spec.type == "auto" else spec.type, dict(spec.columns), spec.score_range)
+        if table.findings and cfg.on_invalid == "fail":
+            raise DataError(f"{spec.path} (data.extra) failed validation as {table.type}", table.findings)
+        findings += table.findings
+        rows_in, rows_valid = rows_in + table.rows_in, rows_valid + table.valid.height
+        try:
+            loss = train_logic.loss_for(table.type, spec.loss, "mnrl")  # checked now, before anything trains
+        except ValueError as exc:
+            raise ConfigError(f"data.extra[{number - 1}] ({spec.path}): {exc}") from None
+        extras.append(ExtraRef(name=f"extra{number}-{Path(spec.path).stem}", type=table.type, loss=spec.loss,
+                               table=write_frame(table.valid, store, f"table_{table.type}")))
+        extra_reports.append({"path": spec.path, "type": table.type, "loss": loss, "rows_valid": table.valid.height,
+                              "rows_quarantined": table.quarantined.height})
+    quarantined = len({(f.file, f.row) for f in findings})
+    if rows_in and quarantined / rows_in > cfg.max_invalid_fraction:
+        raise DataError(
+            f"{quarantined} of {rows_in} rows ({quarantined / rows_in:.1%}) of {source_path} are invalid, "
+            f"above data.max_invalid_fraction={cfg.max_invalid_fraction}; nothing was trained",
+            findings,
+        )
+    test = data.qrels[cfg.test_split]
+    leaks = leakage.find_leaks(data.queries, data.qrels[cfg.train_split], test, cfg.min_relevance)
+    if leaks and cfg.on_leakage == "fail":
+        raise DataError(f"{source_path}: {len(leaks)} queries appear in both train and test (data.on_leakage=fail)",
+                        [Finding(source_path, 0, "query", "no_leakage", str(leak)) for leak in leaks])
+    if leaks and cfg.on_leakage == "exclude_from_test":
+        test = leakage.exclude_from_test(test, leaks)
+    warnings = [f"leakage ({cfg.on_leakage}): {leak}" for leak in leaks]
+    for warning in warnings:
+        logger.warning(warning)
+    pairs = build_pairs(data.qrels[cfg.train_split], data.corpus, data.queries, cfg.min_relevance)
+    if pairs.height == 0:
+        raise DataError(f"{source_path}: the {cfg.train_split} split has no judged pair with score >= {cfg.min_relevance}", [])
+    quarantine = None
+    if findings:
+        quarantine = write_frame(findings_frame(findings), store, "quarantine").path
+        logger.warning("quarantined %d rows of %s with their reasons: %s", quarantined, source_path, quarantine)
+    logger.info(
+        "ingested %d documents, %d queries, %d train pairs, %d test judgements",
+        data.corpus.height, data.queries.height, pairs.height, test.height,
+    )
+    report = {"rows_in": rows_in, "rows_valid": rows_valid, "rows_quarantined": quarantined,
+              "warnings": warnings, "quarantine": quarantine, "type": found.kind, "extra": extra_reports}
+    return Ingested(
+        corpus=write_frame(data.corpus, store, "corpus"),
+        queries=write_frame(data.queries, store, "queries"),
+        train_qrels=write_frame(data.qrels[cfg.train_split], store, "qrels"),
+        test_qrels=write_frame(test, store, "qrels"),
+        train_pairs=write_frame(pairs, store, "pairs"),
+        labels=write_frame(found.labels, store, "labels"),
+        doc_metadata=write_frame(found.doc_metadata, store, "doc_metadata"),
+        extra=extras,
+        report=report,
+    )
