@@ -13,7 +13,17 @@ from prefect.runtime import flow_run
 from tasks import registry, report
 from tasks.config import PipelineConfig
 from tasks.embeddings import resolve_model
-from tasks.steps import evaluate, fingerprint, gate, ingest, mine, register, train
+from tasks.results import ensure_storage_block, result_options
+from tasks.steps import (
+    evaluate,
+    fingerprint,
+    gate,
+    ingest,
+    mine,
+    register,
+    report_run,
+    train,
+)
 
 # the tasks log through `logging` (captured by Prefect via PREFECT_LOGGING_EXTRA_LOGGERS=tasks); show their INFO lines
 logging.getLogger("tasks").setLevel(logging.INFO)
@@ -28,40 +38,43 @@ def _step(steps: dict[str, dict], name: str, task: Any, *args: Any, **kwargs: An
     return result
 
 
-def _train_stages(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: PipelineConfig, store: str) -> tuple[Any, list[dict]]:
-    """One train step, or one per curriculum stage (each from the last one's model); `steps["train"]` sums the stages."""
+def _train_stages(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: PipelineConfig, store: str) -> tuple[Any, list[dict], list]:
+    """One train step, or one per curriculum stage (each from the last one's model); `steps["train"]` sums the stages.
+
+    Returns the last stage's result, the per-stage records (empty without a curriculum) and every stage's loss curve.
+    """
     stages = cfg.mining.stages
-    model, trained, record = base, None, []
+    model, trained, record, curves = base, None, [], []
     for stage in range(stages):
         name = "train" if stages == 1 else f"train-stage-{stage + 1}"
         trained = _step(steps, name, train.with_options(task_run_name=name), data, mined.negatives, model, cfg.train,
                         store, stage=stage, stages=stages)
         model = trained.model
-        record.append({"stage": stage + 1, **steps[name], "train_loss": trained.stats.get("train_loss"),
-                       "loss_curve": (trained.stats.get("diagnosis") or {}).get("advice")})  # each stage read on its own
+        record.append({"stage": stage + 1, **steps[name], "train_loss": trained.stats.get("train_loss")})
+        curves.append(trained.stats.get("loss_curve") or [])
     if stages > 1:
         for stage in range(stages):
             steps.pop(f"train-stage-{stage + 1}")
         steps["train"] = {"cached": all(r["cached"] for r in record), "seconds": round(sum(r["seconds"] for r in record), 3)}
-    return trained, record if stages > 1 else []
+    return trained, record if stages > 1 else [], curves
 
 
-@flow(name="retrain")
+@flow(name="retrain", **result_options(tasks=False))
 def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     """Turn the configured dataset into a candidate model and promote it if it beats the champion."""
     started = time.perf_counter()
+    ensure_storage_block()
     store = str(Path(cfg.registry.store).resolve())
     device = cfg.train.device
     steps: dict[str, dict] = {}
     base = resolve_model(cfg.train.base_model)
     data = _step(steps, "ingest", ingest, fingerprint(cfg.data), cfg.data, store)
     mined = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device)
-    trained, stages = _train_stages(steps, data, mined, base, cfg, store)
+    trained, stages, curves = _train_stages(steps, data, mined, base, cfg, store)
     baseline = registry.baseline_for(cfg.registry.root, trained.model, base)
     result = _step(steps, "evaluate", evaluate, data, base, trained.model, baseline, cfg.eval, store, device=device)
     decision = _step(steps, "gate", gate, result, cfg.gate)
     summary = {
-        "flow_run_id": str(flow_run.id),
         "promoted": decision.promote,
         "reason": decision.reason,
         "dataset": cfg.data.path,
@@ -74,16 +87,18 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         "training": trained.stats,
         "mining": mined.report,
         "curriculum": stages,
-        "steps": steps,
     }
     # the registry is a side effect: replay the cached registration only when the registry still reflects it
     register_task = register.with_options(refresh_cache=not registry.reflects(cfg.registry.root, trained.model, decision.promote))
-    entry = _step(steps, "register", register_task, trained.model, decision, baseline, cfg, data, summary)
-    summary.update(model_path=entry.path, version=entry.version, champion=entry.champion, steps=steps, promoted=entry.promoted)
+    entry = _step(steps, "register", register_task, trained.model, decision, baseline, cfg, data, {**summary, "steps": steps})
+    summary.update(model_path=entry.path, version=entry.version, champion=entry.champion, promoted=entry.promoted)
     if entry.note:
         summary["reason"] += f"; {entry.note}"
-    report.publish(summary)
-    # what orchestration costs: the flow's wall time beyond the time spent inside its six steps
+    report_task = report_run.with_options(refresh_cache=not report.written(entry.path))
+    readings = _step(steps, "report", report_task, summary, curves, entry.path, timings=dict(steps))
+    summary = report.with_readings({**summary, "flow_run_id": str(flow_run.id), "steps": steps}, readings["readings"])
+    report.publish(summary, mined.negatives)
+    # what orchestration costs: the flow's wall time beyond the time spent inside its steps
     summary["flow_seconds"] = round(time.perf_counter() - started, 3)
     summary["orchestration_seconds"] = round(summary["flow_seconds"] - sum(s["seconds"] for s in steps.values()), 3)
     return summary

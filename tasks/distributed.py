@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from tasks.config import TrainConfig
-from tasks.train import DevSet, TrainingSet, train_model
+from tasks.train import STATS_FILE, DevSet, TrainingSet, train_model
 
 
 def gpu_count() -> int:
@@ -55,8 +56,17 @@ def train_distributed(
         proc = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         tail = (work / "torchrun.log").read_text()[-3000:]
+        if proc.returncode < 0 or KILLED.search(tail):  # a worker killed from outside (OOM killer, preemption)
+            raise WorkerKilled(f"distributed training ({processes} processes) lost a worker to a signal:\n{tail}")
         raise RuntimeError(f"distributed training ({processes} processes) failed with exit {proc.returncode}:\n{tail}")
-    return json.loads((output_dir / "model" / "embedforge_training.json").read_text())
+    return json.loads((output_dir / STATS_FILE).read_text())
+
+
+class WorkerKilled(RuntimeError):
+    """A training process was killed by a signal: worth retrying, unlike an error in the training code."""
+
+
+KILLED = re.compile(r"Signal \d+ \(SIG(KILL|TERM|HUP|INT)\) received")
 
 
 def _worker(work: Path) -> None:

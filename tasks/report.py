@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import io
 import math
+from pathlib import Path
 
 from tasks.evaluate import HEADLINE
 from tasks.metrics import METRICS
+from tasks.storage import DatasetRef, read_frame
 
 ARTIFACT_KEY = "retrain-report"
 TABLE_KEY = "eval-metrics"
 DECISION_KEY = "gate-decision"
 QUARANTINE_KEY = "ingest-quarantine"
 MINING_KEY = "mining-report"
+REPORT_MD, REPORT_PNG = "report.md", "report.png"  # in each registered version's folder
 
 
 def _cutoffs(metrics: dict[str, float]) -> list[int]:
@@ -216,9 +219,27 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def publish(summary: dict) -> None:
-    """Attach the report, the metrics table and the gate decision to the current flow run."""
+def with_readings(summary: dict, readings: list[dict]) -> dict:
+    """The summary with each training stage's loss-curve reading: the last one under training, every one per stage."""
+    summary = dict(summary)
+    if readings and summary.get("training"):
+        summary["training"] = {**summary["training"], "diagnosis": readings[-1]}
+    if summary.get("curriculum"):
+        summary["curriculum"] = [{**row, "loss_curve": reading["advice"]} for row, reading in zip(summary["curriculum"], readings)]
+    return summary
+
+
+def written(folder: str | Path) -> bool:
+    """True when a registered version's folder holds its report (else the report step must run again)."""
+    return all((Path(folder) / name).is_file() for name in (REPORT_MD, REPORT_PNG))
+
+
+def publish(summary: dict, negatives: DatasetRef | None = None) -> None:
+    """Attach the report, the metrics table, the gate decision and the mining report to the current flow run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    if negatives is not None and summary.get("mining"):
+        publish_mining(summary["mining"], read_frame(negatives))
 
     png = base64.b64encode(chart_png(summary)).decode()
     create_markdown_artifact(

@@ -1,16 +1,18 @@
-"""The six Prefect tasks of a retraining run. Each is a thin shell: read refs, call plain functions, write, return a ref.
+"""The Prefect tasks of a retraining run. Each is a thin shell: read refs, call plain functions, write, return a ref.
 
-Every task is cached by content (input refs' hashes + the config section it reads + its code, see
-storage.content_key) and retried on transient failures; bad data or config fails at once, since retrying cannot help.
+Every task is cached by content: its input refs' hashes, the config section it reads, and the code it runs, derived
+from the task function through the import graph (tasks/codehash.py), so a change to any code a task reaches reruns it
+and nothing else does. Results are stored as JSON (tasks/results.py). Transient failures are retried; everything else
+fails at once, since retrying a bug or bad data only wastes the time it takes to fail again.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import shutil
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -18,27 +20,35 @@ from pathlib import Path
 
 import polars as pl
 from prefect import task
-from prefect.context import TaskRunContext
 from pydantic import BaseModel, ConfigDict
 
-from tasks import distributed, embeddings, loss_curve, metrics, mining, registry, report
+from tasks import distributed, loss_curve, mining, registry, report
 from tasks import evaluate as evaluation_logic
-from tasks import gate as gate_logic
 from tasks import train as train_logic
-from tasks.config import ConfigError, DataConfig, EvalConfig, GateConfig, MiningConfig, PipelineConfig, TrainConfig, dump_config
-from tasks.embeddings import ModelNotFoundError, corpus_embeddings, encode, load_model, pick_device
+from tasks.config import (
+    DataConfig,
+    EvalConfig,
+    GateConfig,
+    MiningConfig,
+    PipelineConfig,
+    TrainConfig,
+    dump_config,
+)
+from tasks.embeddings import corpus_embeddings, encode, load_model, pick_device
 from tasks.gate import Decision, decide
-from tasks.ingest import DataError, beir, convert, leakage, sources, tables
-from tasks.ingest import pairs as pairs_logic
+from tasks.ingest import DataError
 from tasks.ingest import pipeline as ingest_pipeline
 from tasks.ingest.pipeline import Ingested
 from tasks.registry import RegistryEntry
+from tasks.results import result_options
 from tasks.storage import (
     DatasetRef,
     ModelRef,
-    StoreError,
+    atomic_write_bytes,
+    atomic_write_text,
     content_key,
     dir_sha256,
+    exclusive_lock,
     file_sha256,
     publish_dir,
     read_frame,
@@ -47,22 +57,34 @@ from tasks.storage import (
 
 logger = logging.getLogger(__name__)
 
-MINING_MODULES = tuple(sys.modules[f"tasks.mining.{name}"] for name in (
-    "bm25", "candidates", "contradiction", "curriculum", "dense", "domain_confusion", "filters", "partial_match"))
+# OSError numbers that say "try again later" (busy, interrupted, network or NFS hiccups), unlike a missing file
+TRANSIENT_ERRNO = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.ECONNRESET,
+                   errno.ECONNREFUSED, errno.ECONNABORTED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN}
 
-PERMANENT = (DataError, ConfigError, ModelNotFoundError, StoreError, ValueError)
+
+def transient(exc: BaseException | None) -> bool:
+    """Worth retrying: I/O and network hiccups, a killed training worker, an accelerator out of memory."""
+    if isinstance(exc, (ConnectionError, TimeoutError, InterruptedError, BlockingIOError, distributed.WorkerKilled)):
+        return True
+    if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError, named so this module needs no torch
+        return True
+    return isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNO
 
 
 def _retryable(task_, task_run, state) -> bool:
-    """Retry transient failures (I/O, out of memory, a killed worker), not bad input."""
+    """Prefect's retry condition: the failure's exception is transient (anything else is a bug or bad input)."""
     try:
         exc = state.result(raise_on_failure=False)
-    except Exception:
-        return True
-    return not isinstance(exc, PERMANENT)
+    except Exception as error:  # the stored failure could not be read: judge by that error
+        exc = error
+    if not transient(exc):
+        logger.info("not retrying %s: %s is not a transient failure", task_run.name, type(exc).__name__)
+        return False
+    return True
 
 
-RETRIES = dict(retries=2, retry_delay_seconds=10, retry_condition_fn=_retryable, persist_result=True)
+RETRIES = dict(retries=2, retry_delay_seconds=10, retry_condition_fn=_retryable)
+RESULTS = result_options()
 
 
 class SourceRef(BaseModel):
@@ -112,13 +134,13 @@ def fingerprint(cfg: DataConfig) -> SourceRef:
     return SourceRef(path=str(Path(cfg.path).resolve()), sha256=sha)
 
 
-@task(name="ingest", cache_key_fn=content_key(modules=(ingest_pipeline, beir, pairs_logic, leakage, sources, convert, tables)), **RETRIES)
+@task(name="ingest", cache_key_fn=content_key(), **RETRIES, **RESULTS)
 def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
     """Validate the data (quarantining or failing on bad rows), check leakage, write everything to the store."""
     return ingest_pipeline.ingest_data(source.path, cfg, store)
 
 
-@task(name="mine", cache_key_fn=content_key(ignore=("device",), modules=(mining, *MINING_MODULES)), **RETRIES)
+@task(name="mine", cache_key_fn=content_key(ignore=("device",)), **RETRIES, **RESULTS)
 def mine(data: Ingested, base: ModelRef, cfg: MiningConfig, store: str, device: str = "auto") -> Mined:
     """Hard negatives for every train pair from the configured strategies, positive-aware filtered, with a report."""
     started = time.perf_counter()
@@ -132,16 +154,25 @@ def mine(data: Ingested, base: ModelRef, cfg: MiningConfig, store: str, device: 
     metadata = read_frame(data.doc_metadata) if data.doc_metadata is not None else None
     negatives, mined = mining.mine_negatives(pairs, corpus, cfg, query_vectors, doc_vectors, read_frame(data.labels), metadata)
     ref = write_frame(negatives, store, "negatives")
-    if TaskRunContext.get() is not None:  # an artifact needs a run to attach to; a bench calling .fn has none
-        report.publish_mining(mined, negatives)
     return Mined(negatives=ref, report={**mined, "seconds": round(time.perf_counter() - started, 2)})
 
 
-@task(name="train", cache_key_fn=content_key(modules=(train_logic, distributed, loss_curve, tables, convert)), **RETRIES)
+def _finished(record: Path) -> Trained | None:
+    """The result an identical training left in its checkpoint folder, if its model is still in the store unchanged."""
+    if not record.is_file():
+        return None
+    done = Trained.model_validate_json(record.read_text(encoding="utf-8"))
+    model = Path(done.model.path)
+    return done if model.is_dir() and dir_sha256(model) == done.model.sha256 else None
+
+
+@task(name="train", cache_key_fn=content_key(), **RETRIES, **RESULTS)
 def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfig, store: str, stage: int = 0, stages: int = 1) -> Trained:
     """Fine-tune `base` on (anchor, positive, negatives…) of one curriculum stage and publish it to the store.
 
-    With a curriculum each stage trains epochs / stages, starting from the previous stage's model.
+    With a curriculum each stage trains epochs / stages, starting from the previous stage's model. Checkpoints live
+    under a name fixed by the inputs and are used by one training at a time (a lock that dies with its process): a
+    retry or a restart after a crash resumes them, and a second identical run waits, then takes the first one's model.
     """
     pairs, corpus = read_frame(data.train_pairs), read_frame(data.corpus)
     dev = None
@@ -156,25 +187,35 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
         epochs = cfg.epochs or train_logic.auto_epochs(sum(ts.frame.height for ts in sets.values()))
         cfg = cfg.model_copy(update={"epochs": epochs / stages})
     Path(store).mkdir(parents=True, exist_ok=True)
-    # checkpoints live under a name fixed by the inputs: a retry of this very training finds and resumes them
-    inputs = json.dumps([data.train_pairs.sha256, negatives.sha256, base.sha256, cfg.model_dump(mode="json"), stage], sort_keys=True)
+    inputs = json.dumps([data.train_pairs.sha256, negatives.sha256, base.sha256, cfg.model_dump(mode="json"), stage,
+                         [extra.table.sha256 for extra in data.extra]], sort_keys=True)
     checkpoints = Path(store) / "checkpoints" / hashlib.sha256(inputs.encode()).hexdigest()[:16]
-    work = Path(tempfile.mkdtemp(dir=store, prefix=".train-"))  # same filesystem as the store: publish is a rename
-    try:
-        device = pick_device(cfg.device)
-        processes = distributed.processes_for(cfg, device)
-        if processes > 1:
-            stats = distributed.train_distributed(base.path, sets, cfg, work, device, processes, checkpoints, dev)
-        else:
-            stats = train_logic.train_model(base.path, sets, cfg, work, device, checkpoints, dev)
-        model = publish_dir(work / "model", store, "models", name=base.name if base.name.endswith("-tuned") else f"{base.name}-tuned")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(checkpoints, ignore_errors=True)  # finished: nothing left to resume
-    return Trained(model=model, stats={**stats, "stage": stage, "stages": stages})
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(checkpoints / ".lock", waiting="an identical training is running; waiting for it to finish"):
+        done = _finished(checkpoints / "result.json")
+        if done is not None:
+            logger.info("an identical training finished while this one waited: taking its model %s", done.model.path)
+            return done
+        work = Path(tempfile.mkdtemp(dir=store, prefix=".train-"))  # same filesystem as the store: publish is a rename
+        try:
+            device = pick_device(cfg.device)
+            processes = distributed.processes_for(cfg, device)
+            if processes > 1:
+                stats = distributed.train_distributed(base.path, sets, cfg, work, device, processes, checkpoints, dev)
+            else:
+                stats = train_logic.train_model(base.path, sets, cfg, work, device, checkpoints, dev)
+            name = base.name if base.name.endswith("-tuned") else f"{base.name}-tuned"
+            model = publish_dir(work / "model", store, "models", name=name)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        trained = Trained(model=model, stats={**stats, "stage": stage, "stages": stages})
+        for finished in checkpoints.glob("checkpoint-*"):  # finished: nothing left to resume
+            shutil.rmtree(finished, ignore_errors=True)
+        atomic_write_text(checkpoints / "result.json", trained.model_dump_json())
+    return trained
 
 
-@task(name="evaluate", cache_key_fn=content_key(ignore=("device",), modules=(evaluation_logic, metrics, embeddings)), **RETRIES)
+@task(name="evaluate", cache_key_fn=content_key(ignore=("device",)), **RETRIES, **RESULTS)
 def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: ModelRef, cfg: EvalConfig, store: str, device: str = "auto") -> Evaluation:
     """Base, champion and candidate (and BM25) on the test qrels; a model evaluated once is not evaluated again."""
     roles = {"base": base, "champion": champion, "candidate": candidate}
@@ -195,7 +236,7 @@ def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: Mode
     return Evaluation(metrics=metrics, dims=dims, bm25=bm25, per_query=per_query_ref, champion_name=champion.name, models=roles)
 
 
-@task(name="gate", cache_key_fn=content_key(modules=(gate_logic,)), **RETRIES)
+@task(name="gate", cache_key_fn=content_key(), **RETRIES, **RESULTS)
 def gate(result: Evaluation, cfg: GateConfig) -> Decision:
     """Promote or not, from the candidate's and champion's per-query metrics alone."""
     roles = evaluation_logic.per_query_by_role(read_frame(result.per_query))
@@ -204,11 +245,10 @@ def gate(result: Evaluation, cfg: GateConfig) -> Decision:
     return decision
 
 
-@task(name="register", cache_key_fn=content_key(ignore=("summary",), modules=(registry, report)), **RETRIES)
+@task(name="register", cache_key_fn=content_key(ignore=("summary",)), **RETRIES, **RESULTS)
 def register(candidate: ModelRef, decision: Decision, baseline: ModelRef, cfg: PipelineConfig, data: Ingested, summary: dict) -> RegistryEntry:
-    """Save the candidate as a registry version with manifest, config and report; move the champion pointer if promoted."""
+    """Save the candidate as a registry version with manifest and config; move the champion pointer if promoted."""
     root = Path(cfg.registry.root)
-    summary = {**summary, "model_path": str((root / registry.version_of(candidate)).resolve())}
     manifest = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": candidate.model_dump(),
@@ -224,14 +264,23 @@ def register(candidate: ModelRef, decision: Decision, baseline: ModelRef, cfg: P
         "code_version": registry.code_version(),
         "config": cfg.model_dump(mode="json"),
     }
-    files = {
-        "pipeline_config.yaml": dump_config(cfg),
-        "report.md": report.run_markdown(summary, chart="report.png"),
-        "report.png": report.chart_png(summary),
-    }
-    entry = registry.register(candidate, decision.promote, baseline, root, files, manifest)
+    entry = registry.register(candidate, decision.promote, baseline, root, {"pipeline_config.yaml": dump_config(cfg)}, manifest)
     logger.info("registered %s at %s (champion: %s) %s", entry.version, entry.path, entry.champion, entry.note)
     pruned = registry.prune(root, cfg.registry.keep)
     if pruned:
         logger.info("pruned old versions beyond registry.keep=%d: %s", cfg.registry.keep, ", ".join(pruned))
     return entry
+
+
+@task(name="report", cache_key_fn=content_key(ignore=("timings",)), **RETRIES, **RESULTS)
+def report_run(summary: dict, curves: list[list], folder: str, timings: dict) -> dict:
+    """Read the loss curves and write report.md + report.png into the registered version's folder.
+
+    The only step that runs report code, so rewording a report never reruns training. Returns the loss-curve
+    readings, one per training stage.
+    """
+    readings = [loss_curve.diagnose([tuple(point) for point in curve]) for curve in curves]
+    full = report.with_readings({**summary, "steps": timings}, readings)
+    atomic_write_bytes(Path(folder) / report.REPORT_PNG, report.chart_png(full))
+    atomic_write_text(Path(folder) / report.REPORT_MD, report.run_markdown(full, chart=report.REPORT_PNG))
+    return {"readings": readings}

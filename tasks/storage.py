@@ -7,20 +7,22 @@ so Prefect's cache keys built from refs survive restarts.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
-import inspect
 import json
+import logging
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 CHUNK = 1 << 20
+logger = logging.getLogger(__name__)
 
 
 class StoreError(RuntimeError):
@@ -44,6 +46,17 @@ class ModelRef(BaseModel):
     path: str
     sha256: str
     name: str
+
+
+def _plain_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+# temp files are created 0600; what is renamed into place gets the mode a plain open() gives, so other accounts
+# (a serving account loading the champion) can read what the pipeline wrote
+PLAIN_FILE_MODE = _plain_file_mode()
 
 
 def file_sha256(path: str | Path) -> str:
@@ -72,6 +85,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, PLAIN_FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -91,6 +105,7 @@ def write_frame(frame: pl.DataFrame, store: str | Path, schema_name: str) -> Dat
     folder = Path(store) / schema_name
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write.", suffix=".parquet")
+    os.fchmod(fd, PLAIN_FILE_MODE)
     os.close(fd)
     try:
         frame.write_parquet(tmp, statistics=False)
@@ -136,24 +151,44 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def content_key(
-    ignore: tuple[str, ...] = (), modules: tuple[ModuleType, ...] = ()
-) -> Callable[[Any, dict[str, Any]], str]:
-    """A Prefect cache_key_fn: sha256 of the task's code and its parameters (refs by content, configs by value).
+def content_key(ignore: tuple[str, ...] = ()) -> Callable[[Any, dict[str, Any]], str]:
+    """A Prefect cache_key_fn: sha256 of the code the task runs and its parameters (refs by content, configs by value).
 
-    The code is the task function's source plus the full source of `modules`, the plain-function modules it calls,
-    so editing the logic behind a task invalidates its cache. Parameters named in `ignore` (timings, run ids) do not
-    change what the task produces and are left out.
+    The code is derived from the task function through the import graph (tasks/codehash.py): every project module it
+    reaches counts, nothing else does. Parameters named in `ignore` (devices, timings) do not change what the task
+    produces and are left out.
     """
-    module_source = "".join(inspect.getsource(m) for m in modules)
+    from tasks.codehash import code_digest
 
     def key(context: Any, parameters: dict[str, Any]) -> str:
         fn = context.task.fn
         payload = {
             "task": f"{fn.__module__}.{fn.__qualname__}",
-            "source": inspect.getsource(fn) + module_source,
+            "code": code_digest(fn),
             "parameters": {k: _canonical(v) for k, v in sorted(parameters.items()) if k not in ignore},
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     return key
+
+
+@contextmanager
+def exclusive_lock(path: str | Path, waiting: str = "") -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if needed) for the block; wait for another holder first.
+
+    An flock, not a lock file's existence: the kernel releases it when its holder dies, so a crashed run never leaves
+    others waiting forever (Prefect's file lock manager keeps a killed holder's lock file until it expires).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                logger.info("%s (%s)", waiting, path)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

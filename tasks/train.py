@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from tasks.config import TrainConfig
-from tasks.loss_curve import diagnose
 
 if TYPE_CHECKING:
     import polars as pl
@@ -61,6 +60,8 @@ def pick_precision(device: str, requested: str) -> str:
 
 
 LOSSES = ("mnrl", "cached_mnrl", "cosent", "triplet")
+STATS_FILE = "training_stats.json"  # written beside the saved model by the first process
+
 IN_BATCH = ("mnrl", "cached_mnrl")  # losses whose other rows in the batch are the negatives
 
 
@@ -312,8 +313,7 @@ def train_model(
         "steps": trainer.state.global_step,
         "train_loss": result.training_loss,
         "resumed_from_step": int(resume.name.split("-")[-1]) if resume else 0,
-        "loss_curve": curve,
-        "diagnosis": diagnose(curve),
+        "loss_curve": curve,  # read (diagnosed) by the report step, so report wording never retrains a model
         "seconds": round(seconds, 2),
         "examples_per_second": round(rows * epochs / seconds, 3),
         "processes": world_size(),
@@ -324,7 +324,8 @@ def train_model(
         stats["dev"] = {"queries": len(dev.queries), "documents": len(dev.corpus), "ndcg@10_by_step": dev_history,
                         "best_checkpoint_step": int(best.rsplit("-", 1)[-1]) if best else None,
                         "best_ndcg@10": trainer.state.best_metric}
-    (model_dir / "embedforge_training.json").write_text(json.dumps(stats, indent=2))
-    logger.info("trained %d steps in %.1f s on %s (%s), final loss %.4f; %s", stats["steps"], seconds, device, precision,
-                result.training_loss, stats["diagnosis"]["advice"])
+    # beside the model, not in it: timings must not change what identifies the model
+    (output_dir / STATS_FILE).write_text(json.dumps(stats, indent=2))
+    logger.info("trained %d steps in %.1f s on %s (%s), mean loss %.4f", stats["steps"], seconds, device, precision,
+                result.training_loss)
     return stats

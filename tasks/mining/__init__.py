@@ -12,7 +12,7 @@ import math
 import numpy as np
 import polars as pl
 
-from schemas import MinedNegativeSchema
+from schemas.negatives import MinedNegativeSchema
 from tasks.config import MiningConfig
 from tasks.mining.bm25 import bm25_candidates
 from tasks.mining.candidates import Candidates, MiningInput

@@ -64,7 +64,7 @@ def test_training_moves_queries_towards_their_clauses(tmp_path, base_model_ref):
     stats = train_model(base_model_ref.path, frame, cfg, tmp_path, "cpu")
     assert stats["device"] == "cpu" and stats["precision"] == "fp32"
     assert stats["steps"] == 9
-    saved = json.loads((tmp_path / "model" / "embedforge_training.json").read_text())
+    saved = json.loads((tmp_path / "training_stats.json").read_text())
     assert saved["examples"] == PAIRS.height
 
     def margin(model) -> float:
