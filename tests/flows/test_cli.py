@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-STEPS = ["ingest", "mine", "train", "evaluate", "gate", "register"]
+STEPS = ["ingest", "mine", "train", "evaluate", "gate", "register", "report"]
 
 
 def embedforge(*args: str, cwd=None) -> subprocess.CompletedProcess:
