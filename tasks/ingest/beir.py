@@ -6,6 +6,7 @@ Every parsed row keeps the line it came from, so a bad value is reported as `fil
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ import pandera.polars as pa
 import polars as pl
 
 from schemas import CorpusSchema, QrelsSchema, QueriesSchema
-from tasks.ingest.report import DataError, Finding, findings_from_schema_errors
+from tasks.ingest.report import DataError, EmptyData, Finding, findings_from_schema_errors
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 METADATA_SCHEMA = {"doc_id": pl.String, "key": pl.String, "value": pl.String}  # document_metadata's frame
@@ -54,6 +55,59 @@ def read_lines(path: Path) -> tuple[list[tuple[int, str]], list[Finding]]:
     return out, bad
 
 
+# bytes that are not UTF-8, decoded with surrogateescape: each survives as one lone surrogate U+DC80..U+DCFF, so a
+# reader can parse the line and name the field that holds the bad byte instead of dropping the whole line unnamed
+UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def read_text(path: Path) -> str:
+    """The whole file as text, CRLF left alone; bytes that are not UTF-8 kept as lone surrogates (see UNDECODABLE)."""
+    if not path.is_file():
+        raise DataError(f"{path} is missing", [Finding(str(path), 0, "-", "file_exists", "no such file")])
+    return path.read_bytes().decode("utf-8", errors="surrogateescape")
+
+
+def raw_lines(path: Path) -> tuple[list[tuple[int, str]], bool]:
+    """(line number, text) for every non-blank line, CRLF tolerated, and whether any byte was not UTF-8 (bad bytes are
+    kept as surrogates for undecodable(); a clean file, the usual case, skips that per-field search)."""
+    text = read_text(path)
+    lines = [(number, line.rstrip("\r")) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    return lines, UNDECODABLE.search(text) is not None
+
+
+def bad_byte(text: str) -> str | None:
+    """'undecodable byte 0xE9 at character 4 ("caf?")' for the first byte of `text` that was not UTF-8, else None."""
+    match = UNDECODABLE.search(text)
+    if match is None:
+        return None
+    start = match.start()
+    context = UNDECODABLE.sub("?", text[max(0, start - 30):start + 10])
+    return f"undecodable byte 0x{ord(match.group()) - 0xDC00:02X} at character {start + 1} ({context!r})"
+
+
+def undecodable(file: str, row: int, fields: dict[str, object]) -> list[Finding]:
+    """A utf8 finding for every field (nested JSON values are searched too) that holds a byte that was not UTF-8."""
+    findings = []
+    for name, value in fields.items():
+        texts = [value] if isinstance(value, str) else _strings(value)
+        for text in texts:
+            reason = bad_byte(text)
+            if reason:
+                findings.append(Finding(file, row, name, "utf8", reason))
+                break
+    return findings
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in (_strings(k) + _strings(v))]
+    if isinstance(value, list):
+        return [t for v in value for t in _strings(v)]
+    return []
+
+
 def decoded_lines(path: Path) -> list[tuple[int, str]]:
     """read_lines, refusing a file with any line that is not UTF-8."""
     lines, bad = read_lines(path)
@@ -65,11 +119,31 @@ def decoded_lines(path: Path) -> list[tuple[int, str]]:
 ID_HEADERS = {"_id", "id", "doc_id", "docid", "query_id", "qid", "corpus-id", "query-id"}
 
 
-def _tsv(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], list[int], list[Finding], int]:
-    """Columns of an `id<TAB>text` (or `id<TAB>title<TAB>text`) file, header optional; same returns as _jsonl."""
+@dataclass(frozen=True)
+class _Part:
+    """One IR file after validation: its valid rows, a finding per bad value, the records read, and the ids of the
+    records set aside with why (a judgement of such an id is then reported as set aside, not as unknown)."""
+
+    frame: pl.DataFrame
+    findings: list[Finding]
+    rows_in: int
+    set_aside: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Records:
+    columns: dict[str, list[str]]  # the valid-so-far records, one list per field
+    lines: list[int]  # the line of each of them
+    findings: list[Finding]  # lines that could not be parsed at all
+    rows_in: int  # records read, parsed or not
+    ids: dict[int, str]  # line -> `_id` of every record whose id could be read, whether it was kept or not
+
+
+def _tsv(path: Path, fields: dict[str, bool]) -> _Records:
+    """Records of an `id<TAB>text` (or `id<TAB>title<TAB>text`) file, header optional."""
     columns: dict[str, list[str]] = {name: [] for name in fields}
-    text_lines, bad = read_lines(path)
-    lines = []
+    text_lines, dirty = raw_lines(path)
+    lines, bad, ids = [], [], {}
     for number, text in text_lines:
         parts = text.lstrip("\ufeff").split("\t")
         if number == text_lines[0][0] and parts[0].strip().lower() in ID_HEADERS:
@@ -79,29 +153,43 @@ def _tsv(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], lis
             bad.append(Finding(str(path), number, "-", "column_count", f"{len(parts)} fields, expected {expected}"))
             continue
         record = {"_id": parts[0].strip(), "title": parts[1] if len(parts) == 3 else "", "text": parts[-1]}
+        fields_read = {"id": parts[0], **({"title": parts[1]} if len(parts) == 3 else {}), "text": parts[-1]}
+        broken = undecodable(str(path), number, fields_read) if dirty else []
+        if not any(f.column == "id" for f in broken):
+            ids[number] = record["_id"]
+        if broken:
+            bad.extend(broken)
+            continue
         for name in fields:
             columns[name].append(record[name])
         lines.append(number)
-    return columns, lines, bad, len(lines) + len(bad)
+    return _Records(columns, lines, bad, len(lines) + len({f.row for f in bad}), ids)
 
 
-def _records(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], list[int], list[Finding], int]:
+def _records(path: Path, fields: dict[str, bool]) -> _Records:
     return _tsv(path, fields) if path.suffix.lower() in (".tsv", ".txt") else _jsonl(path, fields)
 
 
-def _jsonl(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], list[int], list[Finding], int]:
-    """Columns of a JSONL file (`fields` maps each field to whether it is required), lines, findings, records read."""
+def _jsonl(path: Path, fields: dict[str, bool]) -> _Records:
+    """Records of a JSONL file; `fields` maps each field to whether it is required."""
     columns: dict[str, list[str]] = {name: [] for name in fields}
-    text_lines, bad = read_lines(path)
-    lines = []
+    text_lines, dirty = raw_lines(path)
+    lines, bad, ids = [], [], {}
     for number, text in text_lines:
         try:
             record = json.loads(text.lstrip("\ufeff"))
         except json.JSONDecodeError as exc:
-            bad.append(Finding(str(path), number, "-", "json", exc.msg))
+            reason = bad_byte(text) if dirty else None  # a bad byte inside a JSON string parses; one in the syntax cannot be placed
+            bad.append(Finding(str(path), number, "-", "utf8", reason) if reason else Finding(str(path), number, "-", "json", exc.msg))
             continue
         if not isinstance(record, dict):
             bad.append(Finding(str(path), number, "-", "json_object", type(record).__name__))
+            continue
+        broken = undecodable(str(path), number, record) if dirty else []  # every field, metadata included: nothing downstream can hold such text
+        if record.get("_id") is not None and not any(f.column == "_id" for f in broken):
+            ids[number] = str(record["_id"])
+        if broken:
+            bad.extend(broken)
             continue
         missing = [name for name, required in fields.items() if required and record.get(name) is None]
         if missing:
@@ -111,7 +199,7 @@ def _jsonl(path: Path, fields: dict[str, bool]) -> tuple[dict[str, list[str]], l
             value = record.get(name)
             columns[name].append("" if value is None else str(value))
         lines.append(number)
-    return columns, lines, bad, len(text_lines) + sum(1 for f in bad if f.check == "utf8")
+    return _Records(columns, lines, bad, len(text_lines), ids)
 
 
 def _keep_valid(frame: pl.DataFrame, schema: type[pa.DataFrameModel], path: Path, lines: list[int]) -> tuple[pl.DataFrame, list[int], list[Finding]]:
@@ -125,11 +213,20 @@ def _keep_valid(frame: pl.DataFrame, schema: type[pa.DataFrameModel], path: Path
     return frame[keep], [lines[i] for i in keep], findings
 
 
-def _strict(result: tuple[pl.DataFrame, list[Finding], int], path: Path) -> pl.DataFrame:
-    frame, findings, _ = result
-    if findings:
-        raise DataError(f"{path} failed validation", findings)
-    return frame
+def _strict(part: _Part, path: Path) -> pl.DataFrame:
+    if part.findings:
+        raise DataError(f"{path} failed validation", part.findings)
+    return part.frame
+
+
+def _set_aside(ids: dict[int, str], findings: list[Finding], kept: set[str]) -> dict[str, str]:
+    """id -> the findings that set its record(s) aside, for ids no kept record has (a duplicated id loses every copy)."""
+    reasons: dict[str, list[str]] = {}
+    for finding in findings:
+        doc_id = ids.get(finding.row)
+        if doc_id is not None and doc_id not in kept:
+            reasons.setdefault(doc_id, []).append(f"{Path(finding.file).name}:{finding.row} {finding.column} — {finding.check}")
+    return {doc_id: "; ".join(dict.fromkeys(texts)) for doc_id, texts in reasons.items()}
 
 
 def document_text(title: str, text: str) -> str:
@@ -137,34 +234,40 @@ def document_text(title: str, text: str) -> str:
     return f"{title.strip()} {text.strip()}".strip()
 
 
-def _corpus(path: Path) -> tuple[pl.DataFrame, list[Finding], int]:
-    columns, lines, bad, rows_in = _records(path, {"_id": True, "title": False, "text": True})
-    texts = [document_text(t, b) for t, b in zip(columns["title"], columns["text"])]
-    frame = pl.DataFrame({"doc_id": columns["_id"], "text": texts}, schema={"doc_id": pl.String, "text": pl.String})
-    frame, _, findings = _keep_valid(frame, CorpusSchema, path, lines)
-    return frame, bad + findings, rows_in
+def _corpus(path: Path) -> _Part:
+    read = _records(path, {"_id": True, "title": False, "text": True})
+    texts = [document_text(t, b) for t, b in zip(read.columns["title"], read.columns["text"])]
+    frame = pl.DataFrame({"doc_id": read.columns["_id"], "text": texts}, schema={"doc_id": pl.String, "text": pl.String})
+    frame, _, findings = _keep_valid(frame, CorpusSchema, path, read.lines)
+    findings = read.findings + findings
+    return _Part(frame, findings, read.rows_in, _set_aside(read.ids, findings, set(frame["doc_id"].to_list())))
 
 
-def _queries(path: Path) -> tuple[pl.DataFrame, list[Finding], int]:
-    columns, lines, bad, rows_in = _records(path, {"_id": True, "text": True})
-    frame = pl.DataFrame({"query_id": columns["_id"], "text": columns["text"]}, schema={"query_id": pl.String, "text": pl.String})
-    frame, _, findings = _keep_valid(frame, QueriesSchema, path, lines)
-    return frame, bad + findings, rows_in
+def _queries(path: Path) -> _Part:
+    read = _records(path, {"_id": True, "text": True})
+    frame = pl.DataFrame({"query_id": read.columns["_id"], "text": read.columns["text"]}, schema={"query_id": pl.String, "text": pl.String})
+    frame, _, findings = _keep_valid(frame, QueriesSchema, path, read.lines)
+    findings = read.findings + findings
+    return _Part(frame, findings, read.rows_in, _set_aside(read.ids, findings, set(frame["query_id"].to_list())))
 
 
-def _qrels(path: Path, corpus: pl.DataFrame | None, queries: pl.DataFrame | None) -> tuple[pl.DataFrame, list[Finding], int]:
+def _qrels(path: Path, corpus: _Part | None, queries: _Part | None) -> _Part:
     rows: dict[str, list] = {"query_id": [], "doc_id": [], "score": []}
-    text_lines, bad = read_lines(path)
-    lines, rows_in = [], len(bad)
+    text_lines, dirty = raw_lines(path)
+    lines, bad, rows_in = [], [], 0
     for number, text in text_lines:
         parts = text.split("\t") if "\t" in text else text.split()
-        if number == text_lines[0][0] and tuple(p.strip().lower() for p in parts) == QRELS_HEADER:
+        if number == text_lines[0][0] and tuple(p.strip().lower().lstrip("\ufeff") for p in parts) == QRELS_HEADER:
             continue
         rows_in += 1
         if len(parts) == 4:  # TREC: qid iteration docid rel
             parts = [parts[0], parts[2], parts[3]]
         if len(parts) != 3:
             bad.append(Finding(str(path), number, "-", "column_count", f"{len(parts)} fields, expected 3 (BEIR) or 4 (TREC)"))
+            continue
+        broken = undecodable(str(path), number, dict(zip(QRELS_HEADER, parts))) if dirty else []
+        if broken:
+            bad.extend(broken)
             continue
         query_id, doc_id, score = (p.strip() for p in parts)
         try:
@@ -183,7 +286,7 @@ def _qrels(path: Path, corpus: pl.DataFrame | None, queries: pl.DataFrame | None
         gone = {f.row for f in dangling}
         frame = frame[[i for i, line in enumerate(lines) if line not in gone]]
         findings += dangling
-    return frame, bad + findings, rows_in
+    return _Part(frame, bad + findings, rows_in)
 
 
 def read_corpus(path: Path) -> pl.DataFrame:
@@ -199,17 +302,23 @@ def read_qrels(path: Path, corpus: pl.DataFrame | None = None, queries: pl.DataF
 
     Given the corpus and queries, every judged id must resolve in them.
     """
-    return _strict(_qrels(path, corpus, queries), path)
+    known = None if corpus is None or queries is None else (_Part(corpus, [], corpus.height), _Part(queries, [], queries.height))
+    return _strict(_qrels(path, *(known or (None, None))), path)
 
 
-def _dangling_ids(qrels: pl.DataFrame, path: Path, lines: list[int], corpus: pl.DataFrame, queries: pl.DataFrame) -> list[Finding]:
-    known_docs = set(corpus["doc_id"].to_list())
-    known_queries = set(queries["query_id"].to_list())
+def _dangling_ids(qrels: pl.DataFrame, path: Path, lines: list[int], corpus: _Part, queries: _Part) -> list[Finding]:
+    """A finding for every judged id that is not among the valid records: set aside (with why) or never there."""
+    known_docs = set(corpus.frame["doc_id"].to_list())
+    known_queries = set(queries.frame["query_id"].to_list())
     findings = []
     for line, query_id, doc_id in zip(lines, qrels["query_id"], qrels["doc_id"]):
-        if query_id not in known_queries:
+        if query_id in queries.set_aside:
+            findings.append(Finding(str(path), line, "query-id", "query_set_aside", f"{query_id}: {queries.set_aside[query_id]}"[:200]))
+        elif query_id not in known_queries:
             findings.append(Finding(str(path), line, "query-id", "resolves_in_queries", query_id))
-        if doc_id not in known_docs:
+        if doc_id in corpus.set_aside:
+            findings.append(Finding(str(path), line, "corpus-id", "document_set_aside", f"{doc_id}: {corpus.set_aside[doc_id]}"[:200]))
+        elif doc_id not in known_docs:
             findings.append(Finding(str(path), line, "corpus-id", "resolves_in_corpus", doc_id))
     return findings
 
@@ -223,12 +332,21 @@ def read_beir(folder: str | Path, splits: list[str], on_invalid: str = "fail") -
     """Read and validate a BEIR folder; the qrels of every split must resolve in corpus and queries.
 
     on_invalid="fail" raises DataError listing every bad row of the first file that has one; "quarantine" keeps the
-    valid rows and reports the rest in BeirData.findings (a qrels row judging a quarantined id is quarantined too).
+    valid rows and reports the rest in BeirData.findings (a qrels row judging a quarantined id is quarantined too,
+    with the reason its record was set aside). A file without any record raises EmptyData under either policy.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"dataset folder {folder} does not exist", [Finding(str(folder), 0, "-", "folder_exists", "no such folder")])
     return read_ir(folder / "corpus.jsonl", folder / "queries.jsonl", {s: folder / "qrels" / f"{s}.tsv" for s in splits}, on_invalid)
+
+
+def _not_empty(part: _Part, path: Path, what: str) -> _Part:
+    # checked before the rows are: an empty corpus would otherwise surface as every judgement "not resolving"
+    if part.rows_in == 0:
+        raise EmptyData(f"{path} is empty: it holds no {what}, so there is nothing to train or evaluate on",
+                        [Finding(str(path), 0, "-", "not_empty", f"no {what}")])
+    return part
 
 
 def read_ir(corpus_path: str | Path, queries_path: str | Path, qrels_paths: dict[str, str | Path], on_invalid: str = "fail") -> BeirData:
@@ -238,31 +356,32 @@ def read_ir(corpus_path: str | Path, queries_path: str | Path, qrels_paths: dict
     findings: list[Finding] = []
     rows_in = 0
 
-    def take(result: tuple[pl.DataFrame, list[Finding], int], path: Path) -> pl.DataFrame:
+    def take(part: _Part, path: Path) -> _Part:
         nonlocal rows_in
         if strict:
-            return _strict(result, path)
-        frame, found, count = result
-        findings.extend(found)
-        rows_in += count
-        return frame
+            _strict(part, path)
+        findings.extend(part.findings)
+        rows_in += part.rows_in
+        return part
 
     corpus_path, queries_path = Path(corpus_path), Path(queries_path)
-    corpus = take(_corpus(corpus_path), corpus_path)
-    queries = take(_queries(queries_path), queries_path)
-    qrels = {split: take(_qrels(Path(p), corpus, queries), Path(p)) for split, p in qrels_paths.items()}
-    if strict:
-        rows_in = corpus.height + queries.height + sum(q.height for q in qrels.values())
-    return BeirData(corpus=corpus, queries=queries, qrels=qrels, findings=findings, rows_in=rows_in)
+    corpus = take(_not_empty(_corpus(corpus_path), corpus_path, "documents"), corpus_path)
+    queries = take(_not_empty(_queries(queries_path), queries_path, "queries"), queries_path)
+    qrels = {split: take(_not_empty(_qrels(Path(p), corpus, queries), Path(p), "judgements"), Path(p)).frame
+             for split, p in qrels_paths.items()}
+    return BeirData(corpus=corpus.frame, queries=queries.frame, qrels=qrels, findings=findings, rows_in=rows_in)
 
 
 def _metadata(path: str | Path) -> Iterator[tuple[dict, dict]]:
     """(record, its `metadata` object) for every record of a JSONL file that has one; a TSV file has none. Lines that
-    do not parse are skipped here: the corpus and queries readers report them."""
+    do not parse or hold a byte that is not UTF-8 are skipped here: the corpus and queries readers report them."""
     path = Path(path)
     if not path.is_file() or path.suffix.lower() in (".tsv", ".txt"):
         return
-    for _, text in decoded_lines(path):
+    lines, dirty = raw_lines(path)
+    for _, text in lines:
+        if dirty and bad_byte(text):
+            continue
         try:
             record = json.loads(text.lstrip("\ufeff"))
         except json.JSONDecodeError:

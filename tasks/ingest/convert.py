@@ -14,10 +14,11 @@ def nli_to_triplets(nli: pl.DataFrame, keep_neutral: bool = False) -> pl.DataFra
     """(premise, entailed hypothesis, contradicting hypothesis) for every such combination under one premise.
 
     Input: NLISchema (premise, hypothesis, label). Output: (anchor, positive, negative).
-    With keep_neutral, neutral hypotheses also serve as negatives (they are not implied by the premise).
+    With keep_neutral, neutral hypotheses also serve as negatives (they are not implied by the premise). A hypothesis
+    that repeats its premise is no positive: the reader warned about it, and it would teach nothing.
     """
     negatives = ["contradiction", "neutral"] if keep_neutral else ["contradiction"]
-    positive = nli.filter(pl.col("label") == "entailment").select(anchor="premise", positive="hypothesis")
+    positive = nli.filter((pl.col("label") == "entailment") & ~_repeats("premise", "hypothesis")).select(anchor="premise", positive="hypothesis")
     negative = nli.filter(pl.col("label").is_in(negatives)).select(anchor="premise", negative="hypothesis")
     return (
         positive.join(negative, on="anchor", how="inner", maintain_order="left")
@@ -52,6 +53,11 @@ def hard_negative_rows(sets: pl.DataFrame, num_negatives: int | None = None) -> 
     )
 
 
+def _repeats(first: str, second: str) -> pl.Expr:
+    """True where the two text columns are the same text (surrounding whitespace aside)."""
+    return pl.col(first).str.strip_chars() == pl.col(second).str.strip_chars()
+
+
 def _bucket(text: str, seed: int) -> float:
     """A number in [0, 1) fixed by the text and the seed (sha256, so it holds across versions and machines)."""
     digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
@@ -78,7 +84,9 @@ def table_to_ir(kind: str, table: pl.DataFrame, test_fraction: float, seed: int)
             "(data.extra), not as the dataset the gate judges on"
         )
     if kind == "nli":
-        links = table.filter(pl.col("label") == "entailment").select(anchor="premise", positive="hypothesis")
+        # an entailed hypothesis that repeats its premise is legal but not a judgement: a query whose relevant
+        # document is its own text teaches nothing and build_pairs refuses it (validate_table warned about each)
+        links = table.filter((pl.col("label") == "entailment") & ~_repeats("premise", "hypothesis")).select(anchor="premise", positive="hypothesis")
         negatives = table.filter(pl.col("label") == "contradiction").select(anchor="premise", negative="hypothesis", label=pl.lit("CONTRADICT"))
         others = table.filter(pl.col("label") == "neutral")["hypothesis"]
     else:

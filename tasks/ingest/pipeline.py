@@ -45,16 +45,22 @@ class ExtraRef(BaseModel):
 
 
 def ingest_data(source_path: str, cfg: DataConfig, store: str) -> Ingested:
-    """Validate the data (quarantining or failing on bad rows), check leakage, write everything to the store."""
-    found = sources.read_source(source_path, cfg)
+    """Validate the data (quarantining or failing on bad rows), check leakage, write everything to the store.
+
+    Every finding of every file is written to `<store>/quarantine/<sha>.parquet` (file, row, column, check, value)
+    under either policy, and the error names that file: a message shows only the first few.
+    """
+    # read everything under the quarantine policy, so that `fail` can report every bad row of every file at once
+    # (the readers' own fail policy stops at the first file that has one); the policy is applied below
+    found = sources.read_source(source_path, cfg.model_copy(update={"on_invalid": "quarantine"}))
     data = found.data
     findings, rows_in, rows_valid = list(data.findings), data.rows_in, data.rows_valid
+    table_warnings = list(found.warnings)
     extras, extra_reports = [], []
     for number, spec in enumerate(cfg.extra, start=1):
         table = tables.validate_table(spec.path, None if spec.type == "auto" else spec.type, dict(spec.columns), spec.score_range)
-        if table.findings and cfg.on_invalid == "fail":
-            raise DataError(f"{spec.path} (data.extra) failed validation as {table.type}", table.findings)
         findings += table.findings
+        table_warnings += table.warnings
         rows_in, rows_valid = rows_in + table.rows_in, rows_valid + table.valid.height
         try:
             loss = train_logic.loss_for(table.type, spec.loss, "mnrl")  # checked now, before anything trains
@@ -65,10 +71,18 @@ def ingest_data(source_path: str, cfg: DataConfig, store: str) -> Ingested:
         extra_reports.append({"path": spec.path, "type": table.type, "loss": loss, "rows_valid": table.valid.height,
                               "rows_quarantined": table.quarantined.height})
     quarantined = len({(f.file, f.row) for f in findings})
+    quarantine = write_frame(findings_frame(findings), store, "quarantine").path if findings else None
+    if findings and cfg.on_invalid == "fail":
+        raise DataError(
+            f"{source_path} failed validation (data.on_invalid=fail): {quarantined} of {rows_in} rows are invalid, "
+            f"nothing was trained; all findings: {quarantine}; to train on the valid rows and set these aside, "
+            "rerun with --set data.on_invalid=quarantine",
+            findings,
+        )
     if rows_in and quarantined / rows_in > cfg.max_invalid_fraction:
         raise DataError(
             f"{quarantined} of {rows_in} rows ({quarantined / rows_in:.1%}) of {source_path} are invalid, "
-            f"above data.max_invalid_fraction={cfg.max_invalid_fraction}; nothing was trained",
+            f"above data.max_invalid_fraction={cfg.max_invalid_fraction}; nothing was trained; all findings: {quarantine}",
             findings,
         )
     test = data.qrels[cfg.test_split]
@@ -78,15 +92,13 @@ def ingest_data(source_path: str, cfg: DataConfig, store: str) -> Ingested:
                         [Finding(source_path, 0, "query", "no_leakage", str(leak)) for leak in leaks])
     if leaks and cfg.on_leakage == "exclude_from_test":
         test = leakage.exclude_from_test(test, leaks)
-    warnings = [f"leakage ({cfg.on_leakage}): {leak}" for leak in leaks]
+    warnings = table_warnings + [f"leakage ({cfg.on_leakage}): {leak}" for leak in leaks]
     for warning in warnings:
         logger.warning(warning)
     pairs = build_pairs(data.qrels[cfg.train_split], data.corpus, data.queries, cfg.min_relevance)
     if pairs.height == 0:
         raise DataError(f"{source_path}: the {cfg.train_split} split has no judged pair with score >= {cfg.min_relevance}", [])
-    quarantine = None
     if findings:
-        quarantine = write_frame(findings_frame(findings), store, "quarantine").path
         logger.warning("quarantined %d rows of %s with their reasons: %s", quarantined, source_path, quarantine)
     logger.info(
         "ingested %d documents, %d queries, %d train pairs, %d test judgements",

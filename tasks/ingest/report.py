@@ -38,6 +38,10 @@ class DataError(ValueError):
         super().__init__(f"{summary}: {len(findings)} problem(s)\n  " + "\n  ".join(lines) + more)
 
 
+class EmptyData(DataError):
+    """Input that holds no records (a file with only a header, an empty corpus): nothing could be trained on it."""
+
+
 def findings_from_schema_errors(exc: pa.errors.SchemaErrors, file: str, lines: list[int]) -> list[Finding]:
     """Turn pandera's failure_cases into findings; `lines[i]` is the file line of frame row i."""
     cases: pl.DataFrame = exc.failure_cases

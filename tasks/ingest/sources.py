@@ -24,6 +24,7 @@ class Source:
     labels: pl.DataFrame  # (query_id, doc_id, label): evidence labels, or a table's given negatives
     kind: str  # ir, or the table type the data came from
     doc_metadata: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=METADATA_SCHEMA))  # (doc_id, key, value)
+    warnings: list[str] = field(default_factory=list)  # legal but degenerate rows, kept (e.g. a hypothesis repeating its premise)
 
 
 def is_beir(path: Path) -> bool:
@@ -31,7 +32,9 @@ def is_beir(path: Path) -> bool:
 
 
 def read_source(path: str, cfg: DataConfig) -> Source:
-    """Read and validate the configured data as IR frames; bad rows fail or are quarantined per cfg.on_invalid."""
+    """Read and validate the configured data as IR frames; bad rows fail or are quarantined per cfg.on_invalid.
+
+    Input without a single record (a header only, an empty corpus) raises EmptyData under either policy."""
     splits = [cfg.train_split, cfg.test_split]
     if cfg.qrels is not None:
         data = read_ir(cfg.corpus, cfg.queries, {s: cfg.qrels[s] for s in splits}, cfg.on_invalid)
@@ -54,4 +57,4 @@ def read_source(path: str, cfg: DataConfig) -> Source:
     qrels = {cfg.train_split: split["train"], cfg.test_split: split["test"]}
     data = BeirData(corpus=corpus, queries=queries, qrels=qrels, findings=report.findings, rows_in=report.rows_in,
                     valid_rows=report.valid.height)
-    return Source(data, labels, report.type)
+    return Source(data, labels, report.type, warnings=report.warnings)

@@ -64,3 +64,54 @@ def test_leakage_policies(tmp_path, policy):
     assert any("query q01 (train) and query q13 (test)" in w for w in out.report["warnings"])
     test_queries = set(pl.read_parquet(out.test_qrels.path)["query_id"])
     assert ("q13" in test_queries) == (policy == "warn")
+
+
+def test_fail_policy_writes_every_finding_of_every_file_to_the_store(tmp_path):
+    """12 bad documents and a bad judgement: the message quotes 10, the parquet it names holds all 13."""
+    from tasks.ingest.pipeline import ingest_data
+
+    folder = write_beir(tmp_path / "data")
+    with open(folder / "corpus.jsonl", "a") as f:
+        for i in range(12):
+            f.write(json.dumps({"_id": f"empty{i}", "title": "", "text": " "}) + "\n")  # lines 17-28
+    with open(folder / "qrels" / "test.tsv", "a") as f:
+        f.write("q13\td13\tmany\r\n")  # line 6 of another file
+    store = tmp_path / "store"
+    with pytest.raises(DataError) as err:
+        ingest_data(str(folder), DataConfig(path=str(folder)), str(store))
+    message = str(err.value)
+    assert "rerun with --set data.on_invalid=quarantine" in message and "… and 3 more" in message
+    written = sorted((store / "quarantine").glob("*.parquet"))
+    assert len(written) == 1 and f"all findings: {written[0]}" in message
+    findings = pl.read_parquet(written[0])
+    assert findings.columns == ["file", "row", "column", "check", "value"]
+    assert set(zip(findings["row"], findings["check"])) == {*((line, "not_blank") for line in range(17, 29)), (6, "integer")}
+
+
+def test_an_empty_table_or_corpus_fails_the_run_as_empty(tmp_path):
+    from tasks.ingest.pipeline import ingest_data
+
+    table = tmp_path / "pairs.csv"
+    table.write_text("anchor,positive\n")
+    folder = write_beir(tmp_path / "data")
+    (folder / "corpus.jsonl").write_text("")
+    for path in (table, folder):
+        for policy in ("fail", "quarantine"):
+            with pytest.raises(DataError, match=r"is empty"):
+                ingest_data(str(path), DataConfig(path=str(path), on_invalid=policy), str(tmp_path / "store"))
+
+
+def test_entailed_pairs_repeating_the_premise_ingest_clean_with_warnings(tmp_path):
+    """As SNLI dev has them: kept as valid rows, reported as warnings, not made into training pairs."""
+    from tasks.ingest.pipeline import ingest_data
+
+    for split in ("dev", "test"):
+        rows = [(f"premise {split} {i}", f"hypothesis {split} {i}", "entailment") for i in range(6)]
+        rows.append((f"A doctor is performing surgery {split} .",) * 2 + ("entailment",))
+        for name, column in (("s1", 0), ("s2", 1), ("labels", 2)):
+            (tmp_path / f"{name}.{split}").write_text("".join(r[column] + "\n" for r in rows))
+    out = ingest_data(str(tmp_path), DataConfig(path=str(tmp_path), test_fraction=0.3), str(tmp_path / "store"))
+    assert out.report["rows_in"] == out.report["rows_valid"] == 14 and out.report["quarantine"] is None
+    assert [w.split(" ")[0] for w in out.report["warnings"]] == [f"{tmp_path / 's1.dev'}:7", f"{tmp_path / 's1.test'}:7"]
+    pairs = pl.read_parquet(out.train_pairs.path)
+    assert pairs.filter(pl.col("anchor") == pl.col("positive")).height == 0
