@@ -18,9 +18,12 @@ def local_defaults(home: Path | None = None, override: bool = False) -> None:
     Values the user already set win unless `override` (tests use it to point everything at a temp folder).
     """
     home = Path(home or os.environ.get("EMBEDFORGE_HOME", PROJECT_ROOT))
+    # results follow PREFECT_HOME as Prefect's own default does: a user who moved Prefect's state elsewhere must not
+    # find results written into the project folder
+    prefect_home = Path(os.environ["PREFECT_HOME"]) if os.environ.get("PREFECT_HOME") and not override else home / ".prefect"
     defaults = {
-        "PREFECT_HOME": str(home / ".prefect"),
-        "PREFECT_LOCAL_STORAGE_PATH": str(home / ".prefect" / "storage"),
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_LOCAL_STORAGE_PATH": str(prefect_home / "storage"),
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
@@ -66,9 +69,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.set or [])
     from flows.retrain import retrain
+    from flows.server import run_session
+    from tasks import liveness
 
     _quiet_tracebacks()
-    summary = retrain(cfg)
+    partials = {Path(cfg.registry.store): liveness.STORE_PARTIALS, Path(cfg.registry.root): liveness.REGISTRY_PARTIALS}
+    with run_session(partials):  # a server that dies with us; first, clean up after runs that were killed
+        summary = retrain.with_options(on_running=[*retrain.on_running_hooks, liveness.record_running])(cfg)
     headline = ("ndcg@10", "mrr@10", "map@100", "recall@100")
     _write_json(args.json, summary)
     print(summary["reason"])
@@ -90,16 +97,11 @@ def _k_list(text: str) -> list[int]:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from tasks.evaluate import qrels_dict
-    from tasks.ingest import read_qrels
-    from tasks.ingest.trec import read_run
-    from tasks.metrics import METRICS, evaluate_run
+    from tasks.metrics import METRICS, score_files
 
-    run = read_run(args.run)
-    qrels = qrels_dict(read_qrels(Path(args.qrels)))
-    macro, _ = evaluate_run(run, qrels, args.k)
+    macro, per_query = score_files(args.run, args.qrels, args.k)
     _write_json(args.json, macro)
-    print(f"{len(qrels)} judged queries, {sum(1 for q in qrels if q in run)} of them in the run")
+    print(f"{per_query.height} judged queries, {int((per_query['retrieved'] > 0).sum())} of them in the run")
     print("metric     " + "".join(f"{'@' + str(k):>10}" for k in args.k))
     for metric in METRICS:
         print(f"{metric:<11}" + "".join(f"{macro[f'{metric}@{k}']:>10.4f}" for k in args.k))
@@ -173,23 +175,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from tasks.ingest import DataError
+    from tasks.ingest.report import EmptyData
     from tasks.ingest.tables import Unreadable, parse_columns, validate_table
     from tasks.storage import file_sha256, write_frame
 
     path = Path(args.path)
+    # not the current folder: a check run from anywhere writes beside the project's other state (or EMBEDFORGE_HOME)
+    quarantine_dir = args.quarantine_dir or str(Path(os.environ.get("EMBEDFORGE_HOME", PROJECT_ROOT)) / ".embedforge" / "quarantine")
     try:
         if path.is_dir() and (path / "corpus.jsonl").exists() or args.type == "ir":
-            result = _validate_beir(path, args.quarantine_dir)
+            result = _validate_beir(path, quarantine_dir)
         else:
             low, _, high = (args.scale or "0-5").partition("-")
             report = validate_table(path, args.type, parse_columns(args.columns), (float(low), float(high)))
             quarantine = None
             if report.quarantined.height:
                 tag = file_sha256(path)[:8] if path.is_file() else "folder"
-                quarantine = write_frame(report.quarantined, args.quarantine_dir, f"quarantine-{path.stem}-{tag}").path
+                quarantine = write_frame(report.quarantined, quarantine_dir, f"quarantine-{path.stem}-{tag}").path
             result = {"type": report.type, "rows_in": report.rows_in, "rows_valid": report.valid.height,
                       "rows_quarantined": report.quarantined.height, "errors": [asdict(f) for f in report.findings],
                       "quarantine_path": quarantine, "warnings": report.warnings}
+    except EmptyData as exc:  # readable but without a single record: invalid (exit 1), not unreadable
+        _write_json(args.json, {"valid": False, "type": args.type, "rows_in": 0, "rows_valid": 0, "rows_quarantined": 0,
+                                "errors": [asdict(f) for f in exc.findings], "quarantine_path": None, "warnings": [],
+                                "empty": exc.summary})
+        print(f"{path}: INVALID: {exc.summary}")
+        return 1
     except (Unreadable, DataError) as exc:  # DataError here: a file of the folder is missing or unreadable
         _write_json(args.json, {"valid": False, "type": args.type, "rows_in": 0, "rows_valid": 0, "rows_quarantined": 0,
                                 "errors": [asdict(f) for f in exc.findings], "quarantine_path": None, "warnings": [],
@@ -228,21 +239,42 @@ def cmd_data_add(args: argparse.Namespace) -> int:
 
     datasets.check_name(args.dataset)
     source = Path(args.path)
+    api_url = os.environ.get("PREFECT_API_URL")
     try:
+        datasets.refuse_links(source)  # before reading: a link would make validation read a file outside the folder
         datasets.validate_input(source, args.type, parse_columns(args.columns))
+        cfg, where = datasets.trigger_config(args.config, args.set or [], api_url)
+        pairs = datasets.check_trainable(source, cfg, where)
+        version = datasets.add(source, args.dataset, args.root)
     except DataError as exc:
-        print(f"embedforge data add: {source} was rejected, nothing was stored or announced", file=sys.stderr)
+        print(f"embedforge data add: {source} was rejected, nothing was stored or announced: {exc.summary}", file=sys.stderr)
         for finding in exc.findings[:20]:
             print(f"  {finding}", file=sys.stderr)
-        if not exc.findings:
-            print(f"  {exc}", file=sys.stderr)
+        if len(exc.findings) > 20:
+            print(f"  … and {len(exc.findings) - 20} more; `embedforge validate {source}` writes every one to a "
+                  "quarantine parquet", file=sys.stderr)
         return 1
-    version = datasets.add(source, args.dataset, args.root)
-    if not version.new:
-        print(f"{args.dataset}: identical content is already stored as {version.sha256[:16]}; nothing to do")
+    stored = (f"{args.dataset}: stored version {version.sha256[:16]} at {version.path}" if version.new else
+              f"{args.dataset}: identical content is already stored as {version.sha256[:16]} at {version.path}")
+    if not version.new and datasets.announced(args.root, version):
+        print(f"{stored}; it was announced before, nothing to do")
         return 0
-    datasets.emit_updated(version)
-    print(f"{args.dataset}: stored version {version.sha256[:16]} at {version.path}; announced {datasets.EVENT}")
+    if not api_url:  # emit_event would go to a throwaway in-process server that no deployment listens on
+        same = (f" --config {args.config}" if args.config else "") + "".join(f" --set {item}" for item in args.set or [])
+        print(stored)
+        print(f"embedforge data add: NOT announced: PREFECT_API_URL is not set, so no Prefect server would hear "
+              f"{datasets.EVENT} and no run starts (exit 3). To train on it now: embedforge run{same} --set "
+              f"data.path={version.path}. To start the on-new-data deployment: set PREFECT_API_URL to the server "
+              "`embedforge serve` uses and run this command again; it announces a stored version that never was",
+              file=sys.stderr)
+        return 3
+    if not datasets.emit_updated(version, args.root):
+        print(stored)
+        print(f"embedforge data add: NOT announced: the event could not be handed to {api_url} (see the log above); "
+              "run this command again once the server is up (exit 3)", file=sys.stderr)
+        return 3
+    print(f"{stored}; announced {datasets.EVENT} to {api_url} "
+          f"({pairs} training pairs, checked against the config of {where})")
     return 0
 
 
@@ -272,18 +304,23 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     rows = registry.list_versions(root)
     pointer = registry.read_champion(root)
     if args.json:
-        payload = {"root": root, "champion": pointer["version"] if pointer else None, "versions": rows}
+        # history: every promotion (with the champion it was judged against) and rollback, oldest first
+        payload = {"root": root, "champion": pointer["version"] if pointer else None, "versions": rows,
+                   "history": registry.history(root)}
         print(json.dumps(payload, indent=2))
         return 0
     if not rows:
         print(f"no model versions in {root}")
         return 0
-    print(f"{'':2}{'version':<14}{'created (UTC)':<27}{'gate':<6}{'score':>8}  dataset")
+    print(f"{'':2}{'version':<14}{'created (UTC)':<27}{'gate':<6}{'score':>8}  {'promoted (UTC)':<27}{'over':<14}dataset")
     for r in rows:
         mark = "* " if r["champion"] else "  "
         score = f"{r['score']:.4f}" if isinstance(r["score"], (int, float)) else "-"
-        print(f"{mark}{r['version']:<14}{r['created_at']:<27}{'pass' if r['promoted_by_gate'] else 'fail':<6}{score:>8}  {r['dataset']}")
-    print("* champion" if pointer else "* champion: none registered (the base model serves)")
+        promoted = (r["promoted_at"] or "-") + (" (rolled back)" if r["rolled_back"] else "")
+        print(f"{mark}{r['version']:<14}{r['created_at']:<27}{'pass' if r['promoted_by_gate'] else 'fail':<6}{score:>8}  "
+              f"{promoted:<27}{r['baseline'] or '-':<14}{r['dataset']}")
+    print("* champion; over: the champion it replaced when last promoted" if pointer
+          else "* champion: none (the base model serves)")
     return 0
 
 
@@ -291,7 +328,8 @@ def cmd_models_promote(args: argparse.Namespace) -> int:
     from tasks import registry
 
     pointer = registry.promote(_registry_root(args), args.version)
-    print(f"champion is now {pointer['version']} ({pointer['path']})")
+    print(f"champion is now {pointer['version']} ({pointer['path']}), promoted over {pointer['baseline']}; "
+          "its files match its manifest")
     return 0
 
 
@@ -324,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="dataset type (detected from the columns when left out)")
     validate.add_argument("--columns", help="field=column,… (header names, or 0-based positions for a file without header)")
     validate.add_argument("--scale", help="declared STS score range, e.g. 0-1 or 1-5 (default 0-5); scores are normalised to 0-5")
-    validate.add_argument("--quarantine-dir", default=".embedforge/quarantine", help="where rejected rows are written")
+    validate.add_argument("--quarantine-dir", help="folder for the quarantine parquet of rejected rows and reasons "
+                          "(default: .embedforge/quarantine under EMBEDFORGE_HOME, or the project folder)")
     validate.add_argument("--json", metavar="OUT", help="write the report as JSON to OUT")
     validate.set_defaults(handler=cmd_validate)
 
@@ -340,12 +379,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="the dataset store")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    add = data_sub.add_parser("add", help="validate a file or BEIR folder, store it as a new version, announce it")
+    add_text = ("validate a file or BEIR folder, check that the run it triggers can train on it, store it as a new "
+                "version, announce it; exit 0 stored and announced (or already was), 1 rejected (nothing stored), "
+                "3 stored but not announced (PREFECT_API_URL unset or the server did not take the event)")
+    add = data_sub.add_parser("add", help=add_text, description=add_text)
     add.add_argument("path")
     add.add_argument("--dataset", required=True, help="dataset name (letters, digits, '.', '_', '-')")
     add.add_argument("--root", default="data/store", help="dataset store folder (default data/store)")
     add.add_argument("--type", choices=["pairs", "triplets", "sts", "nli", "hard_negatives"], help="table type")
     add.add_argument("--columns", help="field=column,… mapping for a table")
+    add.add_argument("--config", help="the config of the triggered runs, as given to `embedforge serve` (default: the "
+                     "on-new-data deployment's on the server at PREFECT_API_URL, else the defaults)")
+    add.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, as given to serve; repeatable")
     add.set_defaults(handler=cmd_data_add)
 
     serve = sub.add_parser("serve", help="serve the nightly and on-new-data deployments from this process")
@@ -359,12 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
     models_sub = models.add_subparsers(dest="models_command", required=True)
     for name, handler, text in (
         ("list", cmd_models_list, "registered versions, newest first; * marks the champion"),
-        ("promote", cmd_models_promote, "make VERSION the champion"),
+        ("promote", cmd_models_promote, "make VERSION (a registered id) the champion after checking its files' sha256"),
         ("rollback", cmd_models_rollback, "point the champion back at the model it replaced"),
     ):
         p = models_sub.add_parser(name, help=text)
         if name == "promote":
-            p.add_argument("version")
+            p.add_argument("version", help="a registered version id, as `models list` shows it (not a path)")
         if name == "list":
             p.add_argument("--json", action="store_true", help="print JSON instead of a table")
         p.add_argument("--root", help="registry folder (default: registry.root of the config)")

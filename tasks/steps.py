@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import shutil
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +21,7 @@ import polars as pl
 from prefect import task
 from pydantic import BaseModel, ConfigDict
 
-from tasks import distributed, loss_curve, mining, registry, report
+from tasks import distributed, liveness, loss_curve, mining, registry, report
 from tasks import evaluate as evaluation_logic
 from tasks import train as train_logic
 from tasks.config import (
@@ -196,8 +195,8 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
         if done is not None:
             logger.info("an identical training finished while this one waited: taking its model %s", done.model.path)
             return done
-        work = Path(tempfile.mkdtemp(dir=store, prefix=".train-"))  # same filesystem as the store: publish is a rename
-        try:
+        # claimed while it is built, so a start-up after a crash can tell it is orphaned; publishing is a rename
+        with liveness.staging(store, ".train-") as work:
             device = pick_device(cfg.device)
             processes = distributed.processes_for(cfg, device)
             if processes > 1:
@@ -206,8 +205,6 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
                 stats = train_logic.train_model(base.path, sets, cfg, work, device, checkpoints, dev)
             name = base.name if base.name.endswith("-tuned") else f"{base.name}-tuned"
             model = publish_dir(work / "model", store, "models", name=name)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         trained = Trained(model=model, stats={**stats, "stage": stage, "stages": stages})
         for finished in checkpoints.glob("checkpoint-*"):  # finished: nothing left to resume
             shutil.rmtree(finished, ignore_errors=True)
