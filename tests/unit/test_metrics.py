@@ -5,6 +5,8 @@ import random
 
 import pytest
 import pytrec_eval
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasks.metrics import evaluate_run, rank_documents
 
@@ -105,9 +107,6 @@ def test_search_matrix_scoring_equals_the_dict_path():
     assert macro == pytest.approx(ref_macro, abs=1e-12)
 
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 DOC = st.sampled_from([f"d{i}" for i in range(12)])
 
 
@@ -142,3 +141,84 @@ def test_property_equals_pytrec_eval(case, ks):
     for qid in qrels:
         if qid not in run:
             assert all(v == 0.0 for v in per_query[qid].values())
+
+
+def _write_case(folder, seed: int, shuffle: bool):
+    """A run file (ties, unjudged queries, optionally shuffled lines) and TREC qrels, plus the same as dicts."""
+    qrels, run = _random_case(random.Random(seed))
+    lines = [f"{q} Q0 {d} {i + 1} {s} tag" for q, docs in run.items() for i, (d, s) in enumerate(docs.items())]
+    if shuffle:
+        random.Random(seed).shuffle(lines)
+    (folder / "run.txt").write_text("\n".join(lines) + "\n")
+    (folder / "qrels.txt").write_text("".join(f"{q} 0 {d} {g}\n" for q, docs in qrels.items() for d, g in docs.items()))
+    return qrels, run
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("seed", range(5))
+def test_score_files_equals_pytrec_eval_and_the_dict_path(tmp_path, seed, shuffle):
+    from tasks.metrics import score_files
+
+    qrels, run = _write_case(tmp_path, seed, shuffle)
+    macro, table = score_files(tmp_path / "run.txt", tmp_path / "qrels.txt", KS)
+    ref_macro, ref_per_query = evaluate_run(run, qrels, KS)
+    assert table["query_id"].to_list() == list(qrels)
+    assert macro == pytest.approx(ref_macro, abs=1e-12)
+    cut = ",".join(map(str, KS))
+    reference = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{cut}", f"map_cut.{cut}", f"P.{cut}", f"recall.{cut}"}).evaluate(run)
+    for row in table.iter_rows(named=True):
+        qid = row["query_id"]
+        assert row["retrieved"] == len(run.get(qid, {}))
+        assert {k: row[k] for k in ref_per_query[qid]} == pytest.approx(ref_per_query[qid], abs=1e-12)
+        if qid in reference and qid != "no_relevant":
+            for k in KS:
+                assert row[f"ndcg@{k}"] == pytest.approx(reference[qid][f"ndcg_cut_{k}"], abs=1e-9)
+                assert row[f"map@{k}"] == pytest.approx(reference[qid][f"map_cut_{k}"], abs=1e-9)
+
+
+def test_score_files_names_a_repeated_document(tmp_path):
+    from tasks.ingest import DataError
+    from tasks.metrics import score_files
+
+    (tmp_path / "run.txt").write_text("q1 Q0 d1 1 0.9 t\nq1 Q0 d2 2 0.5 t\nq1 Q0 d1 3 0.1 t\n")
+    (tmp_path / "qrels.txt").write_text("q1 0 d1 1\n")
+    with pytest.raises(DataError) as err:
+        score_files(tmp_path / "run.txt", tmp_path / "qrels.txt", [10])
+    assert [(f.row, f.check) for f in err.value.findings] == [(3, "unique_per_query")]
+
+
+def test_judged_rows_tells_colliding_keys_apart():
+    import numpy as np
+
+    from tasks.metrics import DuplicateRetrieval, judged_rows
+
+    # documents given as 64-bit values that share their low 60 bits: every key collides within the query
+    names = np.array(["a", "b", "c", "d"])
+    value = {n: np.uint64(7 + (i << 61)) for i, n in enumerate(names)}
+    run_docs = ["a", "b", "c"]
+    query, doc = np.zeros(3, dtype=np.int64), np.array([value[d] for d in run_docs], dtype=np.uint64)
+    judged_docs = ["c", "d", "a"]
+    judged = np.array([value[d] for d in judged_docs], dtype=np.uint64)
+
+    def same_judged(rows, other):
+        return np.array([run_docs[r] == judged_docs[o] for r, o in zip(rows, other)], dtype=bool)
+
+    def same_run(rows, other):
+        return np.array([run_docs[r] == run_docs[o] for r, o in zip(rows, other)], dtype=bool)
+
+    assert judged_rows(query, doc, np.zeros(3, dtype=np.int64), judged, same_judged, same_run).tolist() == [2, -1, 0]
+    run_docs = ["a", "b", "a"]  # a true repeat two rows apart, behind a collision
+    doc = np.array([value[d] for d in run_docs], dtype=np.uint64)
+    with pytest.raises(DuplicateRetrieval):
+        judged_rows(query, doc, np.zeros(3, dtype=np.int64), judged, same_judged, same_run)
+
+
+def test_packed_argsort_is_a_stable_argsort():
+    import numpy as np
+
+    from tasks.metrics import packed_argsort
+
+    key = np.random.default_rng(0).integers(0, 50, 10_000)
+    assert packed_argsort(key).tolist() == np.argsort(key, kind="stable").tolist()
+    wide = np.array([2**62, 3, 2**62, 0])  # too wide to pack with a position: falls back to np.argsort
+    assert packed_argsort(wide).tolist() == [3, 1, 0, 2]
