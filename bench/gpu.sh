@@ -2,7 +2,7 @@
 # One short GPU check, two parts, about 5 minutes in all on an H100:
 #   1. bench/gpu_throughput.py: samples/s and seconds per epoch for 5,000 SciFact-length pairs with all-MiniLM-L6-v2
 #      and MNRL, fp32 against bf16 (fp16 where bf16 is missing), at batch 32 and 256 (timeout 200 s).
-#   2. bench/gpu_train.py: the flow's own train_model on the 3-epoch best-mix SciFact recipe, fp32 and bf16, and
+#   2. bench/gpu_train.py: the flow's own train_model on the 3-epoch mix_partial_match_bm25 SciFact recipe, fp32 and bf16, and
 #      bf16 with MatryoshkaLoss (equal and 1-1-2-4 weights), each scored on SciFact test at 384/256/128/64 dims with
 #      tasks/metrics.py, beside the same recipe's CPU run.
 # The GPU machine has torch, transformers and sentence-transformers, but not polars, faiss, datasets, pydantic or

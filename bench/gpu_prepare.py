@@ -1,7 +1,7 @@
 """Everything bench/gpu.sh needs on a bare GPU machine, written to one folder (about 50 MB, under the 64 MB carried):
 
 - model/      an fp16 safetensors copy of the bundled all-MiniLM-L6-v2 (train_model trains it with fp32 master weights)
-- train.json.gz   the SciFact training rows of the 3-epoch best-mix run (anchor, positive, negative_1..3) and its
+- train.json.gz   the SciFact training rows of the 3-epoch mix_partial_match_bm25 run (anchor, positive, negative_1..3) and its
                   TrainConfig, built by the flow's own ingest, mining and training_frame
 - test.json.gz    SciFact test queries, corpus and qrels, for the metrics of tasks/metrics.py
 - cpu.json        the same run's figures on this machine (from its run.json), to compare against
@@ -36,7 +36,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
     parser.add_argument("--run", default=str(ROOT / ".embedforge/bench/mining/3ep/best_mix-9g2qgdyt/run.json"),
-                        help="the CPU flow run of the same recipe, whose figures go in cpu.json")
+                        help="the CPU flow run of the same recipe, whose figures go in cpu.json (the default folder "
+                             "was written before the variant was renamed from best_mix; bench/mining.py now writes "
+                             "mix_partial_match_bm25-*)")
     args = parser.parse_args()
     import polars as pl
     from sentence_transformers import SentenceTransformer

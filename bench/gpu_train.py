@@ -1,4 +1,4 @@
-"""The flow's train_model on a GPU: the 3-epoch best-mix SciFact recipe trained in fp32 and in bf16 (or fp16), and
+"""The flow's train_model on a GPU: the 3-epoch SciFact recipe of bench/mining.py's `mix_partial_match_bm25` trained in fp32 and in bf16 (or fp16), and
 with MatryoshkaLoss, each scored on SciFact test at 384/256/128/64 dimensions with the product's own metrics, beside
 the same recipe's CPU run.
 
