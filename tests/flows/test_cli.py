@@ -134,7 +134,7 @@ def test_caching_across_processes(tiny_beir, tmp_path):
     assert not any(cached().values())
     assert all(cached().values())  # identical rerun in a new process
     assert cached("--set", "train.epochs=2") == {
-        "ingest": True, "mine": True, "train": False, "evaluate": False, "gate": False, "register": False}
+        "ingest": True, "mine": True, "train": False, "evaluate": False, "gate": False, "register": False, "report": False}
     corpus = data / "corpus.jsonl"
     corpus.write_bytes(corpus.read_bytes().replace(b"Manhattan", b"Manhattam", 1))  # one byte of one document
     after_edit = cached("--set", "train.epochs=2")
