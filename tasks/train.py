@@ -242,6 +242,8 @@ def train_model(
     model = SentenceTransformer(base_path, device=device, local_files_only=True).float()
     if cfg.max_seq_length:
         model.max_seq_length = cfg.max_seq_length
+    if cfg.gradient_checkpointing:
+        model[0].auto_model.gradient_checkpointing_enable()
     checkpoints = Path(checkpoint_dir) if checkpoint_dir and cfg.checkpoint_steps else None
     if dev is not None and checkpoints is None:
         checkpoints = output_dir / "checkpoints"

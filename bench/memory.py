@@ -1,0 +1,106 @@
+"""Peak resident memory of one training step on long texts, per memory-saving option; prints JSON.
+
+The case of issue 15: 32 rows of (query, positive, 3 negatives), every text at the model's 256-token limit (long
+documents make them so). Each variant runs in its own process (model load + one step of the real trainer); its peak
+RSS is read from the kernel (ru_maxrss), beside a process that only loads the model. Variants alternate over repeats;
+medians are reported.
+
+    .venv/bin/python bench/memory.py --repeats 2 --json bench/results/memory.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.flowrun import emit  # noqa: E402
+
+SCIFACT = ROOT.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
+VARIANTS = {
+    "load_only": {},
+    "mnrl_b32": {"loss": "mnrl", "batch_size": 32},
+    "mnrl_b16": {"loss": "mnrl", "batch_size": 16},
+    "mnrl_b32_checkpointing": {"loss": "mnrl", "batch_size": 32, "gradient_checkpointing": True},
+    "cached_mnrl_b32_mini8": {"loss": "cached_mnrl", "batch_size": 32, "mini_batch_size": 8},
+    "cached_mnrl_b32_mini4": {"loss": "cached_mnrl", "batch_size": 32, "mini_batch_size": 4},
+}
+
+
+def long_texts(n: int) -> list[str]:
+    """n texts of several SciFact abstracts each: far beyond 256 tokens, so every one is truncated at the limit."""
+    abstracts = [json.loads(line)["text"] for line, _ in zip(open(SCIFACT, encoding="utf-8"), range(n * 4))]
+    return [" ".join(abstracts[i * 4:(i + 1) * 4]) for i in range(n)]
+
+
+def child(variant: str) -> None:
+    from tasks.config import TrainConfig
+    from tasks.embeddings import resolve_model
+
+    spec = VARIANTS[variant]
+    base = resolve_model("all-MiniLM-L6-v2")
+    if not spec:
+        from sentence_transformers import SentenceTransformer
+
+        SentenceTransformer(base.path, device="cpu", local_files_only=True)
+    else:
+        from tasks.train import train_model
+
+        rows = spec["batch_size"]  # one step: as many rows as the batch
+        texts = long_texts(rows * 5)
+        table = {"anchor": texts[0::5], "positive": texts[1::5], "negative_1": texts[2::5],
+                 "negative_2": texts[3::5], "negative_3": texts[4::5]}
+        cfg = TrainConfig(epochs=1, checkpoint_steps=0, **spec)
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as out:
+            train_model(base.path, table, cfg, out, "cpu")
+        print(json.dumps({"step_seconds": round(time.perf_counter() - started, 2)}))
+    print(json.dumps({"peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--json")
+    parser.add_argument("--child")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    names = args.variants.split(",")
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for _ in range(args.repeats):
+        for name in names:
+            proc = subprocess.run([sys.executable, __file__, "--child", name], capture_output=True, text=True, cwd=ROOT)
+            if proc.returncode != 0:
+                raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+            values = {}
+            for line in proc.stdout.splitlines():
+                if line.startswith("{"):
+                    values.update(json.loads(line))
+            runs[name].append(values)
+            print(f"[memory] {name}: {values}", file=sys.stderr, flush=True)
+    result = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, 2 CPU cores (shared, noisy)",
+              "case": "one training step, 5 texts per row, every text at the 256-token limit, all-MiniLM-L6-v2, fp32 CPU",
+              "variants": {}}
+    for name, values in runs.items():
+        row = {"spec": VARIANTS[name], "peak_gb": round(statistics.median(v["peak_gb"] for v in values), 2)}
+        if "step_seconds" in values[0]:
+            row["seconds_with_load"] = round(statistics.median(v["step_seconds"] for v in values), 1)
+        result["variants"][name] = row
+    emit(result, args.json)
+
+
+if __name__ == "__main__":
+    main()
