@@ -183,6 +183,7 @@ class TrainConfig(_Section):
     matryoshka_dims: list[int] | None = None  # e.g. [384, 256, 128, 64] wraps every loss in MatryoshkaLoss
     matryoshka_weights: list[float] | None = None  # one per size (None = all 1): raise the small sizes' share of the loss
     max_seq_length: int | None = Field(None, ge=8)  # None keeps the base model's own limit
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30% more time
     dev_fraction: float = Field(0.0, ge=0, lt=0.5)  # share of training queries held out to pick the best checkpoint
     dev_corpus_size: int = Field(2000, ge=10)  # documents the dev evaluation searches (dev positives + a sample)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = CUDA when available
