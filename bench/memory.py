@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.flowrun import emit  # noqa: E402
 
+MARK = "[bench.memory] "  # the child's own lines, among the trainer's
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
 VARIANTS = {
     "load_only": {},
@@ -64,8 +65,8 @@ def child(variant: str) -> None:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
             train_model(base.path, table, cfg, out, "cpu")
-        print(json.dumps({"step_seconds": round(time.perf_counter() - started, 2)}))
-    print(json.dumps({"peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+        print(MARK + json.dumps({"step_seconds": round(time.perf_counter() - started, 2)}))
+    print(MARK + json.dumps({"peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
 
 
 def main() -> None:
@@ -87,8 +88,8 @@ def main() -> None:
                 raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
             values = {}
             for line in proc.stdout.splitlines():
-                if line.startswith("{"):
-                    values.update(json.loads(line))
+                if line.startswith(MARK):
+                    values.update(json.loads(line[len(MARK):]))
             runs[name].append(values)
             print(f"[memory] {name}: {values}", file=sys.stderr, flush=True)
     result = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, 2 CPU cores (shared, noisy)",

@@ -10,7 +10,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
-from tasks import registry, report
+from tasks import memory, registry, report
 from tasks.config import PipelineConfig
 from tasks.embeddings import resolve_model
 from tasks.results import ensure_storage_block, result_options
@@ -30,11 +30,13 @@ logging.getLogger("tasks").setLevel(logging.INFO)
 
 
 def _step(steps: dict[str, dict], name: str, task: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run one task, note whether it was a cache hit and how long it took, and return its result."""
+    """Run one task, note whether it was a cache hit, how long it took and its peak memory; return its result."""
     started = time.perf_counter()
+    memory.reset_peak()
     state = task(*args, return_state=True, **kwargs)
     result = state.result()  # raises the task's own error when it failed
-    steps[name] = {"cached": state.name == "Cached", "seconds": round(time.perf_counter() - started, 3)}
+    steps[name] = {"cached": state.name == "Cached", "seconds": round(time.perf_counter() - started, 3),
+                   "peak_gb": memory.peak_gb()}
     return result
 
 
@@ -55,7 +57,8 @@ def _train_stages(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg:
     if stages > 1:
         for stage in range(stages):
             steps.pop(f"train-stage-{stage + 1}")
-        steps["train"] = {"cached": all(r["cached"] for r in record), "seconds": round(sum(r["seconds"] for r in record), 3)}
+        steps["train"] = {"cached": all(r["cached"] for r in record), "seconds": round(sum(r["seconds"] for r in record), 3),
+                          "peak_gb": max(r["peak_gb"] for r in record)}
     return trained, record if stages > 1 else [], curves
 
 

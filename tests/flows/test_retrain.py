@@ -42,6 +42,8 @@ def first_run(tiny_cfg):
 def test_first_run_executes_every_step_and_reports_metrics(first_run):
     assert list(first_run["steps"]) == STEPS
     assert not any(step["cached"] for step in first_run["steps"].values())
+    assert all(0 < step["peak_gb"] < 20 for step in first_run["steps"].values())  # each step's own peak memory
+    assert first_run["steps"]["train"]["peak_gb"] > 0.3  # the model is in memory while it trains
     for role in ("base", "champion", "candidate"):
         assert set(HEADLINE) <= set(first_run["metrics"][role])
     assert first_run["metrics"]["champion"] == first_run["metrics"]["base"]  # no champion yet: the base model
@@ -163,7 +165,7 @@ def test_curriculum_trains_one_cached_stage_per_band(tiny_cfg):
     assert first["training"]["stage"] == 1 and first["training"]["stages"] == 2
     # each stage's loss curve is read on its own (across stages the loss rises by design: the negatives get harder)
     assert all(isinstance(s["loss_curve"], str) and s["loss_curve"] for s in first["curriculum"])
-    assert "| stage | cached | seconds | final loss | loss curve |" in run_markdown(first)
+    assert "| stage | cached | seconds | mean loss | loss curve |" in run_markdown(first)
     again = retrain(staged)
     assert all(s["cached"] for s in again["curriculum"]) and again["steps"]["train"]["cached"]
     assert again["model_path"] == first["model_path"]
