@@ -9,7 +9,7 @@ from pandera.polars import PolarsData
 
 class MinedNegativeSchema(pa.DataFrameModel):
     """`slot` orders the negatives of one pair within a curriculum `stage` (0 without one); `strategy`, `rank`, the
-    scores and `difficulty` (score / positive score) record why each was picked."""
+    `origin`, scores and `difficulty` (score / positive score) record why each was picked."""
 
     stage: int = pa.Field(ge=0)
     query_id: str
@@ -17,6 +17,8 @@ class MinedNegativeSchema(pa.DataFrameModel):
     slot: int = pa.Field(ge=0)
     negative_id: str
     strategy: str = pa.Field(isin=["dense", "bm25", "partial_match", "domain_confusion", "contradiction", "random"])
+    origin: str = pa.Field(isin=["top_k", "deeper", "relaxed", "random"])  # top_k: the configured window; deeper,
+    # relaxed: widening for a pair the filters left short (further down the list, a looser margin); random: the fill
     rank: int = pa.Field(ge=-1)  # rank in the strategy's list (0 = best); -1 for the random fill
     score: float = pa.Field(nullable=True)
     positive_score: float = pa.Field(nullable=True)

@@ -69,8 +69,7 @@ class DataConfig(_Section):
 
 
 class BM25Params(_Section):
-    engine: Literal["auto", "rank_bm25", "bm25s"] = "auto"  # auto = rank-bm25 up to bm25s_above documents, bm25s above
-    bm25s_above: int = Field(20_000, ge=0)  # corpus size from which auto switches to bm25s (sparse matrices)
+    engine: Literal["bm25s", "rank_bm25"] = "bm25s"  # bm25s: sparse matrix, seconds on long texts; rank_bm25: pure Python, same top-k, minutes
 
 
 class DenseParams(_Section):
@@ -137,9 +136,13 @@ class MiningConfig(_Section):
     max_score_ratio: float | None = Field(0.95, gt=0)  # relative margin: drop candidates above this × positive's score
     absolute_margin: float | None = None  # drop candidates scoring above the positive's score minus this
     max_score: float | None = None  # drop candidates scoring above this, whatever the positive scores
+    fill: Literal["widen", "random", "widen_only"] = "widen"  # a pair left short: widen then random; random at once; widen_only: fail
+    widen_depth: int = Field(4, ge=1)  # widening re-queries each strategy for the short pairs down to this × top_k …
+    widen_ratios: list[float] = [0.98, 1.0]  # … then relaxes max_score_ratio in these steps, never to or above the positive's score
+    random_warn: float = Field(0.10, ge=0, le=1)  # warn (log and report) when more than this share of the negatives is random
     curriculum: list[float] | None = None  # difficulty caps, one training stage each, easy first: [0.7, 0.85, 0.95]
     encode_batch_size: int = Field(64, ge=1)  # texts per forward pass when embedding the corpus
-    seed: int = 0  # seeds k-means and the random fill used when a pair has too few filtered candidates
+    seed: int = 0  # seeds k-means and the random fill used when a pair is still short of candidates
 
     @field_validator("strategies")
     @classmethod
@@ -154,6 +157,14 @@ class MiningConfig(_Section):
     def _ascending_stages(cls, value: list[float] | None) -> list[float] | None:
         if value is not None and (len(value) < 2 or value != sorted(set(value))):
             raise ValueError(f"curriculum must list at least two difficulty bounds in ascending order, got {value}")
+        return value
+
+    @field_validator("widen_ratios")
+    @classmethod
+    def _relaxing_ratios(cls, value: list[float]) -> list[float]:
+        if value != sorted(set(value)) or any(not 0 < r <= 1 for r in value):
+            raise ValueError(f"widen_ratios must be ascending relative margins in (0, 1] (1 = just below the positive's "
+                             f"score), got {value}")
         return value
 
     @property
@@ -184,6 +195,7 @@ class TrainConfig(_Section):
     matryoshka_weights: list[float] | None = None  # one per size (None = all 1): raise the small sizes' share of the loss
     max_seq_length: int | None = Field(None, ge=8)  # None keeps the base model's own limit
     gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30% more time
+    memory_budget_gb: float | None = Field(3.0, gt=0)  # activations one MNRL step may keep; above: CachedMNRL (None = off)
     dev_fraction: float = Field(0.0, ge=0, lt=0.5)  # share of training queries held out to pick the best checkpoint
     dev_corpus_size: int = Field(2000, ge=10)  # documents the dev evaluation searches (dev positives + a sample)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = CUDA when available
@@ -218,7 +230,9 @@ class EvalConfig(_Section):
     k_values: list[int] = [1, 3, 5, 10, 100]  # cut-offs at which every metric is reported; 10 and 100 always are
     batch_size: int = Field(64, ge=1)  # texts per forward pass when embedding queries and corpus
     dims: list[int] = [256, 128, 64]  # also score embeddings truncated to these sizes (re-normalised): Matryoshka table
-    bm25: bool = True  # also score a BM25 baseline on the same queries
+    bm25: bool = True  # also score BM25 and the hybrid (BM25 fused with each model) on the same queries
+    bm25_engine: Literal["bm25s", "rank_bm25"] = "bm25s"  # the baseline's BM25 engine; both give the same ranking
+    rrf_k: int = Field(60, ge=1)  # hybrid = reciprocal-rank fusion, score Σ 1/(rrf_k + rank); 60 as in Cormack et al. 2009
 
     @field_validator("dims")
     @classmethod
@@ -249,6 +263,8 @@ class GateConfig(_Section):
     permutations: int = Field(10_000, ge=100)  # sign flips drawn by the paired randomization test
     seed: int = 0  # seeds the randomization test, so a decision repeats exactly
     guards: dict[str, float] = {"recall@100": 0.01}  # metric -> largest drop tolerated against the champion
+    bm25_floor: bool = True  # never promote a candidate whose gate.metric is below BM25's on the same queries
+    target: Literal["dense", "hybrid"] = "dense"  # what is gated: the model alone, or its hybrid with BM25 (hybrid search)
 
     @field_validator("metric")
     @classmethod
@@ -283,6 +299,11 @@ class PipelineConfig(_Section):
 
     @model_validator(mode="after")
     def _cross_section_rules(self) -> PipelineConfig:
+        if not self.eval.bm25 and (self.gate.bm25_floor or self.gate.target == "hybrid"):
+            raise ValueError(
+                f"gate.bm25_floor={self.gate.bm25_floor} and gate.target={self.gate.target!r} need the BM25 baseline, "
+                "but eval.bm25 is false; set eval.bm25=true, or gate.bm25_floor=false and gate.target=dense"
+            )
         for what, metric in [("gate.metric", self.gate.metric), *(("gate.guards", g) for g in self.gate.guards)]:
             k = int(metric.split("@")[1])
             if k not in self.eval.k_values:

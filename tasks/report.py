@@ -23,15 +23,19 @@ def _cutoffs(metrics: dict[str, float]) -> list[int]:
     return sorted({int(name.split("@")[1]) for name in metrics})
 
 
+REFERENCES = ("bm25", "hybrid")  # rows that are baselines, not models: no change against the base model
+
+
 def metrics_table(rows: dict[str, dict[str, float]], columns: tuple[str, ...] = HEADLINE, baseline: str = "base") -> str:
-    """Markdown table, one row per model, with the relative change against `baseline` in brackets."""
+    """Markdown table, one row per model, with the relative change against `baseline` in brackets (models only)."""
     lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     base = rows.get(baseline, {})
     for name, metrics in rows.items():
         cells = []
         for column in columns:
             value = metrics.get(column, math.nan)
-            change = f" ({(value - base[column]) / base[column]:+.1%})" if name != baseline and base.get(column) else ""
+            compared = name != baseline and name not in REFERENCES and base.get(column)
+            change = f" ({(value - base[column]) / base[column]:+.1%})" if compared else ""
             cells.append(f"{value:.4f}{change}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -89,7 +93,7 @@ def chart_png(summary: dict) -> bytes:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for name, values in rows.items():
         ks = _cutoffs(values)
-        left.plot(ks, [values[f"ndcg@{k}"] for k in ks], marker="o", label=name, linestyle="--" if name == "bm25" else "-")
+        left.plot(ks, [values[f"ndcg@{k}"] for k in ks], marker="o", label=name, linestyle="--" if name in REFERENCES else "-")
     left.set_xscale("log")
     left.set(title="NDCG@K on the test queries", xlabel="K", ylabel="NDCG@K")
     left.legend()
@@ -109,29 +113,70 @@ def _models(summary: dict) -> dict[str, dict[str, float]]:
         rows.pop("champion")  # no champion yet: the base model is the champion
     if summary.get("bm25"):
         rows = {"bm25": summary["bm25"], **rows}
+    if summary.get("hybrid"):
+        rows["hybrid"] = summary["hybrid"]
     return rows
 
 
+def against_bm25(summary: dict) -> str | None:
+    """The verdict against the baselines: the candidate against BM25, and the hybrid of the two, on the gate's metric."""
+    bm25, hybrid = summary.get("bm25"), summary.get("hybrid")
+    if not bm25:
+        return None
+    metric = summary.get("decision", {}).get("metric", "ndcg@10")
+    candidate, lexical = summary["metrics"]["candidate"][metric], bm25[metric]
+    side = "above" if candidate > lexical else "level with" if candidate == lexical else "**below**"
+    line = f"**Against BM25:** the candidate's {metric} {candidate:.4f} is {side} BM25's {lexical:.4f} ({candidate - lexical:+.4f})"
+    if hybrid:
+        fused = hybrid[metric]
+        line += (f"; the hybrid (reciprocal-rank fusion of BM25 and the candidate, k={summary.get('rrf_k')}) scores "
+                 f"{fused:.4f} ({fused - lexical:+.4f} over BM25, {fused - candidate:+.4f} over the candidate alone)")
+    target = summary.get("decision", {}).get("target", "dense")
+    return line + (". The gate compared the hybrids." if target == "hybrid" else ".")
+
+
+def _final_loss(training: dict) -> str:
+    """The last logged loss (the trainer's own figure is the mean over all steps, which hides where training ended)."""
+    curve = training.get("loss_curve") or []
+    return f"{curve[-1][1]:.4f}" if curve else "—"
+
+
 def steps_table(steps: dict[str, dict]) -> str:
-    lines = ["| step | cached | seconds |", "|---|---|---:|"]
-    lines += [f"| {name} | {'yes' if s['cached'] else 'no'} | {s['seconds']:.1f} |" for name, s in steps.items()]
+    """Every step with cache hit, time and peak memory, and the total (time summed, memory the highest step's)."""
+    def gb(s: dict) -> str:
+        return f"{s['peak_gb']:.2f}" if s.get("peak_gb") is not None else "—"
+
+    lines = ["| step | cached | seconds | peak GB |", "|---|---|---:|---:|"]
+    lines += [f"| {name} | {'yes' if s['cached'] else 'no'} | {s['seconds']:.1f} | {gb(s)} |" for name, s in steps.items()]
+    peaks = [s["peak_gb"] for s in steps.values() if s.get("peak_gb") is not None]
+    total = sum(s["seconds"] for s in steps.values())
+    lines.append(f"| **total** | | **{total:.1f}** | **{max(peaks):.2f}** |" if peaks else f"| **total** | | **{total:.1f}** | — |")
     return "\n".join(lines)
 
 
 def mining_table(report: dict) -> str:
-    """Rows each strategy produced and its held-out-label false-negative estimate."""
-    rates = report.get("false_negative_rate", {})
-    lines = ["| strategy | negatives | false-negative rate (held-out labels) |", "|---|---:|---:|"]
+    """Warnings first, then the rows each strategy produced, where they came from (the configured top-k window, widening
+    deeper or at a looser margin, the random fill) and its held-out-label false-negative estimate."""
+    rates, origins = report.get("false_negative_rate", {}), report.get("origins", {})
+    warnings = [f"**Warning:** {w}" for w in report.get("warnings", [])]
+    lines = ["| strategy | negatives | top-k | deeper | relaxed | random | false-negative rate (held-out labels) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for name, rows in sorted(report["rows"].items()):
         rate = f"{rates[name]:.1%}" if name in rates else "–"
-        lines.append(f"| {name} | {rows} | {rate} |")
+        split = " | ".join(str(origins[name].get(o, 0)) if name in origins else "–" for o in ("top_k", "deeper", "relaxed", "random"))
+        lines.append(f"| {name} | {rows} | {split} | {rate} |")
     if "all" in rates:
-        lines.append(f"| **all** | {sum(report['rows'].values())} | {rates['all']:.1%} |")
+        lines.append(f"| **all** | {sum(report['rows'].values())} | | | | | {rates['all']:.1%} |")
     checked = report.get("false_negative_pairs", 0)
-    note = (f"False-negative rate: mined again for the {checked} pairs whose query has other positives, hiding those, "
-            "and counted the negatives that are in fact relevant." if checked else
-            "No query has several positives, so no false-negative estimate.")
-    return "\n".join(lines) + "\n\n" + note
+    notes = []
+    if "random_share" in report:
+        notes.append(f"Random negatives: {report['random_share']:.1%} ({report['pairs_short']} pairs short of real "
+                     f"candidates; {report['pairs_widened']} pairs widened; mining.fill={report['fill']}). Deeper: further "
+                     "down each strategy's list; relaxed: at a looser margin, still below the positive's score.")
+    notes.append(f"False-negative rate: mined again for the {checked} pairs whose query has other positives, hiding those, "
+                 "and counted the negatives that are in fact relevant." if checked else
+                 "No query has several positives, so no false-negative estimate.")
+    return "\n\n".join([*warnings, "\n".join(lines), *notes])
 
 
 def difficulty_png(negatives) -> bytes:
@@ -165,14 +210,19 @@ def publish_mining(report: dict, negatives) -> None:
 def run_markdown(summary: dict, chart: str | None = None) -> str:
     """The run report a person reads in the Prefect UI and in the model folder; `chart` is an image link or data URI."""
     verdict = "promoted" if summary["promoted"] else "not promoted"
+    baselines = against_bm25(summary)  # leads: a model that loses to BM25 is the first thing to know
     rows = _models(summary)
     parts = [
         f"# embedforge run — {verdict}",
         f"**Dataset:** `{summary['dataset']}`  ·  **Base model:** `{summary['base_model']}`  ·  "
         f"**Model:** `{summary.get('model_path', '(not registered yet)')}`",
+        *([baselines] if baselines else []),
         f"**Gate:** {summary['reason']}",
         "## Test metrics",
         metrics_table(rows),
+        "In brackets: change against the base model. bm25 and hybrid are baselines on the same queries (hybrid: "
+        f"reciprocal-rank fusion of BM25 and the candidate, k={summary.get('rrf_k')})." if "hybrid" in rows else
+        "In brackets: change against the base model.",
     ]
     if chart:
         parts.append(f"![metrics chart]({chart})")
@@ -192,7 +242,7 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
         parts += [
             "## Training",
             f"{training['examples']} examples, {training['steps']} steps on {training['device']} ({training['precision']}), "
-            f"{training['seconds']:.0f} s, final loss {training['train_loss']:.4f}",
+            f"{training['seconds']:.0f} s, final loss {_final_loss(training)} (mean over training {training['train_loss']:.4f})",
         ]
         if len(training.get("datasets", {})) > 1:
             parts.append("\n".join(["| dataset | rows | loss |", "|---|---:|---|"]
@@ -211,7 +261,7 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
         parts += ["## Hard negatives", mining_table(summary["mining"])]
     if summary.get("curriculum"):
         parts += ["## Curriculum stages", "\n".join(
-            ["| stage | cached | seconds | final loss | loss curve |", "|---:|---|---:|---:|---|"]
+            ["| stage | cached | seconds | mean loss | loss curve |", "|---:|---|---:|---:|---|"]
             + [f"| {r['stage']} | {'yes' if r['cached'] else 'no'} | {r['seconds']:.1f} | {r['train_loss']:.4f} | {r.get('loss_curve') or '—'} |"
                for r in summary["curriculum"]])]
     if summary.get("steps"):

@@ -188,10 +188,60 @@ def build_loss(model, name: str, cfg: TrainConfig):
     return loss
 
 
+OVERHEAD = 1.3  # measured peak over the formula's estimate (bench/memory.py, 16 and 32 rows of 256-token texts)
+
+
+def activation_gb(texts: int, seq_len: int, hidden: int, heads: int, layers: int, precision: str) -> float:
+    """Activation memory a transformer encoder keeps for the backward pass of `texts` texts of `seq_len` tokens.
+
+    Per layer and token, h * (34 + 5 * a * s / h) bytes in half precision (Korthikanti et al. 2022, "Reducing
+    Activation Recomputation in Large Transformer Models", eq. 1), doubled in fp32, times OVERHEAD: on
+    all-MiniLM-L6-v2 at 256 tokens (bench/memory.py) real steps kept 1.2-1.3x the formula (temporary buffers).
+    """
+    bytes_per_value = 4 if precision == "fp32" else 2
+    per_token = layers * hidden * (34 + 5 * heads * seq_len / hidden) * bytes_per_value / 2
+    return OVERHEAD * texts * seq_len * per_token / 2**30
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    loss: str  # the loss actually trained: cached_mnrl when MNRL's batch would not fit the budget
+    mini_batch_size: int
+    estimate_gb: float  # activation memory of one MNRL step at this batch size
+    reason: str
+
+
+def memory_plan(loss: str, batch_size: int, columns: int, seq_len: int, shape: tuple[int, int, int], precision: str,
+                budget_gb: float | None, mini_batch_size: int) -> MemoryPlan:
+    """MNRL as asked when one step fits `budget_gb`; else CachedMNRL, whose gradients are the same (GradCache,
+    Gao et al. 2021), in mini-batches sized to the budget: it trades a second forward pass for memory."""
+    hidden, heads, layers = shape
+    estimate = activation_gb(batch_size * columns, seq_len, hidden, heads, layers, precision)
+    if loss != "mnrl" or budget_gb is None or estimate <= budget_gb:
+        return MemoryPlan(loss, mini_batch_size, round(estimate, 2), "within the memory budget" if loss == "mnrl" else "as configured")
+    per_text = activation_gb(1, seq_len, hidden, heads, layers, precision)
+    mini = max(1, min(batch_size, int(budget_gb / per_text)))
+    reason = (f"one MNRL step would keep ~{estimate:.1f} GB of activations ({batch_size} rows x {columns} texts x {seq_len} "
+              f"tokens), above train.memory_budget_gb={budget_gb}: trained with CachedMNRL (same gradients) in "
+              f"mini-batches of {mini}")
+    return MemoryPlan("cached_mnrl", mini, round(estimate, 2), reason)
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
     """The newest complete `checkpoint-<step>` folder (a half-written one has no trainer_state.json yet)."""
     done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file() and p.name.split("-")[-1].isdigit()]
     return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def _memory_plan(model, ts: TrainingSet, cfg: TrainConfig, precision: str) -> MemoryPlan:
+    """The plan for one training set: its texts' longest token length (capped at the model's limit) sets the cost."""
+    columns = len(ts.frame)
+    sample = [text for values in ts.frame.values() for text in values[:2000]]
+    lengths = model.tokenizer(sample, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    seq_len = min(model.max_seq_length, max((len(ids) for ids in lengths), default=1))
+    config = model[0].auto_model.config
+    shape = (config.hidden_size, config.num_attention_heads, config.num_hidden_layers)
+    return memory_plan(ts.loss, cfg.batch_size, columns, seq_len, shape, precision, cfg.memory_budget_gb, cfg.mini_batch_size)
 
 
 def train_model(
@@ -285,7 +335,12 @@ def train_model(
         ddp_backend=("gloo" if device == "cpu" else "nccl") if world_size() > 1 else None,
     )
     datasets = {name: Dataset.from_dict(ts.frame) for name, ts in sets.items()}
-    losses = {name: build_loss(model, ts.loss, cfg) for name, ts in sets.items()}
+    plans = {name: _memory_plan(model, ts, cfg, precision) for name, ts in sets.items()}
+    for name, plan in plans.items():
+        if plan.loss != sets[name].loss:
+            logger.warning("%s: %s", name, plan.reason)
+    losses = {name: build_loss(model, plan.loss, cfg.model_copy(update={"mini_batch_size": plan.mini_batch_size}))
+              for name, plan in plans.items()}
     single = len(sets) == 1  # one dataset: plain Dataset and loss, exactly as a single-dataset script would run
     trainer = SentenceTransformerTrainer(
         model=model, args=args, evaluator=evaluator,
@@ -308,6 +363,8 @@ def train_model(
         "examples": rows,
         "columns": list(main.frame),
         "loss": main.loss,
+        "memory_plan": {name: {"loss": p.loss, "mini_batch_size": p.mini_batch_size, "estimate_gb": p.estimate_gb,
+                               "budget_gb": cfg.memory_budget_gb, "reason": p.reason} for name, p in plans.items()},
         "datasets": {name: {"rows": height[name], "loss": ts.loss} for name, ts in sets.items()},
         "matryoshka_dims": cfg.matryoshka_dims,
         "matryoshka_weights": cfg.matryoshka_weights,

@@ -22,10 +22,11 @@ from tasks.mining.dense import dense_candidates
 from tasks.mining.domain_confusion import domain_confusion_candidates
 from tasks.mining.filters import Negative, Window, difficulty, passes_filter, select_negatives
 from tasks.mining.partial_match import partial_match_candidates
+from tasks.mining.widen import widen
 
 __all__ = [
     "STRATEGIES", "Candidates", "MiningInput", "Negative", "Window", "candidates_for", "difficulty",
-    "false_negative_rate", "mine_negatives", "passes_filter", "select_negatives", "stage_windows",
+    "false_negative_rate", "mine_negatives", "mining_report", "passes_filter", "select_negatives", "stage_windows", "widen",
 ]
 
 logger = logging.getLogger(__name__)
@@ -39,12 +40,12 @@ STRATEGIES = {
 }
 
 
-def candidates_for(inp: MiningInput, cfg: MiningConfig) -> list[tuple[Candidates, int | None]]:
-    """Every configured strategy's candidates, with its count."""
+def candidates_for(inp: MiningInput, cfg: MiningConfig, k: int | None = None) -> list[tuple[Candidates, int | None]]:
+    """Every configured strategy's candidates (top_k, or k), with its count."""
     out = []
     for spec in cfg.strategies:
         extra = {"seed": cfg.seed} if spec.name == "domain_confusion" else {}
-        out.append((STRATEGIES[spec.name](inp, cfg.top_k, spec.parsed(), **extra), spec.count))
+        out.append((STRATEGIES[spec.name](inp, k or cfg.top_k, spec.parsed(), **extra), spec.count))
     return out
 
 
@@ -104,6 +105,7 @@ def _frame(negatives: list[Negative], stage: int, pairs: pl.DataFrame, doc_ids: 
             "slot": [n.slot for n in negatives],
             "negative_id": [doc_ids[n.doc] for n in negatives],
             "strategy": [n.strategy for n in negatives],
+            "origin": [n.origin for n in negatives],
             "rank": [n.rank for n in negatives],
             "score": [number(n.score) for n in negatives],
             "positive_score": [number(n.positive_score) for n in negatives],
@@ -111,7 +113,8 @@ def _frame(negatives: list[Negative], stage: int, pairs: pl.DataFrame, doc_ids: 
         },
         schema={
             "stage": pl.Int64, "query_id": pl.String, "positive_id": pl.String, "slot": pl.Int64, "negative_id": pl.String,
-            "strategy": pl.String, "rank": pl.Int64, "score": pl.Float64, "positive_score": pl.Float64, "difficulty": pl.Float64,
+            "strategy": pl.String, "origin": pl.String, "rank": pl.Int64, "score": pl.Float64, "positive_score": pl.Float64,
+            "difficulty": pl.Float64,
         },
     )
 
@@ -132,8 +135,8 @@ def mine_negatives(
     read by domain_confusion when its params name a `field`.
     query_vectors: embeddings of the distinct queries in order of first appearance in `pairs`; doc_vectors: of the
     corpus in row order (needed by dense, domain_confusion and partial_match in disagreement mode).
-    Output schema: MinedNegativeSchema, one row per (stage, pair, slot); report {rows, stages, false_negative_rate,
-    false_negative_pairs}.
+    A pair the filters leave short is widened, then topped up at random, as `cfg.fill` says (tasks/mining/widen.py).
+    Output schema: MinedNegativeSchema, one row per (stage, pair, slot); report: see mining_report.
     """
     doc_ids = corpus["doc_id"].to_list()
     doc_row = {doc_id: i for i, doc_id in enumerate(doc_ids)}
@@ -157,14 +160,52 @@ def mine_negatives(
         doc_groups=_doc_groups(cfg, doc_metadata, doc_row),
     )
     candidates = candidates_for(inp, cfg) if cfg.num_negatives > 0 else []
-    frames = []
-    for stage, window in enumerate(stage_windows(cfg)):
-        negatives = select_negatives(candidates, inp.pair_query, inp.pair_doc, inp.positives_of_query, cfg.num_negatives,
-                                     window, len(doc_ids), cfg.seed + stage)
-        frames.append(_frame(negatives, stage, pairs, doc_ids))
-    frame = pl.concat(frames)
-    rates, checked = false_negative_rate(candidates, inp, cfg)
-    rows = dict(frame.group_by("strategy").len().sort("strategy").rows())
-    logger.info("mined %d negatives for %d pairs in %d stage(s): %s", frame.height, pairs.height, cfg.stages, rows)
-    report = {"rows": rows, "stages": cfg.stages, "false_negative_rate": rates, "false_negative_pairs": checked}
+    windows = stage_windows(cfg)
+    stages = [select_negatives(candidates, inp.pair_query, inp.pair_doc, inp.positives_of_query, cfg.num_negatives,
+                               window, len(doc_ids), cfg.seed + stage, fill=cfg.fill == "random")
+              for stage, window in enumerate(windows)]
+    if cfg.fill != "random":
+        stages = widen(stages, inp, cfg, windows, len(doc_ids), candidates_for)
+    frame = pl.concat([_frame(negatives, stage, pairs, doc_ids) for stage, negatives in enumerate(stages)])
+    report = mining_report(frame, cfg, pairs.height, *false_negative_rate(candidates, inp, cfg))
+    logger.info("mined %d negatives for %d pairs in %d stage(s): %s", frame.height, pairs.height, cfg.stages, report["rows"])
+    for warning in report["warnings"]:
+        logger.warning(warning)
     return MinedNegativeSchema.validate(frame), report
+
+
+def mining_report(frame: pl.DataFrame, cfg: MiningConfig, n_pairs: int, rates: dict[str, float], checked: int) -> dict:
+    """{rows: negatives per strategy, origins: {strategy: {top_k, deeper, relaxed, random: count}}, random_share,
+    pairs_widened, pairs_short (given a random negative), fill, warnings, stages, false_negative_rate,
+    false_negative_pairs}."""
+    origins: dict[str, dict[str, int]] = {}
+    for strategy, origin, count in frame.group_by("strategy", "origin").len().sort("strategy", "origin").iter_rows():
+        origins.setdefault(strategy, {})[origin] = count
+    n_random = frame.filter(pl.col("origin") == "random").height
+    share = n_random / frame.height if frame.height else 0.0
+
+    def pairs_with(*kinds: str) -> int:
+        return frame.filter(pl.col("origin").is_in(kinds)).select("query_id", "positive_id").unique().height
+
+    short = pairs_with("random")
+    warnings = []
+    if share > cfg.random_warn:
+        cause = ("mining.fill=random tops pairs up at random without widening the search first; try mining.fill=widen"
+                 if cfg.fill == "random" else
+                 f"the positive-aware filters left them short even {cfg.widen_depth}× deeper and at a looser margin; the "
+                 "base model may score true positives low on this domain (see positive_score in the negatives) — raise "
+                 "mining.widen_depth or lower mining.num_negatives")
+        warnings.append(f"{share:.0%} of the mined negatives are random ({n_random} of {frame.height}, for {short} of "
+                        f"{n_pairs} pairs), above mining.random_warn={cfg.random_warn:.0%}: {cause}")
+    return {
+        "rows": dict(frame.group_by("strategy").len().sort("strategy").rows()),
+        "origins": origins,
+        "random_share": round(share, 4),
+        "pairs_widened": pairs_with("deeper", "relaxed"),
+        "pairs_short": short,
+        "fill": cfg.fill,
+        "warnings": warnings,
+        "stages": cfg.stages,
+        "false_negative_rate": rates,
+        "false_negative_pairs": checked,
+    }

@@ -4,8 +4,9 @@ Input: one (Candidates, count) per strategy, the pairs as (query row, positive r
 Output: Negative rows (pair, slot, doc, strategy, rank, score, positive_score, difficulty), `num_negatives` per pair.
 Args: Window — the rank window [rank_min, rank_max), the relative margin (max_score_ratio: a candidate scoring above
 this fraction of the positive's score under the same strategy is taken for an unlabelled positive and dropped), an
-absolute margin, a maximum score, and the difficulty band of a curriculum stage; seed for the random fill used only
-when the filters leave too few candidates.
+absolute margin, a maximum score, and the difficulty band of a curriculum stage; seed for the random fill, used only
+when `fill` asks for it and the candidates leave a pair short. `prior` carries negatives already chosen (widening tops a
+short pair up in further passes, tasks/mining/widen.py); `origin` labels the new ones.
 Mixing: strategies with a count give that many first, in config order; the rest of the slots go one at a time, in
 turn, to the strategies without a count (then to all of them), de-duplicated; a known positive is never a negative.
 Reference: Moreira et al., "NV-Retriever: Improving text embedding models with effective hard-negative mining"
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,6 +36,7 @@ class Negative:
     score: float | None
     positive_score: float | None
     difficulty: float | None
+    origin: str = "top_k"  # top_k: within the configured window; deeper, relaxed: found by widening; random: the fill
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Window:
     max_score: float | None = None
     min_difficulty: float = -math.inf  # a curriculum stage takes difficulty in (min_difficulty, max_difficulty]
     max_difficulty: float = math.inf
+    below_positive: bool = False  # widening's relaxed margins: a candidate must still score strictly below the positive
 
 
 def difficulty(score: float, positive_score: float) -> float:
@@ -59,6 +62,8 @@ def difficulty(score: float, positive_score: float) -> float:
 
 def passes_filter(score: float, positive_score: float, window: Window) -> bool:
     """The positive-aware filters: relative margin, absolute margin, maximum score, curriculum band."""
+    if window.below_positive and not score < positive_score:  # also drops every candidate when the positive has no score
+        return False
     if window.max_score_ratio is not None and score > window.max_score_ratio * positive_score:
         return False
     if window.absolute_margin is not None and score > positive_score - window.absolute_margin:
@@ -68,7 +73,8 @@ def passes_filter(score: float, positive_score: float, window: Window) -> bool:
     return window.min_difficulty < difficulty(score, positive_score) <= window.max_difficulty
 
 
-def _ranked(cand: Candidates, query: int, pair: int, positive: int, known: set[int], window: Window) -> Iterator[Negative]:
+def _ranked(cand: Candidates, query: int, pair: int, positive: int, known: set[int], window: Window,
+            origin: str) -> Iterator[Negative]:
     row = pair if cand.per_pair else query
     positive_score = float(cand.positive_scores[pair])
     end = cand.indices.shape[1] if window.rank_max is None else min(window.rank_max, cand.indices.shape[1])
@@ -82,11 +88,11 @@ def _ranked(cand: Candidates, query: int, pair: int, positive: int, known: set[i
             if doc == positive:
                 continue
             hardness = difficulty(score, positive_score) if not math.isnan(score) else None
-            yield Negative(pair, -1, doc, cand.name, rank, score, positive_score, hardness)
+            yield Negative(pair, -1, doc, cand.name, rank, score, positive_score, hardness, origin)
             continue
         if doc in known or not passes_filter(score, positive_score, window):
             continue
-        yield Negative(pair, -1, doc, cand.name, rank, score, positive_score, difficulty(score, positive_score))
+        yield Negative(pair, -1, doc, cand.name, rank, score, positive_score, difficulty(score, positive_score), origin)
 
 
 def _take(streams: list[Iterator[Negative]], taken: set[int], chosen: list[Negative], limit: int) -> None:
@@ -114,33 +120,35 @@ def select_negatives(
     n_docs: int,
     seed: int,
     pairs: Iterable[int] | None = None,
+    *,
+    prior: dict[int, list[Negative]] | None = None,
+    origin: str = "top_k",
+    fill: bool = True,
 ) -> list[Negative]:
-    """`num_negatives` negatives for each pair (all pairs, or those listed), mixed from the strategies' candidates."""
+    """`num_negatives` negatives for each pair (all pairs, or those listed), mixed from the strategies' candidates after
+    the pair's `prior` ones; topped up at random when `fill`, else a pair may come back short."""
     rng = random.Random(seed)
     out: list[Negative] = []
     for pair in range(len(pair_query)) if pairs is None else pairs:
         query, positive = int(pair_query[pair]), int(pair_doc[pair])
         known = positives_of_query.get(query, set()) | {positive}
-        streams = {id(c): _ranked(c, query, pair, positive, known, window) for c, _ in candidates}
-        chosen: list[Negative] = []
-        taken: set[int] = set()
+        streams = {id(c): _ranked(c, query, pair, positive, known, window, origin) for c, _ in candidates}
+        chosen: list[Negative] = list((prior or {}).get(pair, []))
+        taken: set[int] = {n.doc for n in chosen}
         for cand, count in candidates:
             if count:
                 _take([streams[id(cand)]], taken, chosen, len(chosen) + min(count, num_negatives - len(chosen)))
         _take([streams[id(c)] for c, count in candidates if count is None], taken, chosen, num_negatives)
         _take([streams[id(c)] for c, _ in candidates], taken, chosen, num_negatives)
-        if len(chosen) < num_negatives and n_docs - len(known) - len(taken) < num_negatives - len(chosen):
+        if fill and len(chosen) < num_negatives and n_docs - len(known) - len(taken) < num_negatives - len(chosen):
             raise ValueError(
                 f"cannot pick {num_negatives} negatives for pair {pair}: the corpus has only {n_docs} documents "
                 f"and {len(known)} are positives of the query; lower mining.num_negatives"
             )
-        while len(chosen) < num_negatives:
+        while fill and len(chosen) < num_negatives:
             doc = rng.randrange(n_docs)
             if doc not in known and doc not in taken:
                 taken.add(doc)
-                chosen.append(Negative(pair, -1, doc, "random", -1, None, None, None))
-        out.extend(
-            Negative(n.pair, slot, n.doc, n.strategy, n.rank, n.score, n.positive_score, n.difficulty)
-            for slot, n in enumerate(chosen)
-        )
+                chosen.append(Negative(pair, -1, doc, "random", -1, None, None, None, "random"))
+        out.extend(replace(n, slot=slot) for slot, n in enumerate(chosen))
     return out

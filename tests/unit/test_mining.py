@@ -108,6 +108,25 @@ def test_bm25_engines_agree_on_the_ranking():
     assert slow[:, 0].tolist() == fast[:, 0].tolist() == [0, 2]  # no stemming: "dogs bark" matches neither term
 
 
+def test_bm25s_and_rank_bm25_give_the_same_top_k_on_the_same_tokenization():
+    # Zipf-distributed words: common terms in most documents, lengths from 5 to 400 words, queries from 2 to 300 words
+    rng = np.random.default_rng(0)
+    vocab = [f"w{i}" for i in range(3000)]
+    weights = 1 / np.arange(1, len(vocab) + 1)
+    weights /= weights.sum()
+    docs = [" ".join(rng.choice(vocab, size=rng.integers(5, 400), p=weights)) for _ in range(400)]
+    queries = [" ".join(rng.choice(vocab, size=rng.integers(2, 300), p=weights)) for _ in range(60)] + ["unseen words only"]
+    wanted = {q: [q, 3 * q] for q in range(60)}
+    slow, slow_scores, slow_asked = bm25_search(queries, docs, 20, "rank_bm25", wanted)
+    fast, fast_scores, fast_asked = bm25_search(queries, docs, 20, "bm25s", wanted)
+    assert slow.tolist() == fast.tolist()
+    # the same Lucene IDF; rank-bm25's BM25Okapi scores carry a constant (k1 + 1) factor
+    np.testing.assert_allclose(slow_scores, 2.5 * fast_scores, rtol=1e-5)
+    assert slow_asked.keys() == fast_asked.keys()
+    np.testing.assert_allclose([slow_asked[key] for key in slow_asked], [2.5 * fast_asked[key] for key in slow_asked], rtol=1e-5)
+    assert not fast_scores[-1].any()  # a query no document shares a term with scores nothing
+
+
 def test_approximate_indexes_find_the_exact_neighbours_on_easy_data():
     rng = np.random.default_rng(0)
     docs = rng.normal(size=(2000, 16)).astype(np.float32)
@@ -266,3 +285,97 @@ def test_domain_confusion_by_a_corpus_metadata_field(tmp_path):
     wrong = cfg.model_copy(update={"strategies": [StrategyConfig(name="domain_confusion", params={"field": "topic"})]})
     with pytest.raises(ValueError, match="'topic'.*no document"):
         mine_negatives(pairs, corpus, wrong, qv, dv, doc_metadata=metadata)
+
+
+# Widening. One query on the x axis; each document sits at a chosen cosine to it. The query has two positives: d0
+# (0.5) and d5 (0.2). Dense top-3 is d1–d3, all above 0.95 × either positive's score, so the configured window
+# leaves both pairs with nothing: the case where the positive-aware filter removes every top candidate.
+COSINES = [0.5, 0.9, 0.8, 0.7, 0.45, 0.2, 0.4, 0.1, 0.0, -0.1, -0.2, -0.3]
+
+
+def _widening_frames(cosines=COSINES, positives=("d0", "d5")):
+    c = np.array(cosines, dtype=np.float64)
+    dv = np.stack([c, np.sqrt(1 - c ** 2)], axis=1).astype(np.float32)
+    qv = np.array([[1.0, 0.0]], dtype=np.float32)
+    texts = [f"document {i}" for i in range(len(cosines))]
+    corpus = pl.DataFrame({"doc_id": [f"d{i}" for i in range(len(cosines))], "text": texts})
+    pairs = pl.DataFrame({"query_id": ["q1"] * len(positives), "doc_id": list(positives), "anchor": ["the query"] * len(positives),
+                          "positive": [texts[int(d[1:])] for d in positives]})
+    return pairs, corpus, qv, dv
+
+
+def _negatives_of(out, positive):
+    return out.filter(pl.col("positive_id") == positive).sort("slot")["negative_id"].to_list()
+
+
+def test_widen_finds_real_negatives_further_down_instead_of_random():
+    pairs, corpus, qv, dv = _widening_frames()
+    cfg = MiningConfig(strategies=[StrategyConfig(name="dense")], num_negatives=3, top_k=3)
+    out, report = mine_negatives(pairs, corpus, cfg, qv, dv)
+    # d0's pair: d4 (0.45) and d6 (0.40) are the next below 0.475; then d7, skipping d5 (0.2), the query's other positive
+    assert _negatives_of(out, "d0") == ["d4", "d6", "d7"]
+    assert _negatives_of(out, "d5") == ["d7", "d8", "d9"]  # below 0.95 × 0.2
+    assert set(out["strategy"]) == {"dense"} and set(out["origin"]) == {"deeper"}
+    assert report["origins"] == {"dense": {"deeper": 6}} and report["random_share"] == 0.0
+    assert report["pairs_widened"] == 2 and report["pairs_short"] == 0 and report["warnings"] == []
+
+
+def test_fill_random_reproduces_the_old_top_up_and_counts_it(caplog):
+    pairs, corpus, qv, dv = _widening_frames()
+    cfg = MiningConfig(strategies=[StrategyConfig(name="dense")], num_negatives=3, top_k=3, fill="random")
+    with caplog.at_level("WARNING", logger="tasks.mining"):
+        out, report = mine_negatives(pairs, corpus, cfg, qv, dv)
+    from tasks.mining import candidates_for
+
+    inp = MiningInput(["the query"], corpus["text"].to_list(), np.array([0, 0]), np.array([0, 5]), qv, dv)
+    old = select_negatives(candidates_for(inp, cfg), inp.pair_query, inp.pair_doc, inp.positives_of_query, 3, W, 12, 0)
+    assert out["negative_id"].to_list() == [f"d{n.doc}" for n in old]  # the selector's old behaviour, unchanged
+    assert set(out["origin"]) == {"random"} and report["rows"] == {"random": 6} and report["random_share"] == 1.0
+    assert report["pairs_short"] == 2 and report["pairs_widened"] == 0
+    assert "try mining.fill=widen" in report["warnings"][0] and report["warnings"][0] in caplog.text
+
+
+def test_relaxed_margin_never_admits_a_known_positive_or_a_score_at_the_positive():
+    # every document but the positives scores within 95–100% of d0's 0.5, or at or above it: d2 is d0's duplicate
+    # vector (exactly the positive's score), d1 is above it; d3 is the query's other positive, scoring 0.49
+    pairs, corpus, qv, dv = _widening_frames([0.5, 0.6, 0.5, 0.49, 0.485, 0.48], positives=("d0", "d3"))
+    cfg = MiningConfig(strategies=[StrategyConfig(name="dense")], num_negatives=2, top_k=2)
+    out, report = mine_negatives(pairs, corpus, cfg, qv, dv)
+    first = out.filter(pl.col("positive_id") == "d0").sort("slot")
+    assert first["negative_id"].to_list() == ["d4", "d5"] and set(first["origin"]) == {"relaxed"}  # at 0.98: ≤ 0.49
+    assert (first["score"] < first["positive_score"]).all()
+    assert set(out["negative_id"]).isdisjoint({"d0", "d3"})  # a known positive never, whichever pass found what
+    # d3's pair (0.49): d5 (0.48) at 0.98, d4 (0.485) only at 1.0, strictly below the positive
+    assert _negatives_of(out, "d3") == ["d5", "d4"] and report["origins"] == {"dense": {"relaxed": 4}}
+    assert report["pairs_short"] == 0 and report["random_share"] == 0.0
+
+    three = cfg.model_copy(update={"num_negatives": 3})  # only d4 and d5 are below either positive: one short each
+    out, report = mine_negatives(pairs, corpus, three, qv, dv)
+    assert report["origins"] == {"dense": {"relaxed": 4}, "random": {"random": 2}} and report["pairs_short"] == 2
+    assert set(out["negative_id"]).isdisjoint({"d0", "d3"})
+    with pytest.raises(ValueError, match="2 of 2 pairs still have fewer than 3 negatives.*mining.fill=widen"):
+        mine_negatives(pairs, corpus, three.model_copy(update={"fill": "widen_only"}), qv, dv)
+
+
+def test_random_share_above_the_threshold_warns(caplog):
+    pairs, corpus, qv, dv = _widening_frames()
+    cfg = MiningConfig(strategies=[StrategyConfig(name="dense")], num_negatives=8, top_k=3)
+    with caplog.at_level("WARNING", logger="tasks.mining"):
+        out, report = mine_negatives(pairs, corpus, cfg, qv, dv)
+    # d0's pair has 7 real candidates below 0.475 (d4, d6–d11), d5's has 5 below 0.19 (d7–d11): 4 of 16 are random
+    assert report["origins"]["random"] == {"random": 4} and report["random_share"] == 0.25
+    assert set(out.filter(pl.col("origin") == "random")["negative_id"]).isdisjoint({"d0", "d5"})
+    assert len(report["warnings"]) == 1 and report["warnings"][0].startswith("25% of the mined negatives are random")
+    assert report["warnings"][0] in caplog.text
+    from tasks.report import mining_table
+
+    assert mining_table(report).startswith("**Warning:** 25% of the mined negatives are random")
+    _, quiet = mine_negatives(pairs, corpus, cfg.model_copy(update={"random_warn": 0.3}), qv, dv)
+    assert quiet["warnings"] == []
+
+
+def test_widen_ratios_must_ascend_within_one():
+    with pytest.raises(ValueError, match="widen_ratios must be ascending"):
+        MiningConfig(widen_ratios=[1.0, 0.98])
+    with pytest.raises(ValueError, match="widen_ratios must be ascending"):
+        MiningConfig(widen_ratios=[0.98, 1.05])

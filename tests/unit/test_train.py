@@ -143,3 +143,18 @@ def test_trainer_runs_without_polars_or_prefect_from_an_fp16_copy(tmp_path, base
     assert stats["steps"] == 3 and stats["precision"] == "fp32" and np.isfinite(stats["loss"])
     with safe_open(str(tmp_path / "out" / "model" / "model.safetensors"), "pt") as saved:  # trained and saved in fp32
         assert {str(saved.get_tensor(k).dtype) for k in saved.keys()} == {"torch.float32"}
+
+
+def test_memory_plan_switches_to_cached_mnrl_only_when_a_step_would_not_fit():
+    from tasks.train import activation_gb, memory_plan
+
+    minilm = (384, 12, 6)
+    # 32 rows x 5 texts at the 256-token limit: the step that peaked at 16.3 GB in bench/memory.py
+    long_step = memory_plan("mnrl", 32, 5, 256, minilm, "fp32", 3.0, 32)
+    assert long_step.loss == "cached_mnrl" and 1 <= long_step.mini_batch_size < 32
+    assert activation_gb(long_step.mini_batch_size, 256, *minilm, "fp32") <= 3.0  # one mini-batch fits
+    assert "train.memory_budget_gb=3.0" in long_step.reason
+    short = memory_plan("mnrl", 32, 5, 32, minilm, "fp32", 3.0, 32)  # short texts: MNRL as asked
+    assert short.loss == "mnrl" and short.estimate_gb < 3.0
+    assert memory_plan("mnrl", 32, 5, 256, minilm, "fp32", None, 32).loss == "mnrl"  # budget off
+    assert memory_plan("triplet", 32, 3, 256, minilm, "fp32", 3.0, 32).loss == "triplet"  # only MNRL is swapped
