@@ -5,9 +5,12 @@ The Prefect task in tasks/steps.py is a thin shell around `ingest_data`; tests a
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from tasks import train as train_logic
@@ -15,9 +18,12 @@ from tasks.config import ConfigError, DataConfig
 from tasks.ingest import leakage, sources, tables
 from tasks.ingest.pairs import build_pairs
 from tasks.ingest.report import DataError, Finding, findings_frame
+from tasks.passages import length_stats
 from tasks.storage import DatasetRef, write_frame
 
 logger = logging.getLogger(__name__)
+
+LONG_TEXT_WARNING = 0.10  # warn when more than this share of documents or queries exceed the model's token limit
 
 
 class Ingested(BaseModel):
@@ -44,7 +50,37 @@ class ExtraRef(BaseModel):
 
 
 
-def ingest_data(source_path: str, cfg: DataConfig, store: str) -> Ingested:
+def text_lengths(corpus: pl.DataFrame, queries: pl.DataFrame, model_path: str, sample: int = 20_000) -> tuple[dict, list[str]]:
+    """Token lengths of documents and queries under the model's own tokenizer, against its limit; and warnings.
+
+    At most `sample` texts of each kind are tokenized (a seeded sample), so a huge corpus costs seconds.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path, local_files_only=True)
+    limit = model_limit(model_path)
+    lengths, warnings = {}, []
+    for kind, frame in (("documents", corpus), ("queries", queries)):
+        texts = frame["text"] if frame.height <= sample else frame["text"].sample(sample, seed=0)
+        ids = tokenizer(texts.to_list(), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        stats = {**length_stats(np.array([len(i) for i in ids], dtype=np.int64), limit), "sampled": frame.height > sample}
+        lengths[kind] = stats
+        if stats["over_limit_share"] > LONG_TEXT_WARNING:
+            warnings.append(f"{stats['over_limit_share']:.0%} of {kind} ({stats['over_limit']} of {stats['texts']}"
+                            f"{' sampled' if stats['sampled'] else ''}) are longer than the model's {limit}-token limit "
+                            f"(median {stats['median']}, max {stats['max']} tokens): the model reads only their first "
+                            f"{limit} tokens")
+    return lengths, warnings
+
+
+def model_limit(model_path: str) -> int:
+    """The token limit a SentenceTransformer folder declares (sentence_bert_config.json), 512 when it declares none."""
+    config = Path(model_path) / "sentence_bert_config.json"
+    declared = json.loads(config.read_text(encoding="utf-8")).get("max_seq_length") if config.is_file() else None
+    return int(declared or 512)
+
+
+def ingest_data(source_path: str, cfg: DataConfig, store: str, model_path: str | None = None) -> Ingested:
     """Validate the data (quarantining or failing on bad rows), check leakage, write everything to the store.
 
     Every finding of every file is written to `<store>/quarantine/<sha>.parquet` (file, row, column, check, value)
@@ -104,8 +140,15 @@ def ingest_data(source_path: str, cfg: DataConfig, store: str) -> Ingested:
         "ingested %d documents, %d queries, %d train pairs, %d test judgements",
         data.corpus.height, data.queries.height, pairs.height, test.height,
     )
+    lengths = None
+    if model_path is not None:  # how much of each text the model will read: said before anything trains
+        lengths, long_warnings = text_lengths(data.corpus, data.queries, model_path)
+        for warning in long_warnings:
+            logger.warning(warning)
+        warnings = warnings + long_warnings
     report = {"rows_in": rows_in, "rows_valid": rows_valid, "rows_quarantined": quarantined,
-              "warnings": warnings, "quarantine": quarantine, "type": found.kind, "extra": extra_reports}
+              "warnings": warnings, "quarantine": quarantine, "type": found.kind, "extra": extra_reports,
+              "lengths": lengths}
     return Ingested(
         corpus=write_frame(data.corpus, store, "corpus"),
         queries=write_frame(data.queries, store, "queries"),

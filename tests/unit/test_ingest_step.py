@@ -115,3 +115,21 @@ def test_entailed_pairs_repeating_the_premise_ingest_clean_with_warnings(tmp_pat
     assert [w.split(" ")[0] for w in out.report["warnings"]] == [f"{tmp_path / 's1.dev'}:7", f"{tmp_path / 's1.test'}:7"]
     pairs = pl.read_parquet(out.train_pairs.path)
     assert pairs.filter(pl.col("anchor") == pl.col("positive")).height == 0
+
+
+def test_ingest_counts_texts_longer_than_the_model_reads_and_warns(tmp_path, base_model_ref):
+    from tasks.ingest.pipeline import ingest_data
+
+    folder = write_beir(tmp_path / "data")
+    rows = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines()]
+    for row in rows[:3]:  # 3 of 16 documents (19%) run to ~600 tokens, far past MiniLM's 256
+        row["text"] = " ".join([row["text"]] * 30)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = ingest_data(str(folder), DataConfig(path=str(folder)), str(tmp_path / "store"), base_model_ref.path).report
+    documents = report["lengths"]["documents"]
+    assert documents["over_limit"] == 3 and documents["limit"] == 256 and documents["max"] > 256
+    assert report["lengths"]["queries"]["over_limit"] == 0
+    assert any("19% of documents (3 of 16) are longer than the model's 256-token limit" in w for w in report["warnings"])
+    short = ingest_data(str(write_beir(tmp_path / "short")), DataConfig(path=str(tmp_path / "short")), str(tmp_path / "store"),
+                        base_model_ref.path).report
+    assert not any("token limit" in w for w in short["warnings"])
