@@ -1,4 +1,4 @@
-"""The retraining flow: ingest → mine → train → evaluate → gate → register. A recipe; the logic lives in tasks/."""
+"""The retraining flow: ingest → BM25 baseline → mine → train → evaluate → gate → register. A recipe; the logic lives in tasks/."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tasks.config import PipelineConfig
 from tasks.embeddings import resolve_model
 from tasks.results import ensure_storage_block, result_options
 from tasks.steps import (
+    bm25_baseline,
     evaluate,
     fingerprint,
     gate,
@@ -71,11 +72,13 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     device = cfg.train.device
     steps: dict[str, dict] = {}
     base = resolve_model(cfg.train.base_model)
-    data = _step(steps, "ingest", ingest, fingerprint(cfg.data), cfg.data, store)
+    data = _step(steps, "ingest", ingest, fingerprint(cfg.data), cfg.data, store, base=base)
+    lexical = _step(steps, "baseline", bm25_baseline, data.corpus, data.queries, data.test_qrels, cfg.eval.bm25_engine,
+                    cfg.eval.k_values, store) if cfg.eval.bm25 else None
     mined = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device)
     trained, stages, curves = _train_stages(steps, data, mined, base, cfg, store)
-    baseline = registry.baseline_for(cfg.registry.root, trained.model, base)
-    result = _step(steps, "evaluate", evaluate, data, base, trained.model, baseline, cfg.eval, store, device=device)
+    judged_against = registry.baseline_for(cfg.registry.root, trained.model, base)
+    result = _step(steps, "evaluate", evaluate, data, base, trained.model, judged_against, cfg.eval, store, lexical, device=device)
     decision = _step(steps, "gate", gate, result, cfg.gate)
     summary = {
         "promoted": decision.promote,
@@ -85,6 +88,8 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         "base_model": cfg.train.base_model,
         "metrics": result.metrics,
         "bm25": result.bm25,
+        "hybrid": result.hybrid.get("candidate"),  # RRF of BM25 and the candidate, the same keys as metrics.candidate
+        "rrf_k": result.rrf_k,
         "dims": result.dims,
         "decision": decision.model_dump(),
         "training": trained.stats,
@@ -93,7 +98,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     }
     # the registry is a side effect: replay the cached registration only when the registry still reflects it
     register_task = register.with_options(refresh_cache=not registry.reflects(cfg.registry.root, trained.model, decision.promote))
-    entry = _step(steps, "register", register_task, trained.model, decision, baseline, cfg, data, {**summary, "steps": steps})
+    entry = _step(steps, "register", register_task, trained.model, decision, judged_against, cfg, data, {**summary, "steps": steps})
     summary.update(model_path=entry.path, version=entry.version, champion=entry.champion, promoted=entry.promoted)
     if entry.note:
         summary["reason"] += f"; {entry.note}"

@@ -234,6 +234,11 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
             + (f" (`{ingest['quarantine']}`)" if ingest.get("quarantine") else ""),
             *[f"- warning: {w}" for w in ingest.get("warnings", [])],
         ]
+        if ingest.get("lengths"):
+            parts.append("\n".join(["| texts | count | median tokens | p90 | max | over the model's limit |", "|---|---:|---:|---:|---:|---:|"]
+                                    + [f"| {kind} | {s['texts']} | {s['median']} | {s['p90']} | {s['max']} | "
+                                       f"{s['over_limit']} ({s['over_limit_share']:.0%} over {s['limit']}) |"
+                                       for kind, s in ingest["lengths"].items()]))
     if summary.get("dims"):
         parts += ["## Quality by embedding size (truncated, re-normalised)", dims_table(summary["dims"])]
     parts += ["## Every metric at every cut-off", cutoff_table(rows)]

@@ -106,14 +106,26 @@ class Trained(BaseModel):
     stats: dict
 
 
+class Baseline(BaseModel):
+    """BM25 on the test queries, computed once per (corpus, queries, qrels) content and engine."""
+
+    model_config = ConfigDict(frozen=True)
+    metrics: dict[str, float]  # macro, the same keys as a model's
+    per_query: DatasetRef  # (model="bm25", query_id, every metric)
+    ranking: DatasetRef  # BM25's top max(k_values) per judged query (query_id, rank, doc_id, score), for the hybrid
+    engine: str
+
+
 class Evaluation(BaseModel):
     model_config = ConfigDict(frozen=True)
     metrics: dict[str, dict[str, float]]  # role (base, champion, candidate) -> metric -> value
     dims: dict[str, dict[str, dict[str, float]]]  # role -> embedding size -> metric -> value
     bm25: dict[str, float] | None  # the lexical baseline on the same queries
-    per_query: DatasetRef
+    per_query: DatasetRef  # model (a role, "bm25" or "hybrid:<role>"), query_id, every metric
     champion_name: str
     models: dict[str, ModelRef]  # which models these figures belong to, so a new candidate never reuses a decision
+    hybrid: dict[str, dict[str, float]] = {}  # role -> metrics of its RRF hybrid with BM25 (empty without the baseline)
+    rrf_k: int | None = None  # the fusion constant of those hybrids
 
 
 def fingerprint(cfg: DataConfig) -> SourceRef:
@@ -134,9 +146,9 @@ def fingerprint(cfg: DataConfig) -> SourceRef:
 
 
 @task(name="ingest", cache_key_fn=content_key(), **RETRIES, **RESULTS)
-def ingest(source: SourceRef, cfg: DataConfig, store: str) -> Ingested:
+def ingest(source: SourceRef, cfg: DataConfig, store: str, base: ModelRef | None = None) -> Ingested:
     """Validate the data (quarantining or failing on bad rows), check leakage, write everything to the store."""
-    return ingest_pipeline.ingest_data(source.path, cfg, store)
+    return ingest_pipeline.ingest_data(source.path, cfg, store, base.path if base is not None else None)
 
 
 @task(name="mine", cache_key_fn=content_key(ignore=("device",)), **RETRIES, **RESULTS)
@@ -212,9 +224,22 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
     return trained
 
 
+@task(name="baseline", cache_key_fn=content_key(), **RETRIES, **RESULTS)
+def bm25_baseline(corpus: DatasetRef, queries: DatasetRef, qrels: DatasetRef, engine: str, k_values: list[int], store: str) -> Baseline:
+    """BM25 on the judged test queries: metrics and ranking, cached by the data's content, not recomputed per model."""
+    (macro, per_query), ranking = evaluation_logic.evaluate_bm25(corpus, queries, qrels, k_values, engine)
+    logger.info("bm25 (%s): %s", engine, {k: round(macro[k], 4) for k in evaluation_logic.HEADLINE})
+    return Baseline(metrics=macro, per_query=write_frame(evaluation_logic.per_query_frame("bm25", per_query), store, "bm25_per_query"),
+                    ranking=write_frame(ranking, store, "bm25_ranking"), engine=engine)
+
+
 @task(name="evaluate", cache_key_fn=content_key(ignore=("device",)), **RETRIES, **RESULTS)
-def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: ModelRef, cfg: EvalConfig, store: str, device: str = "auto") -> Evaluation:
-    """Base, champion and candidate (and BM25) on the test qrels; a model evaluated once is not evaluated again."""
+def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: ModelRef, cfg: EvalConfig, store: str,
+             lexical: Baseline | None = None, device: str = "auto") -> Evaluation:
+    """Base, champion and candidate on the test qrels, and each one's hybrid with the BM25 `lexical` baseline.
+
+    A model evaluated once is not evaluated again.
+    """
     roles = {"base": base, "champion": champion, "candidate": candidate}
     metrics: dict[str, dict[str, float]] = {}
     dims: dict[str, dict[str, dict[str, float]]] = {}
@@ -222,22 +247,34 @@ def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: Mode
     frames = []
     for role, ref in roles.items():
         if ref.sha256 not in by_sha:
-            by_sha[ref.sha256] = evaluation_logic.evaluate_model(ref, data.corpus, data.queries, data.test_qrels, cfg, store, device)
-        (macro, per_query), by_dim = by_sha[ref.sha256]
+            by_sha[ref.sha256] = evaluation_logic.evaluate_model_ranked(ref, data.corpus, data.queries, data.test_qrels, cfg, store, device)
+        (macro, per_query), by_dim, _ = by_sha[ref.sha256]
         metrics[role] = macro
         dims[role] = {str(dim): values for dim, values in by_dim.items()}
-        frames.append(pl.DataFrame([{"model": role, "query_id": qid, **values} for qid, values in per_query.items()]))
+        frames.append(evaluation_logic.per_query_frame(role, per_query))
         logger.info("%s (%s): %s", role, ref.name, {k: round(macro[k], 4) for k in evaluation_logic.HEADLINE})
-    bm25 = evaluation_logic.evaluate_bm25(data.corpus, data.queries, data.test_qrels, cfg)[0] if cfg.bm25 else None
+    hybrid: dict[str, dict[str, float]] = {}
+    if lexical is not None:
+        rankings = {role: by_sha[ref.sha256][2][1] for role, ref in roles.items()}
+        fused = evaluation_logic.hybrid_scores(rankings, read_frame(lexical.ranking), data.corpus, data.queries,
+                                               data.test_qrels, cfg.k_values, cfg.rrf_k)
+        for role, (macro, per_query) in fused.items():
+            hybrid[role] = macro
+            frames.append(evaluation_logic.per_query_frame(f"hybrid:{role}", per_query))
+        frames.append(read_frame(lexical.per_query))
+        logger.info("hybrid of bm25 and the candidate (RRF k=%d): %s", cfg.rrf_k,
+                    {k: round(hybrid["candidate"][k], 4) for k in evaluation_logic.HEADLINE})
     per_query_ref = write_frame(pl.concat(frames), store, "eval_per_query")
-    return Evaluation(metrics=metrics, dims=dims, bm25=bm25, per_query=per_query_ref, champion_name=champion.name, models=roles)
+    return Evaluation(metrics=metrics, dims=dims, bm25=lexical.metrics if lexical is not None else None, per_query=per_query_ref,
+                      champion_name=champion.name, models=roles, hybrid=hybrid, rrf_k=cfg.rrf_k if lexical is not None else None)
 
 
 @task(name="gate", cache_key_fn=content_key(), **RETRIES, **RESULTS)
 def gate(result: Evaluation, cfg: GateConfig) -> Decision:
-    """Promote or not, from the candidate's and champion's per-query metrics alone."""
+    """Promote or not, from the per-query metrics of candidate, champion, BM25 and their hybrids alone."""
     roles = evaluation_logic.per_query_by_role(read_frame(result.per_query))
-    decision = decide(roles["candidate"], roles["champion"], cfg, champion_name=result.champion_name)
+    decision = decide(roles["candidate"], roles["champion"], cfg, champion_name=result.champion_name, bm25=roles.get("bm25"),
+                      candidate_hybrid=roles.get("hybrid:candidate"), champion_hybrid=roles.get("hybrid:champion"))
     logger.info(decision.reason)
     return decision
 

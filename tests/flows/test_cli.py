@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-STEPS = ["ingest", "mine", "train", "evaluate", "gate", "register", "report"]
+STEPS = ["ingest", "baseline", "mine", "train", "evaluate", "gate", "register", "report"]
 
 
 def embedforge(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -31,6 +31,7 @@ def test_run_writes_the_summary_contract(tiny_beir, tmp_path):
         assert {"ndcg@10", "mrr@10", "map@100", "recall@100"} <= set(summary["metrics"][role])
     assert list(summary["steps"]) == STEPS
     assert all(isinstance(s["cached"], bool) and s["seconds"] >= 0 for s in summary["steps"].values())
+    assert set(summary["bm25"]) == set(summary["hybrid"]) == set(summary["metrics"]["candidate"])  # the baselines
 
 
 def test_bad_dataset_fails_with_one_paragraph_and_no_traceback(tmp_path):
@@ -134,7 +135,7 @@ def test_caching_across_processes(tiny_beir, tmp_path):
     assert not any(cached().values())
     assert all(cached().values())  # identical rerun in a new process
     assert cached("--set", "train.epochs=2") == {
-        "ingest": True, "mine": True, "train": False, "evaluate": False, "gate": False, "register": False, "report": False}
+        "ingest": True, "baseline": True, "mine": True, "train": False, "evaluate": False, "gate": False, "register": False, "report": False}
     corpus = data / "corpus.jsonl"
     corpus.write_bytes(corpus.read_bytes().replace(b"Manhattan", b"Manhattam", 1))  # one byte of one document
     after_edit = cached("--set", "train.epochs=2")

@@ -12,7 +12,7 @@ from tasks import registry
 from tasks.config import load_config
 from tasks.report import run_markdown
 
-STEPS = ["ingest", "mine", "train", "evaluate", "gate", "register", "report"]
+STEPS = ["ingest", "baseline", "mine", "train", "evaluate", "gate", "register", "report"]
 HEADLINE = ["ndcg@10", "mrr@10", "map@100", "recall@100"]
 
 
@@ -49,6 +49,12 @@ def test_first_run_executes_every_step_and_reports_metrics(first_run):
     assert first_run["metrics"]["champion"] == first_run["metrics"]["base"]  # no champion yet: the base model
     assert set(first_run["dims"]["candidate"]) == {"384", "256", "128", "64"}
     assert 0 <= first_run["bm25"]["ndcg@10"] <= 1
+    # the baselines carry the same metric keys as the models, so every table and the gate read them alike
+    assert set(first_run["bm25"]) == set(first_run["hybrid"]) == set(first_run["metrics"]["candidate"])
+    assert first_run["rrf_k"] == 60 and first_run["decision"]["bm25"] == pytest.approx(first_run["bm25"]["ndcg@10"])
+    assert first_run["decision"]["hybrid"] == pytest.approx(first_run["hybrid"]["ndcg@10"])
+    report = run_markdown(first_run)
+    assert report.split("\n\n")[2].startswith("**Against BM25:**") and "| hybrid |" in report
 
 
 def test_run_publishes_its_report_artifacts(first_run):
@@ -95,7 +101,8 @@ def test_registered_model_loads_and_carries_its_lineage(first_run, tiny_cfg):
 
 def test_identical_rerun_is_all_cache_hits_with_the_same_outcome(first_run, tiny_cfg):
     second = retrain(tiny_cfg)
-    assert all(step["cached"] for step in second["steps"].values()), second["steps"]
+    assert all(step["cached"] for step in second["steps"].values()), second["steps"]  # the BM25 baseline included
+    assert second["bm25"] == first_run["bm25"] and second["hybrid"] == first_run["hybrid"]
     assert second["promoted"] == first_run["promoted"]
     assert second["model_path"] == first_run["model_path"]
 
@@ -104,7 +111,7 @@ def test_changing_train_settings_reruns_from_train_only(first_run, tiny_cfg):
     changed = tiny_cfg.model_copy(update={"train": tiny_cfg.train.model_copy(update={"epochs": 2.0})})
     third = retrain(changed)
     cached = {name: step["cached"] for name, step in third["steps"].items()}
-    assert cached["ingest"] and cached["mine"]
+    assert cached["ingest"] and cached["baseline"] and cached["mine"]
     assert not cached["train"] and not cached["evaluate"]
 
 

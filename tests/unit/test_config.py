@@ -60,6 +60,14 @@ def test_gate_metric_must_be_evaluated():
         load_config(None, ["gate.metric=ndcg@7"])
 
 
+def test_bm25_floor_and_hybrid_gate_need_the_bm25_baseline():
+    with pytest.raises(ConfigError, match="gate.bm25_floor=True.*eval.bm25 is false"):
+        load_config(None, ["eval.bm25=false"])
+    with pytest.raises(ConfigError, match="gate.target='hybrid'.*eval.bm25 is false"):
+        load_config(None, ["eval.bm25=false", "gate.bm25_floor=false", "gate.target=hybrid"])
+    assert not load_config(None, ["eval.bm25=false", "gate.bm25_floor=false"]).eval.bm25
+
+
 def test_gate_metric_must_be_known():
     with pytest.raises(ConfigError, match="gate.metric"):
         load_config(None, ["gate.metric=accuracy@10"])

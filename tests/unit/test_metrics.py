@@ -222,3 +222,18 @@ def test_packed_argsort_is_a_stable_argsort():
     assert packed_argsort(key).tolist() == np.argsort(key, kind="stable").tolist()
     wide = np.array([2**62, 3, 2**62, 0])  # too wide to pack with a position: falls back to np.argsort
     assert packed_argsort(wide).tolist() == [3, 1, 0, 2]
+
+
+def test_rrf_sums_reciprocal_ranks_over_both_lists():
+    import numpy as np
+
+    from tasks.evaluate import rrf
+
+    dense = np.array([[3, 1, 2], [0, -1, -1]])
+    lexical = np.array([[1, 4, 3], [5, 0, -1]])
+    scores, rows = rrf([dense, lexical], k=60, depth=4)
+    # query 0: doc 1 = 1/62 + 1/61, doc 3 = 1/61 + 1/63, doc 4 = 1/62, doc 2 = 1/63
+    assert rows[0].tolist() == [1, 3, 4, 2]
+    assert scores[0, 0] == pytest.approx(1 / 62 + 1 / 61) and scores[0, 3] == pytest.approx(1 / 63)
+    # query 1: doc 0 = 1/61 + 1/62, doc 5 = 1/61; a list that ends early simply contributes less
+    assert rows[1].tolist() == [0, 5, -1, -1] and scores[1, 2] == -np.inf
