@@ -235,8 +235,10 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 def _memory_plan(model, ts: TrainingSet, cfg: TrainConfig, precision: str) -> MemoryPlan:
     """The plan for one training set: its texts' longest token length (capped at the model's limit) sets the cost."""
+    if ts.loss != "mnrl" or cfg.memory_budget_gb is None:  # only MNRL is swapped: no need to measure the texts
+        return memory_plan(ts.loss, cfg.batch_size, 0, 0, (1, 1, 1), precision, None, cfg.mini_batch_size)
     columns = len(ts.frame)
-    sample = [text for values in ts.frame.values() for text in values[:2000]]
+    sample = [text for values in ts.frame.values() for text in values[:2000] if isinstance(text, str)]
     lengths = model.tokenizer(sample, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
     seq_len = min(model.max_seq_length, max((len(ids) for ids in lengths), default=1))
     config = model[0].auto_model.config
