@@ -11,13 +11,14 @@ than followed. Adding identical content again is a no-op (apart from announcing 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks import liveness
 from tasks.config import PipelineConfig, build_config, load_config
 from tasks.ingest import DataError, read_beir
 from tasks.ingest.beir import splits_of
@@ -26,6 +27,8 @@ from tasks.ingest.report import Finding
 from tasks.ingest.sources import read_source
 from tasks.ingest.tables import TableReport, validate_table
 from tasks.storage import atomic_write_text, dir_sha256, file_sha256
+
+logger = logging.getLogger(__name__)
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 EVENT = "embedforge.dataset.updated"
@@ -152,16 +155,16 @@ def add(path: str | Path, name: str, root: str | Path) -> DatasetVersion:
         raise DataError(f"{version} is a symbolic link (to {os.readlink(version)}), not a stored version; remove it", [])
     if version.exists():
         return DatasetVersion(name, sha, str(target.resolve()), new=False)
-    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".incoming-"))
-    try:
+    for leftover in liveness.sweep_partial(folder, liveness.INCOMING_PARTIALS):
+        logger.warning("removed %s, left half-copied by a data add that was killed", leftover)
+    with liveness.staging(folder, ".incoming-") as staging:  # claimed: a later sweep leaves it alone while we copy
+        payload = staging / "payload"
         if source.is_dir():
-            shutil.copytree(source, staging, dirs_exist_ok=True)
+            shutil.copytree(source, payload)
         else:
-            shutil.copy2(source, staging / source.name)
-        os.replace(staging, version)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            payload.mkdir()
+            shutil.copy2(source, payload / source.name)
+        os.replace(payload, version)
     _point_latest(folder, version.name)
     return DatasetVersion(name, sha, str(target.resolve()), new=True)
 

@@ -29,6 +29,7 @@ OWNER_LOCK = ".owner.lock"
 RUNS_FOLDER = "embedforge-runs"  # under PREFECT_HOME, next to the database whose runs the records name
 STALE_AFTER = timedelta(hours=24)  # an unclaimed partial folder untouched this long is a leftover (pre-claim code)
 STORE_PARTIALS = (".train-*", "*/.write.*.parquet")  # train staging folders; write_frame temp files
+INCOMING_PARTIALS = (".incoming-*",)  # data add staging, under `<data store>/<dataset>`
 REGISTRY_PARTIALS = (".????????????.*",)  # registry.register staging: `.<version (12 hex)>.<random>`
 FLOW_NAME = "retrain"
 TEMPORARY_API_ENV = "EMBEDFORGE_TEMPORARY_API_URL"  # set by flows.server while it serves this process
@@ -113,7 +114,8 @@ def _remove(path: Path) -> None:
 def sweep_partial(root: Path, patterns: tuple[str, ...] = STORE_PARTIALS, stale_after: timedelta = STALE_AFTER) -> list[Path]:
     """Remove what killed runs left half-built under `root`; return what was removed.
 
-    A match goes when its `.owner.lock` can be taken (its owner is dead), or, with no lock file at all, when nothing in
+    A match goes when its `.owner.lock` (for a file: the file itself) can be taken and is not empty (its owner is
+    dead), or, with no lock file at all, when nothing in
     it changed for `stale_after` (leftovers from code that did not claim its folders yet). A claimed folder of a live
     run, and a fresh unclaimed one (a folder between mkdtemp and claim), stay.
     """
@@ -123,12 +125,13 @@ def sweep_partial(root: Path, patterns: tuple[str, ...] = STORE_PARTIALS, stale_
     removed = []
     for pattern in patterns:
         for path in sorted(root.glob(pattern)):
-            lock = path / OWNER_LOCK
-            fd = _try_lock(lock) if path.is_dir() else None
+            # a folder is claimed through its `.owner.lock`; a temp file is locked itself while it is written
+            lock = path / OWNER_LOCK if path.is_dir() else path
+            fd = _try_lock(lock) if not path.is_symlink() else None
             try:
                 if fd is None and lock.exists():
                     continue  # a live owner holds it
-                # an empty lock file: its owner may be between creating it and locking it, so only age counts
+                # empty: its owner may be between creating it and locking it, so only age counts
                 owner_gone = fd is not None and os.read(fd, 64).strip() != b""
                 if not owner_gone and not _stale(path, stale_after):
                     continue

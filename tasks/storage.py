@@ -106,7 +106,8 @@ def write_frame(frame: pl.DataFrame, store: str | Path, schema_name: str) -> Dat
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write.", suffix=".parquet")
     os.fchmod(fd, PLAIN_FILE_MODE)
-    os.close(fd)
+    # locked while it is written: a start-up sweep removes it only once we are gone (liveness.sweep_partial)
+    fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         frame.write_parquet(tmp, statistics=False)
         sha = file_sha256(tmp)
@@ -115,6 +116,8 @@ def write_frame(frame: pl.DataFrame, store: str | Path, schema_name: str) -> Dat
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
     return DatasetRef(path=str(final.resolve()), sha256=sha, rows=frame.height, schema_name=schema_name)
 
 

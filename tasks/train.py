@@ -7,6 +7,7 @@ a bare GPU machine that has torch and sentence-transformers, given `datasets` an
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -209,22 +210,47 @@ class MemoryPlan:
     mini_batch_size: int
     estimate_gb: float  # activation memory of one MNRL step at this batch size
     reason: str
+    per_text_gb: float = 0.0  # activation memory of one text (0 when the texts were not measured)
+
+    @property
+    def step_gb(self) -> float:
+        """Activation memory one step of this plan keeps: the whole batch for MNRL, one mini-batch of texts for CachedMNRL."""
+        return self.per_text_gb * self.mini_batch_size if self.loss == "cached_mnrl" else self.estimate_gb
 
 
 def memory_plan(loss: str, batch_size: int, columns: int, seq_len: int, shape: tuple[int, int, int], precision: str,
                 budget_gb: float | None, mini_batch_size: int) -> MemoryPlan:
     """MNRL as asked when one step fits `budget_gb`; else CachedMNRL, whose gradients are the same (GradCache,
-    Gao et al. 2021), in mini-batches sized to the budget: it trades a second forward pass for memory."""
+    Gao et al. 2021), in mini-batches sized to the budget: it trades a second forward pass for memory. A configured
+    CachedMNRL keeps its mini-batch size unless that does not fit the budget either."""
     hidden, heads, layers = shape
     estimate = activation_gb(batch_size * columns, seq_len, hidden, heads, layers, precision)
-    if loss != "mnrl" or budget_gb is None or estimate <= budget_gb:
-        return MemoryPlan(loss, mini_batch_size, round(estimate, 2), "within the memory budget" if loss == "mnrl" else "as configured")
-    per_text = activation_gb(1, seq_len, hidden, heads, layers, precision)
-    mini = max(1, min(batch_size, int(budget_gb / per_text)))
+    # CachedMNRL embeds each column in mini-batches of texts, so one mini-batch keeps mini_batch_size texts' activations
+    per_text = activation_gb(1, seq_len, hidden, heads, layers, precision) if columns else 0.0
+    if loss not in IN_BATCH or budget_gb is None or (loss == "mnrl" and estimate <= budget_gb):
+        reason = "within the memory budget" if loss == "mnrl" else "as configured"
+        return MemoryPlan(loss, mini_batch_size, round(estimate, 2), reason, per_text)
+    fits = max(1, min(batch_size, int(budget_gb / per_text + 1e-9)))
+    if loss == "cached_mnrl":
+        mini = min(mini_batch_size, fits)
+        reason = "as configured" if mini == mini_batch_size else (
+            f"a CachedMNRL mini-batch of {mini_batch_size} rows would keep ~{per_text * mini_batch_size:.1f} GB of "
+            f"activations, above train.memory_budget_gb={budget_gb}: mini-batches of {mini}")
+        return MemoryPlan(loss, mini, round(estimate, 2), reason, per_text)
     reason = (f"one MNRL step would keep ~{estimate:.1f} GB of activations ({batch_size} rows x {columns} texts x {seq_len} "
               f"tokens), above train.memory_budget_gb={budget_gb}: trained with CachedMNRL (same gradients) in "
-              f"mini-batches of {mini}")
-    return MemoryPlan("cached_mnrl", mini, round(estimate, 2), reason)
+              f"mini-batches of {fits}")
+    return MemoryPlan("cached_mnrl", fits, round(estimate, 2), reason, per_text)
+
+
+def budget_after_oom(plans: list[MemoryPlan]) -> float | None:
+    """The memory budget to train again with after the accelerator ran out of memory: half of what the failed plan's
+    biggest step kept, so MNRL becomes CachedMNRL and a CachedMNRL mini-batch halves (the gradients stay the same).
+    None when nothing can shrink: no in-batch loss, or already one row per mini-batch."""
+    shrinkable = [p for p in plans if p.per_text_gb > 0 and (p.loss == "mnrl" or (p.loss == "cached_mnrl" and p.mini_batch_size > 1))]
+    if not shrinkable:
+        return None
+    return max(p.step_gb for p in shrinkable) / 2
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -235,7 +261,7 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 def _memory_plan(model, ts: TrainingSet, cfg: TrainConfig, precision: str) -> MemoryPlan:
     """The plan for one training set: its texts' longest token length (capped at the model's limit) sets the cost."""
-    if ts.loss != "mnrl" or cfg.memory_budget_gb is None:  # only MNRL is swapped: no need to measure the texts
+    if ts.loss not in IN_BATCH:  # only MNRL's family is sized (also with the budget off: an OOM retry sizes it)
         return memory_plan(ts.loss, cfg.batch_size, 0, 0, (1, 1, 1), precision, None, cfg.mini_batch_size)
     columns = len(ts.frame)
     sample = [text for values in ts.frame.values() for text in values[:2000] if isinstance(text, str)]
@@ -350,7 +376,23 @@ def train_model(
         loss=next(iter(losses.values())) if single else losses,
     )
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    except torch.OutOfMemoryError:
+        budget = budget_after_oom(list(plans.values()))
+        if budget is None:
+            raise
+        logger.warning("out of %s memory; training again under train.memory_budget_gb=%.2f (CachedMNRL, smaller "
+                       "mini-batches, same gradients), from the newest checkpoint if any", device, budget)
+        del trainer, model, losses
+        gc.collect()
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        stats = train_model(base_path, data, cfg.model_copy(update={"memory_budget_gb": budget}), output_dir, device,
+                            checkpoint_dir, dev)
+        if stats:
+            stats["out_of_memory_retries"] = stats.get("out_of_memory_retries", 0) + 1
+        return stats
     seconds = time.perf_counter() - started
     model_dir = output_dir / "model"
     if not trainer.is_world_process_zero():

@@ -188,3 +188,53 @@ def test_sweep_partial_removes_only_what_a_dead_owner_claimed(tmp_path):
         holder.kill()
         holder.wait()
     assert not (live / liveness.OWNER_LOCK).exists()  # released
+
+
+def test_a_killed_data_add_and_a_killed_frame_write_leave_nothing_behind_the_next_one(tmp_path):
+    """`data add` copies into a claimed `.incoming-` folder and `write_frame` writes a locked temp file. Killed
+    mid-copy, they leave both behind; while their owner lives nothing touches them, once it is gone the next `data add`
+    (or run start-up sweep) removes them, and a dataset is stored whole."""
+    from tasks import datasets
+
+    root = tmp_path / "store"
+    folder, frames = root / "pairs", tmp_path / "runs" / "pairs"
+    folder.mkdir(parents=True)
+    frames.mkdir(parents=True)
+    half_written = frames / ".write.dead.parquet"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import fcntl, os, time
+        from pathlib import Path
+        from tasks import liveness
+        with liveness.staging(Path({str(folder)!r}), ".incoming-") as staging:
+            (staging / "payload").mkdir()
+            (staging / "payload" / "pairs.csv").write_text("anchor,positive\\nhalf")
+            fd = os.open({str(half_written)!r}, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, b"PAR1 half a parquet")
+            print(staging.name, flush=True)
+            time.sleep(600)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        incoming = folder / holder.stdout.readline().strip()
+        assert incoming.name.startswith(".incoming-") and incoming.is_dir()
+
+        def stored(name: str) -> datasets.DatasetVersion:
+            source = tmp_path / name
+            source.write_text(f"anchor,positive\n{name} question,{name} answer\n")
+            return datasets.add(source, "pairs", root)
+
+        first = stored("first.csv")
+        assert incoming.is_dir() and half_written.is_file()  # a live owner's work is left alone
+        assert liveness.sweep_partial(frames.parent) == []
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        second = stored("second.csv")
+        assert not incoming.exists()
+        assert liveness.sweep_partial(frames.parent) == [half_written]
+    finally:
+        holder.kill()
+        holder.wait()
+    for version in (first, second):
+        assert Path(version.path).read_text().startswith("anchor,positive\n")
+        assert not any(p.name.startswith(".") for p in Path(version.path).parent.iterdir())  # no lock file stored
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".incoming-")] == []

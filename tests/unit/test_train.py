@@ -158,3 +158,23 @@ def test_memory_plan_switches_to_cached_mnrl_only_when_a_step_would_not_fit():
     assert short.loss == "mnrl" and short.estimate_gb < 3.0
     assert memory_plan("mnrl", 32, 5, 256, minilm, "fp32", None, 32).loss == "mnrl"  # budget off
     assert memory_plan("triplet", 32, 3, 256, minilm, "fp32", 3.0, 32).loss == "triplet"  # only MNRL is swapped
+
+
+def test_after_running_out_of_memory_each_retry_halves_the_step_until_one_text_per_mini_batch():
+    from tasks.train import budget_after_oom, memory_plan
+
+    minilm = (384, 12, 6)
+    plan = memory_plan("mnrl", 32, 3, 256, minilm, "fp32", None, 32)  # budget off: MNRL as asked, texts measured
+    assert plan.loss == "mnrl" and plan.per_text_gb > 0
+    minis = []
+    while (budget := budget_after_oom([plan])) is not None:
+        assert budget < plan.step_gb
+        plan = memory_plan("mnrl", 32, 3, 256, minilm, "fp32", budget, 32)
+        assert plan.loss == "cached_mnrl" and plan.step_gb <= budget + 1e-9
+        minis.append(plan.mini_batch_size)
+    assert minis == sorted(minis, reverse=True) and len(set(minis)) == len(minis) and minis[-1] == 1
+    assert all(later >= earlier // 2 for earlier, later in zip(minis, minis[1:]))  # halved, not thrown away
+    # a configured CachedMNRL shrinks from its own mini-batch; a loss without in-batch negatives has nothing to shrink
+    cached = memory_plan("cached_mnrl", 32, 3, 256, minilm, "fp32", None, 8)
+    assert memory_plan("cached_mnrl", 32, 3, 256, minilm, "fp32", budget_after_oom([cached]), 8).mini_batch_size == 4
+    assert budget_after_oom([memory_plan("cosent", 32, 3, 256, minilm, "fp32", None, 32)]) is None
