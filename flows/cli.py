@@ -109,21 +109,25 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from tasks.embeddings import encode, load_model, resolve_model
+    from tasks.config import PassageConfig
+    from tasks.embeddings import load_model, resolve_model
     from tasks.evaluate import HEADLINE, bm25_metrics, dense_metrics, qrels_dict
     from tasks.ingest import read_beir
+    from tasks.passages import encode_passages, encode_queries
 
     data = read_beir(args.data, [args.split])
     qrels = qrels_dict(data.qrels[args.split])
     queries = data.queries.filter(data.queries["query_id"].is_in(list(qrels)))
     ref = resolve_model(args.model)
     model = load_model(ref, "auto")
-    doc_vectors = encode(model, data.corpus["text"].to_list(), args.batch_size, "documents")
-    query_vectors = encode(model, queries["text"].to_list(), args.batch_size, "queries")
+    passages = PassageConfig(split=not args.no_passages)
+    doc_vectors, passage_doc = encode_passages(model, data.corpus["text"].to_list(), passages, args.batch_size, "documents")
+    query_vectors = encode_queries(model, queries["text"].to_list(), passages, args.batch_size)
     ks = sorted(set(args.k) | {10, 100})
     full = query_vectors.shape[1]
     dims = sorted({d for d in (args.dims or [full]) if d <= full} | {full}, reverse=True)
-    _, by_dim = dense_metrics(query_vectors, doc_vectors, queries["query_id"].to_list(), data.corpus["doc_id"].to_list(), qrels, ks, dims)
+    _, by_dim = dense_metrics(query_vectors, doc_vectors, queries["query_id"].to_list(), data.corpus["doc_id"].to_list(), qrels,
+                              ks, dims, passage_doc)
     bm25, _ = bm25_metrics(queries["text"].to_list(), queries["query_id"].to_list(), data.corpus["text"].to_list(),
                            data.corpus["doc_id"].to_list(), qrels, ks)
     payload = {
@@ -131,6 +135,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "data": str(args.data),
         "split": args.split,
         "queries": len(qrels),
+        "passages": {"split": passages.split, "documents": data.corpus.height, "passages": len(passage_doc)},
         "dims": {str(d): by_dim[d] for d in dims},
         "bm25": bm25,
     }
@@ -374,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dims", type=_k_list, help="embedding sizes to also score, e.g. 384,256,128,64")
     evaluate.add_argument("--k", type=_k_list, default=[1, 3, 5, 10, 100], help="cut-offs, e.g. 1,3,5,10,100")
     evaluate.add_argument("--batch-size", type=int, default=64, help="texts per forward pass")
+    evaluate.add_argument("--no-passages", action="store_true",
+                          help="read every text only up to the model's limit (default: a long document scores as its best passage)")
     evaluate.add_argument("--json", metavar="OUT", help="write {dims: {size: metrics}, bm25: metrics} as JSON to OUT")
     evaluate.set_defaults(handler=cmd_evaluate)
 

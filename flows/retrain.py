@@ -51,7 +51,7 @@ def _train_stages(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg:
     for stage in range(stages):
         name = "train" if stages == 1 else f"train-stage-{stage + 1}"
         trained = _step(steps, name, train.with_options(task_run_name=name), data, mined.negatives, model, cfg.train,
-                        store, stage=stage, stages=stages)
+                        store, stage=stage, stages=stages, passages=cfg.eval.passages)
         model = trained.model
         record.append({"stage": stage + 1, **steps[name], "train_loss": trained.stats.get("train_loss")})
         curves.append(trained.stats.get("loss_curve") or [])
@@ -75,7 +75,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     data = _step(steps, "ingest", ingest, fingerprint(cfg.data), cfg.data, store, base=base)
     lexical = _step(steps, "baseline", bm25_baseline, data.corpus, data.queries, data.test_qrels, cfg.eval.bm25_engine,
                     cfg.eval.k_values, store) if cfg.eval.bm25 else None
-    mined = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device)
+    mined = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device, passages=cfg.eval.passages)
     trained, stages, curves = _train_stages(steps, data, mined, base, cfg, store)
     judged_against = registry.baseline_for(cfg.registry.root, trained.model, base)
     result = _step(steps, "evaluate", evaluate, data, base, trained.model, judged_against, cfg.eval, store, lexical, device=device)
@@ -91,6 +91,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         "hybrid": result.hybrid.get("candidate"),  # RRF of BM25 and the candidate, the same keys as metrics.candidate
         "rrf_k": result.rrf_k,
         "dims": result.dims,
+        "passages": result.passages,
         "decision": decision.model_dump(),
         "training": trained.stats,
         "mining": mined.report,

@@ -226,6 +226,13 @@ class TrainConfig(_Section):
         return value
 
 
+class PassageConfig(_Section):
+    split: bool = True  # texts longer than the model reads become passages; texts within its limit stay whole
+    length: int | None = Field(None, ge=16)  # tokens per passage; None = the model's max_seq_length less its special tokens
+    overlap: int = Field(32, ge=0)  # tokens two neighbouring passages share, so no sentence is only ever cut in half
+    max_passages: int = Field(8, ge=1)  # per text, so cost stays bounded (at most 8x the encoding); later tokens are counted as dropped
+
+
 class EvalConfig(_Section):
     k_values: list[int] = [1, 3, 5, 10, 100]  # cut-offs at which every metric is reported; 10 and 100 always are
     batch_size: int = Field(64, ge=1)  # texts per forward pass when embedding queries and corpus
@@ -233,6 +240,7 @@ class EvalConfig(_Section):
     bm25: bool = True  # also score BM25 and the hybrid (BM25 fused with each model) on the same queries
     bm25_engine: Literal["bm25s", "rank_bm25"] = "bm25s"  # the baseline's BM25 engine; both give the same ranking
     rrf_k: int = Field(60, ge=1)  # hybrid = reciprocal-rank fusion, score Σ 1/(rrf_k + rank); 60 as in Cormack et al. 2009
+    passages: PassageConfig = PassageConfig()  # documents score as their best passage, long queries as their passages' mean
 
     @field_validator("dims")
     @classmethod

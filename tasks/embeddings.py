@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.config import BUNDLED_MODEL
+from tasks.config import BUNDLED_MODEL, PassageConfig
 from tasks.storage import DatasetRef, ModelRef, atomic_write_bytes, dir_sha256, read_frame
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,43 @@ def corpus_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef, store:
     np.save(buffer, vectors)
     atomic_write_bytes(path, buffer.getvalue())
     return vectors
+
+
+def corpus_passage_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int,
+                              cfg: PassageConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings of every passage of every corpus text and the corpus row of each passage (tasks/passages.py), kept in
+    the store per (model, corpus, passage settings). With splitting off: one vector per document, as corpus_embeddings."""
+    from tasks.passages import content_window, encode_passages
+
+    if not cfg.split:
+        vectors = corpus_embeddings(model, model_ref, corpus_ref, store, batch_size)
+        return vectors, np.arange(len(vectors), dtype=np.int64)
+    settings = f"{content_window(model, cfg)}-{cfg.overlap}-{cfg.max_passages}"
+    path = Path(store) / "embeddings" / f"{model_ref.sha256[:16]}-{corpus_ref.sha256[:16]}-passages-{settings}.npz"
+    if path.is_file():
+        with np.load(path) as saved:
+            return saved["vectors"], saved["doc"]
+    vectors, doc = encode_passages(model, read_frame(corpus_ref)["text"].to_list(), cfg, batch_size, "documents")
+    buffer = io.BytesIO()
+    np.savez(buffer, vectors=vectors, doc=doc)
+    atomic_write_bytes(path, buffer.getvalue())
+    return vectors, doc
+
+
+def corpus_passages(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int,
+                    cfg: PassageConfig) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every passage of the corpus: texts (cut again, deterministically), vectors (kept in the store) and document rows."""
+    from tasks.passages import content_window, split_passages
+
+    vectors, doc = corpus_passage_embeddings(model, model_ref, corpus_ref, store, batch_size, cfg)
+    texts = read_frame(corpus_ref)["text"].to_list()
+    if cfg.split:
+        window = content_window(model, cfg)
+        texts = split_passages(texts, model.tokenizer, window, min(cfg.overlap, window - 1), cfg.max_passages).texts
+    if len(texts) != len(vectors):
+        raise ValueError(f"{len(texts)} passages but {len(vectors)} stored vectors for corpus {corpus_ref.path}; "
+                         "remove the store's embeddings folder and rerun")
+    return texts, vectors, doc
 
 
 def exact_search(query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

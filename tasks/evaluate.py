@@ -6,8 +6,9 @@ import numpy as np
 import polars as pl
 
 from tasks.config import EvalConfig
-from tasks.embeddings import corpus_embeddings, encode, exact_search, load_model
+from tasks.embeddings import corpus_passage_embeddings, exact_search, load_model
 from tasks.metrics import Judgements, metric_matrix, summarise
+from tasks.passages import best_passage_search, encode_queries
 from tasks.storage import DatasetRef, ModelRef, read_frame
 
 HEADLINE = ("ndcg@10", "mrr@10", "map@100", "recall@100")  # the figures a run summary always shows
@@ -53,25 +54,33 @@ def truncated(vectors: np.ndarray, dim: int) -> np.ndarray:
 
 def ranked_dense_metrics(
     query_vectors: np.ndarray, doc_vectors: np.ndarray, query_ids: list[str], doc_ids: list[str],
-    qrels: dict[str, dict[str, int]], ks: list[int], dims: list[int],
+    qrels: dict[str, dict[str, int]], ks: list[int], dims: list[int], passage_doc: np.ndarray | None = None,
 ) -> tuple[Scores, dict[int, dict[str, float]], Ranking]:
-    """Scores at full size, macro metrics at each truncated size below it, and the full-size ranking."""
+    """Scores at full size, macro metrics at each truncated size below it, and the full-size ranking.
+
+    With `passage_doc` (the corpus row of each row of doc_vectors, when documents were split into passages) a document
+    scores as its best passage.
+    """
     full = query_vectors.shape[1]
-    scores, indices = exact_search(query_vectors, doc_vectors, max(ks))
+    search = exact_search
+    if passage_doc is not None and len(passage_doc) > len(doc_ids):
+        per_doc = int(np.bincount(passage_doc).max())
+        search = lambda q, d, k: best_passage_search(q, d, passage_doc, k, per_doc)  # noqa: E731
+    scores, indices = search(query_vectors, doc_vectors, max(ks))
     result = score_search(query_ids, doc_ids, scores, indices, qrels, ks)
     by_dim = {full: result[0]}
     for dim in (d for d in dims if d < full):
-        small_scores, small_indices = exact_search(truncated(query_vectors, dim), truncated(doc_vectors, dim), max(ks))
+        small_scores, small_indices = search(truncated(query_vectors, dim), truncated(doc_vectors, dim), max(ks))
         by_dim[dim] = score_search(query_ids, doc_ids, small_scores, small_indices, qrels, ks)[0]
     return result, by_dim, (scores, indices)
 
 
 def dense_metrics(
     query_vectors: np.ndarray, doc_vectors: np.ndarray, query_ids: list[str], doc_ids: list[str],
-    qrels: dict[str, dict[str, int]], ks: list[int], dims: list[int],
+    qrels: dict[str, dict[str, int]], ks: list[int], dims: list[int], passage_doc: np.ndarray | None = None,
 ) -> tuple[Scores, dict[int, dict[str, float]]]:
-    """Scores at full size, and macro metrics at each truncated size below it."""
-    result, by_dim, _ = ranked_dense_metrics(query_vectors, doc_vectors, query_ids, doc_ids, qrels, ks, dims)
+    """Scores at full size, and macro metrics at each truncated size below it (documents by their best passage)."""
+    result, by_dim, _ = ranked_dense_metrics(query_vectors, doc_vectors, query_ids, doc_ids, qrels, ks, dims, passage_doc)
     return result, by_dim
 
 
@@ -159,9 +168,10 @@ def evaluate_model_ranked(
     queries, qrels = judged_queries(queries_ref, qrels_ref)
     doc_ids = read_frame(corpus_ref)["doc_id"].to_list()
     model = load_model(model_ref, device)
-    doc_vectors = corpus_embeddings(model, model_ref, corpus_ref, store, cfg.batch_size)
-    query_vectors = encode(model, queries["text"].to_list(), cfg.batch_size, "queries")
-    return ranked_dense_metrics(query_vectors, doc_vectors, queries["query_id"].to_list(), doc_ids, qrels, cfg.k_values, cfg.dims)
+    doc_vectors, passage_doc = corpus_passage_embeddings(model, model_ref, corpus_ref, store, cfg.batch_size, cfg.passages)
+    query_vectors = encode_queries(model, queries["text"].to_list(), cfg.passages, cfg.batch_size)
+    return ranked_dense_metrics(query_vectors, doc_vectors, queries["query_id"].to_list(), doc_ids, qrels, cfg.k_values,
+                                cfg.dims, passage_doc)
 
 
 def evaluate_model(

@@ -10,8 +10,12 @@ passage, so short-text data is scored exactly as before.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tasks.config import PassageConfig
 
 
 @dataclass(frozen=True)
@@ -28,14 +32,23 @@ class Passages:
 
 
 def window_starts(tokens: int, window: int, overlap: int, max_passages: int) -> list[int]:
-    """Start offsets of the windows covering `tokens` tokens: `window` long, `overlap` shared, at most max_passages."""
+    """Start offsets of the windows covering `tokens` tokens: `window` long, sharing at least `overlap`, at most
+    max_passages.
+
+    As few windows as cover the text with that overlap, spread evenly so the last one ends at the text's end: every
+    passage is full length (no stub of a few tokens repeating the one before). A text needing more than max_passages
+    keeps its first max_passages windows at the plain stride; the rest is dropped (and counted).
+    """
     if window <= overlap:
         raise ValueError(f"passage overlap ({overlap}) must be smaller than the passage length ({window})")
     if tokens <= window:
         return [0]
     stride = window - overlap
-    starts = list(range(0, tokens - overlap, stride))
-    return starts[:max_passages]
+    needed = -(-(tokens - overlap) // stride)  # ceil: windows at the plain stride to reach the end
+    if needed > max_passages:
+        return [stride * i for i in range(max_passages)]
+    last = tokens - window
+    return sorted({round(i * last / (needed - 1)) for i in range(needed)})
 
 
 def split_passages(texts: list[str], tokenizer, window: int, overlap: int, max_passages: int) -> Passages:
@@ -82,6 +95,120 @@ def best_passage_search(query_vectors: np.ndarray, passage_vectors: np.ndarray, 
         out_docs[q, :len(first)] = docs[first]
         out_scores[q, :len(first)] = scores[q][first]
     return out_scores, out_docs
+
+
+def content_window(model, cfg: PassageConfig) -> int:
+    """Tokens of text one passage holds: the configured length, never more than the model reads besides its special
+    tokens (a longer passage would be cut by the encoder again)."""
+    limit = model.max_seq_length - model.tokenizer.num_special_tokens_to_add(pair=False)
+    return min(cfg.length or limit, limit)
+
+
+def encode_passages(model, texts: list[str], cfg: PassageConfig, batch_size: int, desc: str) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors of every passage of `texts` and the text row of each; one vector per text when splitting is off."""
+    from tasks.embeddings import encode
+
+    if not cfg.split:
+        return encode(model, texts, batch_size, desc), np.arange(len(texts), dtype=np.int64)
+    window = content_window(model, cfg)
+    passages = split_passages(texts, model.tokenizer, window, min(cfg.overlap, window - 1), cfg.max_passages)
+    long = int((passages.tokens > window).sum())
+    what = f"{desc} ({long} of {len(texts)} longer than {window} tokens: {len(passages.texts)} passages)" if long else desc
+    return encode(model, passages.texts, batch_size, what), passages.doc
+
+
+def pooled(vectors: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """One unit vector per text: the mean of its passages' vectors, re-normalised (a text of one passage keeps its own).
+
+    How a long query is read: a whole judgment used as a query is about all of it, not its first page, and a mean keeps
+    one vector per query, so every search stays a single top-k.
+    """
+    if len(rows) == n:
+        return vectors
+    out = np.zeros((n, vectors.shape[1]), dtype=np.float64)
+    np.add.at(out, rows, vectors)
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out.astype(np.float32)
+
+
+def encode_queries(model, texts: list[str], cfg: PassageConfig, batch_size: int) -> np.ndarray:
+    """Unit vectors of queries; a query longer than the model reads is the pooled mean of its passages."""
+    vectors, rows = encode_passages(model, texts, cfg, batch_size, "queries")
+    return pooled(vectors, rows, len(texts))
+
+
+def best_passages(query_vectors: np.ndarray, pair_query: np.ndarray, pair_doc: np.ndarray, passage_vectors: np.ndarray,
+                  passage_doc: np.ndarray) -> np.ndarray:
+    """For each (query row, document row) pair, the row of that document's passage that scores highest for the query.
+
+    `passage_doc` is sorted (documents in order, as split_passages makes it), so a document's passages are one slice.
+    """
+    starts = np.searchsorted(passage_doc, pair_doc, side="left")
+    counts = np.searchsorted(passage_doc, pair_doc, side="right") - starts
+    best = starts.copy()
+    for i in np.flatnonzero(counts > 1):
+        block = passage_vectors[starts[i]:starts[i] + counts[i]]
+        best[i] = starts[i] + int(np.argmax(block @ query_vectors[pair_query[i]]))
+    return best
+
+
+@dataclass
+class PassageChooser:
+    """Training texts for long documents: the passage of a document that the base model scores highest for the query.
+
+    A positive becomes the passage of the relevant document that best matches its query (the one most likely to hold
+    the answer), a negative the best-matching passage of a non-relevant document (the hardest part of it), so every
+    training text fits the model's limit instead of being cut at its first window.
+    """
+
+    query_row: dict[str, int]
+    query_vectors: np.ndarray
+    doc_row: dict[str, int]
+    passage_texts: list[str]
+    passage_vectors: np.ndarray
+    passage_doc: np.ndarray
+
+    def __call__(self, query_ids: list[str], doc_ids: list[str]) -> list[str]:
+        queries = np.fromiter((self.query_row[q] for q in query_ids), dtype=np.int64, count=len(query_ids))
+        docs = np.fromiter((self.doc_row[d] for d in doc_ids), dtype=np.int64, count=len(doc_ids))
+        rows = best_passages(self.query_vectors, queries, docs, self.passage_vectors, self.passage_doc)
+        return [self.passage_texts[r] for r in rows]
+
+    @property
+    def split(self) -> bool:
+        return len(self.passage_texts) > len(self.doc_row)
+
+
+def chooser_for(model_ref, corpus_ref, pairs, store: str, cfg: PassageConfig, batch_size: int,
+                device: str = "auto") -> PassageChooser | None:
+    """The PassageChooser of a training set under the model of `model_ref` (the base model), or None when no document
+    is split."""
+    from tasks.embeddings import corpus_passages, load_model
+    from tasks.storage import read_frame
+
+    if not cfg.split:
+        return None
+    model = load_model(model_ref, device)
+    texts, vectors, doc = corpus_passages(model, model_ref, corpus_ref, store, batch_size, cfg)
+    doc_ids = read_frame(corpus_ref)["doc_id"].to_list()
+    if len(texts) == len(doc_ids):
+        return None
+    anchors = pairs.unique("query_id", keep="first", maintain_order=True)
+    query_vectors = encode_queries(model, anchors["anchor"].to_list(), cfg, batch_size)
+    return PassageChooser({q: i for i, q in enumerate(anchors["query_id"].to_list())}, query_vectors,
+                          {d: i for i, d in enumerate(doc_ids)}, texts, vectors, doc)
+
+
+def passage_summary(model_ref, corpus_ref, cfg: PassageConfig, store: str, batch_size: int, device: str = "auto") -> dict:
+    """How the corpus was read (from the base model's stored passage vectors): what a person checks in the report."""
+    from tasks.embeddings import corpus_passage_embeddings, load_model
+
+    model = load_model(model_ref, device)
+    _, doc = corpus_passage_embeddings(model, model_ref, corpus_ref, store, batch_size, cfg)
+    per_doc = np.bincount(doc)
+    return {"split": cfg.split, "length": content_window(model, cfg), "overlap": cfg.overlap, "max_passages": cfg.max_passages,
+            "documents": int(len(per_doc)), "documents_split": int((per_doc > 1).sum()), "passages": int(len(doc)),
+            "documents_at_cap": int((per_doc >= cfg.max_passages).sum()) if cfg.split else 0}
 
 
 def length_stats(tokens: np.ndarray, limit: int) -> dict:

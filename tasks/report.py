@@ -239,6 +239,14 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
                                     + [f"| {kind} | {s['texts']} | {s['median']} | {s['p90']} | {s['max']} | "
                                        f"{s['over_limit']} ({s['over_limit_share']:.0%} over {s['limit']}) |"
                                        for kind, s in ingest["lengths"].items()]))
+    read = summary.get("passages")
+    if read and read.get("split"):
+        parts.append(f"Documents longer than {read['length']} tokens were read as passages of {read['length']} tokens "
+                     f"(overlap {read['overlap']}), each scored by its best passage: {read['documents_split']} of "
+                     f"{read['documents']} documents split, {read['passages']} passages; {read['documents_at_cap']} "
+                     f"reached the cap of {read['max_passages']} passages (beyond it a document is not read).")
+    elif read:
+        parts.append("Every document was read only up to the model's limit (eval.passages.split=false).")
     if summary.get("dims"):
         parts += ["## Quality by embedding size (truncated, re-normalised)", dims_table(summary["dims"])]
     parts += ["## Every metric at every cut-off", cutoff_table(rows)]

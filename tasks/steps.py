@@ -23,17 +23,19 @@ from pydantic import BaseModel, ConfigDict
 
 from tasks import distributed, liveness, loss_curve, mining, registry, report
 from tasks import evaluate as evaluation_logic
+from tasks import passages as passage_logic
 from tasks import train as train_logic
 from tasks.config import (
     DataConfig,
     EvalConfig,
     GateConfig,
     MiningConfig,
+    PassageConfig,
     PipelineConfig,
     TrainConfig,
     dump_config,
 )
-from tasks.embeddings import corpus_embeddings, encode, load_model, pick_device
+from tasks.embeddings import corpus_passage_embeddings, load_model, pick_device
 from tasks.gate import Decision, decide
 from tasks.ingest import DataError
 from tasks.ingest import pipeline as ingest_pipeline
@@ -126,6 +128,7 @@ class Evaluation(BaseModel):
     models: dict[str, ModelRef]  # which models these figures belong to, so a new candidate never reuses a decision
     hybrid: dict[str, dict[str, float]] = {}  # role -> metrics of its RRF hybrid with BM25 (empty without the baseline)
     rrf_k: int | None = None  # the fusion constant of those hybrids
+    passages: dict = {}  # how documents were read: passage length, documents split, passages in all, documents at the cap
 
 
 def fingerprint(cfg: DataConfig) -> SourceRef:
@@ -152,16 +155,19 @@ def ingest(source: SourceRef, cfg: DataConfig, store: str, base: ModelRef | None
 
 
 @task(name="mine", cache_key_fn=content_key(ignore=("device",)), **RETRIES, **RESULTS)
-def mine(data: Ingested, base: ModelRef, cfg: MiningConfig, store: str, device: str = "auto") -> Mined:
+def mine(data: Ingested, base: ModelRef, cfg: MiningConfig, store: str, device: str = "auto",
+         passages: PassageConfig = PassageConfig()) -> Mined:
     """Hard negatives for every train pair from the configured strategies, positive-aware filtered, with a report."""
     started = time.perf_counter()
     pairs, corpus = read_frame(data.train_pairs), read_frame(data.corpus)
     query_vectors = doc_vectors = None
     if cfg.needs_vectors:
         model = load_model(base, device)
-        doc_vectors = corpus_embeddings(model, base, data.corpus, store, cfg.encode_batch_size)
+        # a document longer than the model reads is the mean of its passages (the same vectors the evaluation keeps)
+        vectors, passage_doc = corpus_passage_embeddings(model, base, data.corpus, store, cfg.encode_batch_size, passages)
+        doc_vectors = passage_logic.pooled(vectors, passage_doc, corpus.height)
         anchors = pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list()
-        query_vectors = encode(model, anchors, cfg.encode_batch_size, "train queries")
+        query_vectors = passage_logic.encode_queries(model, anchors, passages, cfg.encode_batch_size)
     metadata = read_frame(data.doc_metadata) if data.doc_metadata is not None else None
     negatives, mined = mining.mine_negatives(pairs, corpus, cfg, query_vectors, doc_vectors, read_frame(data.labels), metadata)
     ref = write_frame(negatives, store, "negatives")
@@ -178,7 +184,8 @@ def _finished(record: Path) -> Trained | None:
 
 
 @task(name="train", cache_key_fn=content_key(), **RETRIES, **RESULTS)
-def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfig, store: str, stage: int = 0, stages: int = 1) -> Trained:
+def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfig, store: str, stage: int = 0, stages: int = 1,
+          passages: PassageConfig = PassageConfig()) -> Trained:
     """Fine-tune `base` on (anchor, positive, negatives…) of one curriculum stage and publish it to the store.
 
     With a curriculum each stage trains epochs / stages, starting from the previous stage's model. Checkpoints live
@@ -190,7 +197,10 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
     if cfg.dev_fraction > 0:
         pairs, dev = train_logic.split_dev(pairs, corpus, cfg.dev_fraction, cfg.dev_corpus_size, cfg.seed)
     mined = read_frame(negatives).filter(pl.col("stage") == stage)
-    sets = {"main": train_logic.TrainingSet(train_logic.training_frame(pairs, mined, corpus), cfg.loss)}
+    # long documents: each positive and negative is the document's passage that the base model finds best for the query
+    choose = passage_logic.chooser_for(base, data.corpus, pairs, store, passages, cfg.batch_size * 2, cfg.device)
+    sets = {"main": train_logic.TrainingSet(train_logic.training_frame(pairs, mined, corpus, choose), cfg.loss)}
+    del choose
     for extra in data.extra:
         rows = train_logic.table_rows(extra.type, read_frame(extra.table))
         sets[extra.name] = train_logic.TrainingSet(rows, train_logic.loss_for(extra.type, extra.loss, cfg.loss))
@@ -199,7 +209,7 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
         cfg = cfg.model_copy(update={"epochs": epochs / stages})
     Path(store).mkdir(parents=True, exist_ok=True)
     inputs = json.dumps([data.train_pairs.sha256, negatives.sha256, base.sha256, cfg.model_dump(mode="json"), stage,
-                         [extra.table.sha256 for extra in data.extra]], sort_keys=True)
+                         [extra.table.sha256 for extra in data.extra], passages.model_dump(mode="json")], sort_keys=True)
     checkpoints = Path(store) / "checkpoints" / hashlib.sha256(inputs.encode()).hexdigest()[:16]
     checkpoints.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(checkpoints / ".lock", waiting="an identical training is running; waiting for it to finish"):
@@ -266,7 +276,8 @@ def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: Mode
                     {k: round(hybrid["candidate"][k], 4) for k in evaluation_logic.HEADLINE})
     per_query_ref = write_frame(pl.concat(frames), store, "eval_per_query")
     return Evaluation(metrics=metrics, dims=dims, bm25=lexical.metrics if lexical is not None else None, per_query=per_query_ref,
-                      champion_name=champion.name, models=roles, hybrid=hybrid, rrf_k=cfg.rrf_k if lexical is not None else None)
+                      champion_name=champion.name, models=roles, hybrid=hybrid, rrf_k=cfg.rrf_k if lexical is not None else None,
+                      passages=passage_logic.passage_summary(base, data.corpus, cfg.passages, store, cfg.batch_size, device))
 
 
 @task(name="gate", cache_key_fn=content_key(), **RETRIES, **RESULTS)

@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Callable, Union
 
 from tasks.config import TrainConfig
 
@@ -24,19 +24,22 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def training_frame(pairs: pl.DataFrame, negatives: pl.DataFrame, corpus: pl.DataFrame) -> pl.DataFrame:
+def training_frame(pairs: pl.DataFrame, negatives: pl.DataFrame, corpus: pl.DataFrame,
+                   choose: Callable[[list[str], list[str]], list[str]] | None = None) -> pl.DataFrame:
     """(anchor, positive, negative_1 … negative_n) rows in pair order; columns are read by position by the trainer.
 
     Input: pairs PairSchema, negatives MinedNegativeSchema (n slots per pair, possibly 0), corpus CorpusSchema.
+    `choose(query_ids, doc_ids)` gives the text to train on for each (query, document), e.g. the document's best passage
+    for the query (tasks/passages.py PassageChooser); without it a document is its whole corpus text.
     """
     import polars as pl
 
     frame = pairs.select("query_id", "doc_id", "anchor", "positive")
+    slots: list[str] = []
     if negatives.height:
         wide = (
-            negatives.join(corpus.rename({"doc_id": "negative_id", "text": "negative"}), on="negative_id", how="left")
-            .with_columns(pl.format("negative_{}", pl.col("slot") + 1).alias("column"))
-            .pivot(on="column", index=["query_id", "positive_id"], values="negative")
+            negatives.with_columns(pl.format("negative_{}", pl.col("slot") + 1).alias("column"))
+            .pivot(on="column", index=["query_id", "positive_id"], values="negative_id")
             .rename({"positive_id": "doc_id"})
         )
         slots = sorted((c for c in wide.columns if c.startswith("negative_")), key=lambda c: int(c.split("_")[1]))
@@ -44,6 +47,17 @@ def training_frame(pairs: pl.DataFrame, negatives: pl.DataFrame, corpus: pl.Data
         missing = frame.select(pl.any_horizontal(pl.col(slots).is_null()).sum()).item()
         if missing:
             raise ValueError(f"{missing} training pairs lack a negative text; the mined negatives do not match the pairs")
+        unknown = frame.select(pl.concat_list(slots).explode().alias("id")).filter(~pl.col("id").is_in(corpus["doc_id"].implode()))
+        if unknown.height:
+            raise ValueError(f"{unknown.height} training pairs lack a negative text; the mined negatives do not match the pairs")
+    query_ids = frame["query_id"].to_list()
+    if choose is not None:
+        frame = frame.with_columns(pl.Series("positive", choose(query_ids, frame["doc_id"].to_list()), dtype=pl.String))
+        texts = {slot: choose(query_ids, frame[slot].to_list()) for slot in slots}
+    else:
+        text_of = dict(zip(corpus["doc_id"].to_list(), corpus["text"].to_list()))
+        texts = {slot: [text_of[d] for d in frame[slot].to_list()] for slot in slots}
+    frame = frame.with_columns(pl.Series(slot, values, dtype=pl.String) for slot, values in texts.items())
     return frame.drop("query_id", "doc_id")
 
 
@@ -253,6 +267,30 @@ def budget_after_oom(plans: list[MemoryPlan]) -> float | None:
     return max(p.step_gb for p in shrinkable) / 2
 
 
+CARD_EXAMPLE_CHARS = 300  # a model card's widget and usage examples are cut to this many characters
+
+
+def shorten(text: str, limit: int = CARD_EXAMPLE_CHARS) -> str:
+    """`text` cut at a word boundary to at most `limit` characters, with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip() + "…"
+
+
+def shorten_card_examples(card) -> None:
+    """Keep the model card's examples short: they are taken from the training texts, and long documents would put
+    whole judgments (hundreds of KB) into README.md."""
+    for entry in card.widget or []:
+        for key, value in entry.items():
+            if isinstance(value, str):
+                entry[key] = shorten(value)
+            elif isinstance(value, list):
+                entry[key] = [shorten(v) if isinstance(v, str) else v for v in value]
+    if getattr(card, "usage_examples", None):
+        card.usage_examples = [shorten(v) if isinstance(v, str) else v for v in card.usage_examples]
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
     """The newest complete `checkpoint-<step>` folder (a half-written one has no trainer_state.json yet)."""
     done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file() and p.name.split("-")[-1].isdigit()]
@@ -397,6 +435,7 @@ def train_model(
     model_dir = output_dir / "model"
     if not trainer.is_world_process_zero():
         return {}  # the first process saves the model and reports
+    shorten_card_examples(model.model_card_data)
     model.save(str(model_dir))
     curve = [(log["step"], log["loss"]) for log in trainer.state.log_history if "loss" in log]
     dev_history = [(log["step"], log["eval_dev_cosine_ndcg@10"]) for log in trainer.state.log_history if "eval_dev_cosine_ndcg@10" in log]

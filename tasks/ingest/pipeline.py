@@ -68,8 +68,9 @@ def text_lengths(corpus: pl.DataFrame, queries: pl.DataFrame, model_path: str, s
         if stats["over_limit_share"] > LONG_TEXT_WARNING:
             warnings.append(f"{stats['over_limit_share']:.0%} of {kind} ({stats['over_limit']} of {stats['texts']}"
                             f"{' sampled' if stats['sampled'] else ''}) are longer than the model's {limit}-token limit "
-                            f"(median {stats['median']}, max {stats['max']} tokens): the model reads only their first "
-                            f"{limit} tokens")
+                            f"(median {stats['median']}, max {stats['max']} tokens): they are read as passages "
+                            f"(eval.passages; a document scores as its best passage, a query as its passages' mean); "
+                            f"with eval.passages.split=false the model reads only their first {limit} tokens")
     return lengths, warnings
 
 

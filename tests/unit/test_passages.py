@@ -20,8 +20,9 @@ def tokenizer(base_model_ref):
 def test_windows_cover_the_text_with_the_stated_overlap_and_cap():
     assert window_starts(100, 254, 32, 8) == [0]
     starts = window_starts(1000, 254, 32, 8)
-    assert starts == [0, 222, 444, 666, 888]  # stride 254 - 32; the last window reaches the end
-    assert starts[-1] + 254 >= 1000
+    assert len(starts) == 5 and starts[0] == 0 and starts[-1] + 254 == 1000  # full-length windows, the last at the end
+    assert all(b - a <= 254 - 32 for a, b in zip(starts, starts[1:]))  # at least the stated overlap
+    assert window_starts(484, 254, 32, 8) == [0, 115, 230]  # three full windows, not two and a stub of 8 new tokens
     assert window_starts(10_000, 254, 32, 8) == [222 * i for i in range(8)]  # capped
     with pytest.raises(ValueError, match="overlap"):
         window_starts(1000, 32, 32, 8)
@@ -60,3 +61,95 @@ def test_length_stats_count_texts_over_the_limit():
     stats = length_stats(np.array([10, 20, 300, 400, 30]), limit=256)
     assert stats["over_limit"] == 2 and stats["over_limit_share"] == 0.4 and stats["max"] == 400
     assert length_stats(np.array([], dtype=np.int64), 256)["texts"] == 0
+
+
+GARDEN = ("Tomatoes need full sun, rich soil and steady watering; mulch keeps the roots cool in summer. "
+          "Prune the side shoots weekly and stake the plants before the fruit sets. ")
+FACT = ("The Zephyr-9 turbine blade is forged from a nickel superalloy to survive the heat of the exhaust. Each Zephyr-9 "
+        "blade is cast as a single crystal, coated with a ceramic thermal barrier and cooled by air through internal "
+        "channels, so the turbine blade keeps its strength near its melting point. ")
+
+
+def test_a_fact_deep_in_a_long_document_is_found_by_its_best_passage_and_missed_by_the_first_window(base_model_ref):
+    """The user's case: the answer sits after the first 256 tokens. Reading the first window ranks the document last;
+    scoring it by its best passage ranks it first. Real model, real search."""
+    from tasks.config import PassageConfig
+    from tasks.embeddings import load_model
+    from tasks.evaluate import dense_metrics
+    from tasks.passages import encode_passages, encode_queries
+
+    model = load_model(base_model_ref, "cpu")
+    corpus = {"long": GARDEN * 12 + FACT, "engines": "Jet engines compress air, burn fuel and push hot exhaust out the back.",
+              "wind": "Wind turbines turn the kinetic energy of moving air into electricity.",
+              "steel": "Stainless steel resists corrosion because of the chromium it contains."}
+    query = ["What material is the Zephyr-9 turbine blade made of?"]
+    qrels = {"q": {"long": 1}}
+    scores = {}
+    for name, cfg in (("first_window", PassageConfig(split=False)), ("max_passage", PassageConfig())):
+        docs, doc_of = encode_passages(model, list(corpus.values()), cfg, 8, "documents")
+        (macro, _), _ = dense_metrics(encode_queries(model, query, cfg, 8), docs, ["q"], list(corpus), qrels, [1, 10, 100], [],
+                                      doc_of)
+        scores[name] = macro
+        assert len(doc_of) == (4 if name == "first_window" else 4 + int(np.bincount(doc_of)[0]) - 1)
+    assert scores["max_passage"]["mrr@10"] == 1.0
+    assert scores["first_window"]["mrr@10"] < 0.5
+    # the short documents are read exactly as before: one passage each, the same vectors
+    docs, doc_of = encode_passages(model, list(corpus.values())[1:], PassageConfig(), 8, "documents")
+    plain, _ = encode_passages(model, list(corpus.values())[1:], PassageConfig(split=False), 8, "documents")
+    assert len(doc_of) == 3 and np.allclose(docs, plain, atol=1e-6)
+
+
+def test_a_long_query_is_the_mean_of_its_passages_and_a_short_one_is_unchanged(base_model_ref):
+    from tasks.config import PassageConfig
+    from tasks.embeddings import load_model
+    from tasks.passages import encode_passages, encode_queries
+
+    model = load_model(base_model_ref, "cpu")
+    long_query, short_query = GARDEN * 12 + FACT, "nickel superalloy turbine blade"
+    vectors = encode_queries(model, [long_query, short_query], PassageConfig(), 8)
+    assert vectors.shape == (2, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    passages, rows = encode_passages(model, [long_query], PassageConfig(), 8, "q")
+    assert len(rows) > 1
+    mean = passages.mean(axis=0)
+    assert np.allclose(vectors[0], mean / np.linalg.norm(mean), atol=1e-5)
+    plain, _ = encode_passages(model, [short_query], PassageConfig(split=False), 8, "q")
+    assert np.allclose(vectors[1], plain[0], atol=1e-6)
+
+
+def test_training_texts_are_the_passages_that_best_match_each_query(tmp_path, base_model_ref):
+    """A long relevant document trains as its passage that holds the answer, a long negative as its passage closest to
+    the query, a short document as itself; every training text fits the model's limit."""
+    import polars as pl
+
+    from tasks.config import PassageConfig
+    from tasks.passages import chooser_for
+    from tasks.storage import write_frame
+    from tasks.train import training_frame
+
+    corpus = pl.DataFrame({"doc_id": ["long", "other", "short"],
+                           "text": [GARDEN * 12 + FACT, FACT.replace("Zephyr-9", "Boreas-4") + " " + GARDEN * 12,
+                                    "Stainless steel resists corrosion."]})
+    pairs = pl.DataFrame({"query_id": ["q1", "q2"], "doc_id": ["long", "short"],
+                          "anchor": ["What is the Zephyr-9 turbine blade made of?", "Why does stainless steel not rust?"],
+                          "positive": [corpus["text"][0], corpus["text"][2]]})
+    negatives = pl.DataFrame({"query_id": ["q1", "q2"], "positive_id": ["long", "short"], "slot": [0, 0],
+                              "negative_id": ["other", "long"]})
+    corpus_ref = write_frame(corpus, str(tmp_path), "corpus")
+    choose = chooser_for(base_model_ref, corpus_ref, pairs, str(tmp_path), PassageConfig(), 8, "cpu")
+    assert choose is not None and choose.split
+    frame = training_frame(pairs, negatives, corpus, choose)
+    assert frame["positive"][0].endswith(FACT.strip())  # the passage holding the answer, not the first window
+    assert frame["positive"][1] == "Stainless steel resists corrosion."  # short: whole
+    assert "Boreas-4" in frame["negative_1"][0]  # the negative's passage nearest the query, not its first window by luck
+    # q2's negative is a passage of the long document (the metallurgy one, nearer to steel than the gardening)
+    assert frame["negative_1"][1] in corpus["text"][0] and frame["negative_1"][1].endswith(FACT.strip())
+    tokenizer = choose_tokenizer(base_model_ref)
+    assert max(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in frame.to_dict(as_series=False)["positive"]
+               + frame["negative_1"].to_list()) <= 254
+    assert training_frame(pairs, negatives, corpus)["positive"][0] == corpus["text"][0]  # without a chooser: whole texts
+
+
+def choose_tokenizer(ref):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(ref.path, local_files_only=True)

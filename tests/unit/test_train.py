@@ -178,3 +178,14 @@ def test_after_running_out_of_memory_each_retry_halves_the_step_until_one_text_p
     cached = memory_plan("cached_mnrl", 32, 3, 256, minilm, "fp32", None, 8)
     assert memory_plan("cached_mnrl", 32, 3, 256, minilm, "fp32", budget_after_oom([cached]), 8).mini_batch_size == 4
     assert budget_after_oom([memory_plan("cosent", 32, 3, 256, minilm, "fp32", None, 32)]) is None
+
+
+def test_the_model_card_quotes_training_texts_only_in_short(tmp_path, base_model_ref):
+    """Long training documents must not land whole in the saved model's README.md (widget and usage examples)."""
+    long_positive = [f"{text} " * 60 for text in PAIRS["positive"].to_list()]
+    frame = training_frame(PAIRS.with_columns(pl.Series("positive", long_positive)), negatives_for(PAIRS, 0), CORPUS)
+    train_model(base_model_ref.path, frame, TrainConfig(epochs=1, batch_size=4), tmp_path, "cpu")
+    card = (tmp_path / "model" / "README.md").read_text(encoding="utf-8")
+    assert not any(text.strip() in card for text in long_positive)
+    assert "…" in card  # the examples are there, cut
+    assert len(card.encode()) < 40_000
