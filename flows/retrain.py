@@ -10,7 +10,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
-from tasks import memory, registry, report
+from tasks import auto, memory, registry, report
 from tasks.config import PipelineConfig
 from tasks.embeddings import resolve_model
 from tasks.results import ensure_storage_block, result_options
@@ -28,6 +28,7 @@ from tasks.steps import (
 
 # the tasks log through `logging` (captured by Prefect via PREFECT_LOGGING_EXTRA_LOGGERS=tasks); show their INFO lines
 logging.getLogger("tasks").setLevel(logging.INFO)
+logger = logging.getLogger("tasks.flow")
 
 
 def _step(steps: dict[str, dict], name: str, task: Any, *args: Any, **kwargs: Any) -> Any:
@@ -63,6 +64,59 @@ def _train_stages(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg:
     return trained, record if stages > 1 else [], curves
 
 
+def _auto_recipe(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: PipelineConfig, store: str,
+                 started: float) -> tuple[PipelineConfig, dict]:
+    """train.auto: successive halving over the recipe grid, each trial a cached train step judged on held-out training
+    queries (tasks/auto.py); returns the config the final training uses and what the search did."""
+    tcfg = cfg.train
+    rows = data.train_pairs.rows
+    recipes = auto.grid(tcfg, rows)
+    epochs_by_rung = auto.rung_epochs(tcfg)
+    trials: list[dict] = []
+    stopped = None
+    for rung, _ in enumerate(epochs_by_rung):
+        scored = []
+        for chunk in range(0, len(recipes), tcfg.auto_parallel):
+            batch = recipes[chunk:chunk + tcfg.auto_parallel]
+            last = trials[-1] if trials else None
+            estimate = last["seconds"] * batch[0].epochs / last["epochs"] if last and not last["cached"] else 0.0
+            if trials and auto.over_budget(tcfg.budget_minutes, time.perf_counter() - started, estimate):
+                stopped = f"train.budget_minutes={tcfg.budget_minutes:g}: search stopped before rung {rung + 1} trial {chunk + 1}"
+                break
+            names = [f"trial-{rung + 1}-{chunk + i + 1}" for i in range(len(batch))]
+            trial_cfgs = [tcfg.model_copy(update={"learning_rate": r.learning_rate, "batch_size": r.batch_size, "epochs": r.epochs,
+                                                  "dev_fraction": tcfg.auto_dev_fraction, "auto": False}) for r in batch]
+            if len(batch) == 1:
+                results = [_step(steps, names[0], train.with_options(task_run_name=names[0]), data, mined.negatives, base,
+                                 trial_cfgs[0], store, passages=cfg.eval.passages)]
+            else:  # side by side (several trials fit one GPU)
+                begun = time.perf_counter()
+                futures = [train.with_options(task_run_name=n).submit(data, mined.negatives, base, c, store, passages=cfg.eval.passages)
+                           for n, c in zip(names, trial_cfgs)]
+                results = [f.result() for f in futures]
+                for n, f in zip(names, futures):
+                    steps[n] = {"cached": f.state.name == "Cached", "seconds": round(time.perf_counter() - begun, 3),
+                                "peak_gb": memory.peak_gb()}
+            for recipe, name, trained in zip(batch, names, results):
+                record = auto.trial_record(recipe, rung, trained.stats, steps[name]["seconds"], steps[name]["cached"])
+                trials.append({"name": name, **record})
+                scored.append((recipe, record["dev_ndcg@10"] if record["dev_ndcg@10"] is not None else float("-inf")))
+        if stopped or rung + 1 == len(epochs_by_rung):
+            break
+        recipes = auto.survivors(scored, tcfg.auto_eta, epochs_by_rung[rung + 1])
+    recipe, why = auto.choose(trials)
+    speeds = [t["examples_per_second"] for t in trials if t["examples_per_second"] and not t["cached"]]
+    epochs, capped = auto.final_epochs(recipe, tcfg.budget_minutes, time.perf_counter() - started, rows,
+                                       sorted(speeds)[len(speeds) // 2] if speeds else None)
+    final = cfg.model_copy(update={"train": tcfg.model_copy(update={
+        "learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size, "epochs": epochs, "auto": False})})
+    summary = {"recipe": {"learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size, "epochs": epochs},
+               "why": why, "trials": trials, "dev_fraction": tcfg.auto_dev_fraction, "rungs": epochs_by_rung,
+               "eta": tcfg.auto_eta, "budget_minutes": tcfg.budget_minutes, "stopped": stopped, "capped": capped}
+    logger.info("train.auto chose %s: %s", auto.Recipe(recipe.learning_rate, recipe.batch_size, epochs).label(), why)
+    return final, summary
+
+
 @flow(name="retrain", **result_options(tasks=False))
 def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     """Turn the configured dataset into a candidate model and promote it if it beats the champion."""
@@ -76,6 +130,9 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     lexical = _step(steps, "baseline", bm25_baseline, data.corpus, data.queries, data.test_qrels, cfg.eval.bm25_engine,
                     cfg.eval.k_values, store) if cfg.eval.bm25 else None
     mined = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device, passages=cfg.eval.passages)
+    auto_summary = None
+    if cfg.train.auto:
+        cfg, auto_summary = _auto_recipe(steps, data, mined, base, cfg, store, started)
     trained, stages, curves = _train_stages(steps, data, mined, base, cfg, store)
     judged_against = registry.baseline_for(cfg.registry.root, trained.model, base)
     result = _step(steps, "evaluate", evaluate, data, base, trained.model, judged_against, cfg.eval, store, lexical, device=device)
@@ -96,6 +153,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         "training": trained.stats,
         "mining": mined.report,
         "curriculum": stages,
+        "auto": auto_summary,
     }
     # the registry is a side effect: replay the cached registration only when the registry still reflects it
     register_task = register.with_options(refresh_cache=not registry.reflects(cfg.registry.root, trained.model, decision.promote))

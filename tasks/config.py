@@ -203,6 +203,15 @@ class TrainConfig(_Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto = bf16 (or fp16) on CUDA, fp32 on CPU
     seed: int = 0  # seeds sampling, dropout and initialisation
     checkpoint_steps: int = Field(20, ge=0)  # save a resumable checkpoint (and evaluate dev) every N steps (0 = never)
+    auto: bool = False  # choose learning rate, batch size and epochs on a dev split of the training queries (tasks/auto.py)
+    auto_learning_rates: list[float] = [2e-5, 5e-5, 1e-4]  # auto: learning rates tried …
+    auto_batch_sizes: list[int] = [16, 32]  # … times these batch sizes (those above the training rows are left out)
+    auto_max_epochs: float = Field(3.0, gt=0)  # auto: epochs of the last rung; earlier rungs train max / eta^k
+    auto_eta: int = Field(3, ge=2)  # auto: successive halving keeps the best 1/eta of the trials at each rung
+    auto_rungs: int = Field(2, ge=1)  # auto: rungs of successive halving (1 = every trial at auto_max_epochs)
+    auto_dev_fraction: float = Field(0.15, gt=0, lt=0.5)  # auto: share of training queries the trials are judged on
+    auto_parallel: int = Field(1, ge=1)  # auto: trials run side by side (several fit one GPU; on two CPU cores keep 1)
+    budget_minutes: float | None = Field(None, gt=0)  # auto: time for the search and the final training together
 
     @model_validator(mode="after")
     def _dev_needs_checkpoints(self) -> TrainConfig:

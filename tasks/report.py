@@ -207,6 +207,30 @@ def publish_mining(report: dict, negatives) -> None:
     create_markdown_artifact(markdown=markdown, key=MINING_KEY, description="hard negatives per strategy")
 
 
+def auto_table(search: dict) -> str:
+    """The trials of the recipe search, each with its dev curve, and why the pick won; judged on held-out training
+    queries only, never on the test queries."""
+    recipe = search["recipe"]
+    lines = [f"**Chosen:** lr {recipe['learning_rate']:g}, batch {recipe['batch_size']}, {recipe['epochs']:g} epochs — {search['why']}. "
+             f"Trials were judged on {search['dev_fraction']:.0%} of the training queries held out (dev); the test queries "
+             f"scored only the final model, trained on all training queries. Successive halving, eta {search['eta']}, "
+             f"rungs of {', '.join(f'{e:g}' for e in search['rungs'])} epochs."]
+    for note in (search.get("stopped"), search.get("capped")):
+        if note:
+            lines.append(f"**Budget:** {note}")
+    rows = ["| trial | rung | lr | batch | epochs | dev NDCG@10 | dev curve (step: NDCG@10) | seconds |",
+            "|---|---:|---:|---:|---:|---:|---|---:|"]
+    best = max((t["dev_ndcg@10"] for t in search["trials"] if t["dev_ndcg@10"] is not None), default=None)
+    for t in search["trials"]:
+        score = "—" if t["dev_ndcg@10"] is None else f"{t['dev_ndcg@10']:.4f}"
+        if t["dev_ndcg@10"] is not None and t["dev_ndcg@10"] == best:
+            score = f"**{score}**"
+        curve = ", ".join(f"{step}: {value:.3f}" for step, value in t["dev_curve"]) or "—"
+        rows.append(f"| {t['name']} | {t['rung']} | {t['learning_rate']:g} | {t['batch_size']} | {t['epochs']:g} | {score} | "
+                    f"{curve} | {t['seconds']:.0f}{' (cached)' if t['cached'] else ''} |")
+    return "\n\n".join([*lines, "\n".join(rows)])
+
+
 def run_markdown(summary: dict, chart: str | None = None) -> str:
     """The run report a person reads in the Prefect UI and in the model folder; `chart` is an image link or data URI."""
     verdict = "promoted" if summary["promoted"] else "not promoted"
@@ -270,6 +294,8 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
             history = ", ".join(f"step {step}: {value:.4f}" for step, value in dev["ndcg@10_by_step"])
             parts.append(f"**Dev set** ({dev['queries']} held-out queries, {dev['documents']} documents): NDCG@10 {history}; "
                          f"kept the checkpoint of step {dev['best_checkpoint_step']}")
+    if summary.get("auto"):
+        parts += ["## Recipe search (train.auto)", auto_table(summary["auto"])]
     if summary.get("mining", {}).get("rows"):
         parts += ["## Hard negatives", mining_table(summary["mining"])]
     if summary.get("curriculum"):
