@@ -70,7 +70,7 @@ def _auto_recipe(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: 
     queries (tasks/auto.py); returns the config the final training uses and what the search did."""
     tcfg = cfg.train
     rows = data.train_pairs.rows
-    recipes = auto.grid(tcfg, rows)
+    recipes = auto.grid(tcfg, min(rows, tcfg.auto_trial_pairs or rows))
     epochs_by_rung = auto.rung_epochs(tcfg)
     trials: list[dict] = []
     stopped = None
@@ -85,7 +85,8 @@ def _auto_recipe(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: 
                 break
             names = [f"trial-{rung + 1}-{chunk + i + 1}" for i in range(len(batch))]
             trial_cfgs = [tcfg.model_copy(update={"learning_rate": r.learning_rate, "batch_size": r.batch_size, "epochs": r.epochs,
-                                                  "dev_fraction": tcfg.auto_dev_fraction, "auto": False}) for r in batch]
+                                                  "dev_fraction": tcfg.auto_dev_fraction, "auto": False,
+                                                  "max_pairs": tcfg.auto_trial_pairs}) for r in batch]
             if len(batch) == 1:
                 results = [_step(steps, names[0], train.with_options(task_run_name=names[0]), data, mined.negatives, base,
                                  trial_cfgs[0], store, passages=cfg.eval.passages)]
@@ -111,6 +112,7 @@ def _auto_recipe(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: 
     final = cfg.model_copy(update={"train": tcfg.model_copy(update={
         "learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size, "epochs": epochs, "auto": False})})
     summary = {"recipe": {"learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size, "epochs": epochs},
+               "trial_pairs": min(rows, tcfg.auto_trial_pairs or rows), "train_pairs": rows,
                "why": why, "trials": trials, "dev_fraction": tcfg.auto_dev_fraction, "rungs": epochs_by_rung,
                "eta": tcfg.auto_eta, "budget_minutes": tcfg.budget_minutes, "stopped": stopped, "capped": capped}
     logger.info("train.auto chose %s: %s", auto.Recipe(recipe.learning_rate, recipe.batch_size, epochs).label(), why)

@@ -212,7 +212,8 @@ def auto_table(search: dict) -> str:
     queries only, never on the test queries."""
     recipe = search["recipe"]
     lines = [f"**Chosen:** lr {recipe['learning_rate']:g}, batch {recipe['batch_size']}, {recipe['epochs']:g} epochs — {search['why']}. "
-             f"Trials were judged on {search['dev_fraction']:.0%} of the training queries held out (dev); the test queries "
+             f"Trials trained on {search['trial_pairs']} of the {search['train_pairs']} training pairs (whole queries) and were "
+             f"judged on {search['dev_fraction']:.0%} of their queries held out (dev); the test queries "
              f"scored only the final model, trained on all training queries. Successive halving, eta {search['eta']}, "
              f"rungs of {', '.join(f'{e:g}' for e in search['rungs'])} epochs."]
     for note in (search.get("stopped"), search.get("capped")):

@@ -193,6 +193,7 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
     retry or a restart after a crash resumes them, and a second identical run waits, then takes the first one's model.
     """
     pairs, corpus = read_frame(data.train_pairs), read_frame(data.corpus)
+    pairs = train_logic.sample_queries(pairs, cfg.max_pairs, cfg.seed)
     dev = None
     if cfg.dev_fraction > 0:
         pairs, dev = train_logic.split_dev(pairs, corpus, cfg.dev_fraction, cfg.dev_corpus_size, cfg.seed)

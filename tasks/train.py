@@ -158,6 +158,27 @@ def split_dev(pairs: pl.DataFrame, corpus: pl.DataFrame, fraction: float, corpus
     return pairs.filter(~pl.col("query_id").is_in(list(held))), dev
 
 
+def sample_queries(pairs: pl.DataFrame, max_pairs: int | None, seed: int) -> pl.DataFrame:
+    """At most `max_pairs` pairs, taking whole queries in a seeded order (all pairs when max_pairs is None or enough)."""
+    import random
+
+    import polars as pl
+
+    if max_pairs is None or pairs.height <= max_pairs:
+        return pairs
+    counts = pairs.group_by("query_id", maintain_order=True).len()
+    order = list(range(counts.height))
+    random.Random(seed).shuffle(order)
+    kept, total = [], 0
+    for i in order:
+        size = counts["len"][i]
+        if total + size > max_pairs:
+            continue
+        kept.append(counts["query_id"][i])
+        total += size
+    return pairs.filter(pl.col("query_id").is_in(kept))
+
+
 def as_triplets(table: Table) -> dict[str, list]:
     """(anchor, positive, negative) columns with one row per negative column, for TripletLoss."""
     columns = columns_of(table)

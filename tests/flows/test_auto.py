@@ -65,3 +65,15 @@ def test_halving_keeps_the_best_fraction_and_the_budget_caps_the_final_training(
     assert epochs == 0.3 and "budget_minutes=10" in note  # 60 s left at 5 examples/s: 300 of 1,000 rows
     assert auto.final_epochs(auto.Recipe(2e-5, 16, 3.0), None, 540, 1000, 5.0) == (3.0, None)
     assert auto.over_budget(10, 300, 100) and not auto.over_budget(10, 200, 100)  # the search may use 60%
+
+
+def test_a_trial_sample_keeps_whole_queries_and_is_seeded():
+    import polars as pl
+
+    from tasks.train import sample_queries
+
+    pairs = pl.DataFrame({"query_id": [f"q{i // 3}" for i in range(300)], "doc_id": [f"d{i}" for i in range(300)]})
+    sample = sample_queries(pairs, 100, seed=0)
+    assert 97 <= sample.height <= 100 and sample.group_by("query_id").len()["len"].to_list() == [3] * (sample.height // 3)
+    assert sample.equals(sample_queries(pairs, 100, seed=0)) and not sample.equals(sample_queries(pairs, 100, seed=1))
+    assert sample_queries(pairs, None, 0).equals(pairs) and sample_queries(pairs, 500, 0).equals(pairs)
