@@ -473,6 +473,8 @@ def train_model(
         "matryoshka_dims": cfg.matryoshka_dims,
         "matryoshka_weights": cfg.matryoshka_weights,
         "epochs": epochs,
+        "learning_rate": cfg.learning_rate,
+        "batch_size": cfg.batch_size,
         "steps": trainer.state.global_step,
         "train_loss": result.training_loss,
         "resumed_from_step": int(resume.name.split("-")[-1]) if resume else 0,
