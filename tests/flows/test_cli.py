@@ -140,3 +140,24 @@ def test_caching_across_processes(tiny_beir, tmp_path):
     corpus.write_bytes(corpus.read_bytes().replace(b"Manhattan", b"Manhattam", 1))  # one byte of one document
     after_edit = cached("--set", "train.epochs=2")
     assert not any(after_edit.values()), after_edit
+
+
+def test_evaluate_scores_a_long_document_by_its_best_passage(tmp_path):
+    from tests.unit.test_passages import FACT, GARDEN
+
+    data = tmp_path / "long"
+    (data / "qrels").mkdir(parents=True)
+    docs = {"long": GARDEN * 12 + FACT, "wind": "Wind turbines turn the kinetic energy of moving air into electricity.",
+            "engines": "Jet engines compress air, burn fuel and push hot exhaust out the back."}
+    (data / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in docs.items()))
+    (data / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": "What material is the Zephyr-9 turbine blade made of?"}) + "\n")
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\tlong\t1\n")
+    results = {}
+    for flag in ([], ["--no-passages"]):
+        out = tmp_path / f"eval{len(flag)}.json"
+        proc = embedforge("evaluate", "--model", "all-MiniLM-L6-v2", "--data", str(data), "--json", str(out), *flag)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        results[bool(flag)] = json.loads(out.read_text())
+    by_passage, first_window = results[False], results[True]
+    assert by_passage["passages"]["passages"] > 3 and first_window["passages"] == {"split": False, "documents": 3, "passages": 3}
+    assert by_passage["dims"]["384"]["mrr@10"] == 1.0 > first_window["dims"]["384"]["mrr@10"]
