@@ -105,13 +105,12 @@ def corpus_passage_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef
 def corpus_passages(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int,
                     cfg: PassageConfig) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Every passage of the corpus: texts (cut again, deterministically), vectors (kept in the store) and document rows."""
-    from tasks.passages import content_window, split_passages
+    from tasks.passages import model_passages
 
     vectors, doc = corpus_passage_embeddings(model, model_ref, corpus_ref, store, batch_size, cfg)
     texts = read_frame(corpus_ref)["text"].to_list()
     if cfg.split:
-        window = content_window(model, cfg)
-        texts = split_passages(texts, model.tokenizer, window, min(cfg.overlap, window - 1), cfg.max_passages).texts
+        texts = model_passages(model, texts, cfg).texts
     if len(texts) != len(vectors):
         raise ValueError(f"{len(texts)} passages but {len(vectors)} stored vectors for corpus {corpus_ref.path}; "
                          "remove the store's embeddings folder and rerun")

@@ -104,14 +104,20 @@ def content_window(model, cfg: PassageConfig) -> int:
     return min(cfg.length or limit, limit)
 
 
+def model_passages(model, texts: list[str], cfg: PassageConfig) -> Passages:
+    """`texts` cut as `cfg` says for this model (its tokenizer, its limit); the one place the settings are applied."""
+    window = content_window(model, cfg)
+    return split_passages(texts, model.tokenizer, window, min(cfg.overlap, window - 1), cfg.max_passages)
+
+
 def encode_passages(model, texts: list[str], cfg: PassageConfig, batch_size: int, desc: str) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors of every passage of `texts` and the text row of each; one vector per text when splitting is off."""
     from tasks.embeddings import encode
 
     if not cfg.split:
         return encode(model, texts, batch_size, desc), np.arange(len(texts), dtype=np.int64)
+    passages = model_passages(model, texts, cfg)
     window = content_window(model, cfg)
-    passages = split_passages(texts, model.tokenizer, window, min(cfg.overlap, window - 1), cfg.max_passages)
     long = int((passages.tokens > window).sum())
     what = f"{desc} ({long} of {len(texts)} longer than {window} tokens: {len(passages.texts)} passages)" if long else desc
     return encode(model, passages.texts, batch_size, what), passages.doc
