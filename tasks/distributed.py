@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.config import TrainConfig
+from tasks.config import PassageConfig, TrainConfig
 from tasks.train import STATS_FILE, DevSet, TrainingSet, train_model
 
 
@@ -47,7 +47,8 @@ def train_distributed(
     spec = {"base_path": base_path, "sets": {name: ts.loss for name, ts in sets.items()}, "cfg": cfg.model_dump(mode="json"),
             "output_dir": str(output_dir), "device": device, "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None,
             "dev": None if dev is None else {"queries": dev.queries, "corpus": dev.corpus,
-                                             "relevant": {q: sorted(d) for q, d in dev.relevant.items()}}}
+                                             "relevant": {q: sorted(d) for q, d in dev.relevant.items()},
+                                             "passages": dev.passages.model_dump(mode="json") if dev.passages else None}}
     (work / "spec.json").write_text(json.dumps(spec))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                "-m", "tasks.distributed", str(work)]
@@ -74,7 +75,9 @@ def _worker(work: Path) -> None:
     sets = {name: TrainingSet(pl.read_parquet(work / f"{name}.parquet"), loss) for name, loss in spec["sets"].items()}
     dev = None
     if spec["dev"]:
-        dev = DevSet(spec["dev"]["queries"], spec["dev"]["corpus"], {q: set(d) for q, d in spec["dev"]["relevant"].items()})
+        passages = PassageConfig(**spec["dev"]["passages"]) if spec["dev"]["passages"] else None
+        dev = DevSet(spec["dev"]["queries"], spec["dev"]["corpus"], {q: set(d) for q, d in spec["dev"]["relevant"].items()},
+                     passages)
     train_model(spec["base_path"], sets, TrainConfig(**spec["cfg"]), spec["output_dir"], spec["device"], spec["checkpoint_dir"], dev)
 
 

@@ -196,7 +196,7 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
     pairs = train_logic.sample_queries(pairs, cfg.max_pairs, cfg.seed)
     dev = None
     if cfg.dev_fraction > 0:
-        pairs, dev = train_logic.split_dev(pairs, corpus, cfg.dev_fraction, cfg.dev_corpus_size, cfg.seed)
+        pairs, dev = train_logic.split_dev(pairs, corpus, cfg.dev_fraction, cfg.dev_corpus_size, cfg.seed, passages)
     mined = read_frame(negatives).filter(pl.col("stage") == stage)
     # long documents: each positive and negative is the document's passage that the base model finds best for the query
     choose = passage_logic.chooser_for(base, data.corpus, pairs, store, passages, cfg.batch_size * 2, cfg.device)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Union
 
-from tasks.config import TrainConfig
+from tasks.config import PassageConfig, TrainConfig
 
 if TYPE_CHECKING:
     import polars as pl
@@ -103,6 +103,7 @@ class DevSet:
     queries: dict[str, str]
     corpus: dict[str, str]
     relevant: dict[str, set[str]]
+    passages: PassageConfig | None = None  # how long texts are read (tasks/passages.py); None = the model's own cut
 
 
 def table_rows(kind: str, table: pl.DataFrame) -> pl.DataFrame:
@@ -135,9 +136,11 @@ def loss_for(kind: str, requested: str, main_loss: str) -> str:
     return name
 
 
-def split_dev(pairs: pl.DataFrame, corpus: pl.DataFrame, fraction: float, corpus_size: int, seed: int) -> tuple[pl.DataFrame, DevSet]:
+def split_dev(pairs: pl.DataFrame, corpus: pl.DataFrame, fraction: float, corpus_size: int, seed: int,
+              passages: PassageConfig | None = None) -> tuple[pl.DataFrame, DevSet]:
     """Hold out a seeded share of the training queries (all their pairs) as a dev set searched over their positives
-    plus a seeded sample of the other documents, `corpus_size` in all. Returns (the remaining pairs, the dev set)."""
+    plus a seeded sample of the other documents, `corpus_size` in all, read as `passages` says. Returns (the remaining
+    pairs, the dev set)."""
     import random
 
     import polars as pl
@@ -154,7 +157,7 @@ def split_dev(pairs: pl.DataFrame, corpus: pl.DataFrame, fraction: float, corpus
     for query_id, doc_id in dev_pairs.select("query_id", "doc_id").iter_rows():
         relevant.setdefault(query_id, set()).add(doc_id)
     dev = DevSet(queries=dict(zip(dev_pairs["query_id"].to_list(), dev_pairs["anchor"].to_list())),
-                 corpus=dict(zip(texts["doc_id"].to_list(), texts["text"].to_list())), relevant=relevant)
+                 corpus=dict(zip(texts["doc_id"].to_list(), texts["text"].to_list())), relevant=relevant, passages=passages)
     return pairs.filter(~pl.col("query_id").is_in(list(held))), dev
 
 
@@ -350,7 +353,7 @@ def train_model(
     import torch
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    from tasks.dev_eval import DevEvaluator
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import (
         BatchSamplers,
@@ -389,9 +392,7 @@ def train_model(
         logger.info("resuming training from %s", resume)
     evaluator = None
     if dev is not None:
-        evaluator = InformationRetrievalEvaluator(dev.queries, dev.corpus, dev.relevant, name="dev", ndcg_at_k=[10],
-                                                  mrr_at_k=[10], accuracy_at_k=[1], precision_recall_at_k=[10],
-                                                  map_at_k=[100], write_csv=False, batch_size=64)
+        evaluator = DevEvaluator(dev)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints or output_dir / "checkpoints"),
         num_train_epochs=epochs,

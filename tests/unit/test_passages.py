@@ -153,3 +153,22 @@ def choose_tokenizer(ref):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(ref.path, local_files_only=True)
+
+
+def test_the_dev_evaluation_that_picks_checkpoints_reads_long_documents_by_their_best_passage(base_model_ref):
+    """The dev score that chooses checkpoints and auto recipes is the gate's score: a long relevant document whose answer
+    lies past the first window counts as found (NDCG 1), where a first-window reading misses it."""
+    from tasks.config import PassageConfig
+    from tasks.dev_eval import DevEvaluator
+    from tasks.embeddings import load_model
+    from tasks.train import DevSet
+
+    model = load_model(base_model_ref, "cpu")
+    corpus = {"long": GARDEN * 12 + FACT, "engines": "Jet engines compress air, burn fuel and push hot exhaust out the back.",
+              "wind": "Wind turbines turn the kinetic energy of moving air into electricity.",
+              "steel": "Stainless steel resists corrosion because of the chromium it contains."}
+    dev = DevSet({"q": "What material is the Zephyr-9 turbine blade made of?"}, corpus, {"q": {"long"}}, PassageConfig())
+    scores = DevEvaluator(dev, batch_size=8)(model)
+    assert scores["dev_cosine_ndcg@10"] == 1.0 and scores["dev_cosine_mrr@10"] == 1.0
+    first_window = DevEvaluator(DevSet(dev.queries, corpus, dev.relevant, PassageConfig(split=False)), batch_size=8)(model)
+    assert first_window["dev_cosine_mrr@10"] < 0.5
