@@ -86,7 +86,7 @@ def _auto_recipe(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: 
             names = [f"trial-{rung + 1}-{chunk + i + 1}" for i in range(len(batch))]
             trial_cfgs = [tcfg.model_copy(update={"learning_rate": r.learning_rate, "batch_size": r.batch_size, "epochs": r.epochs,
                                                   "dev_fraction": tcfg.auto_dev_fraction, "auto": False,
-                                                  "max_pairs": tcfg.auto_trial_pairs}) for r in batch]
+                                                  "max_pairs": tcfg.auto_trial_pairs, "budget_minutes": None}) for r in batch]
             if len(batch) == 1:
                 results = [_step(steps, names[0], train.with_options(task_run_name=names[0]), data, mined.negatives, base,
                                  trial_cfgs[0], store, passages=cfg.eval.passages)]
@@ -110,7 +110,8 @@ def _auto_recipe(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: 
     epochs, capped = auto.final_epochs(recipe, tcfg.budget_minutes, time.perf_counter() - started, rows,
                                        sorted(speeds)[len(speeds) // 2] if speeds else None)
     final = cfg.model_copy(update={"train": tcfg.model_copy(update={
-        "learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size, "epochs": epochs, "auto": False})})
+        "learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size, "epochs": epochs, "auto": False,
+        "budget_minutes": None})})  # the search bounds the trials and caps the final epochs itself (tasks/auto.py)
     summary = {"recipe": {"learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size, "epochs": epochs},
                "trial_pairs": min(rows, tcfg.auto_trial_pairs or rows), "train_pairs": rows,
                "why": why, "trials": trials, "dev_fraction": tcfg.auto_dev_fraction, "rungs": epochs_by_rung,

@@ -211,7 +211,7 @@ class TrainConfig(_Section):
     auto_rungs: int = Field(2, ge=1)  # auto: rungs of successive halving (1 = every trial at auto_max_epochs)
     auto_dev_fraction: float = Field(0.15, gt=0, lt=0.5)  # auto: share of training queries the trials are judged on
     auto_parallel: int = Field(1, ge=1)  # auto: trials run side by side (several fit one GPU; on two CPU cores keep 1)
-    budget_minutes: float | None = Field(None, gt=0)  # auto: time for the search and the final training together
+    budget_minutes: float | None = Field(60.0, gt=0)  # training time: the auto search and final training together, else the training (curriculum stages share it); None = unbounded
     auto_trial_pairs: int | None = Field(2000, ge=10)  # auto: a trial trains on a seeded sample of at most this many pairs (whole queries); the final training on all
     max_pairs: int | None = Field(None, ge=1)  # train on a seeded sample of at most this many pairs, whole queries (None = all)
 

@@ -207,6 +207,16 @@ def publish_mining(report: dict, negatives) -> None:
     create_markdown_artifact(markdown=markdown, key=MINING_KEY, description="hard negatives per strategy")
 
 
+def budget_line(training: dict) -> str | None:
+    """What a time budget cut from the training, if anything: a person must know the model saw part of its data."""
+    budget = training.get("budget")
+    if not budget or not budget["capped"]:
+        return None
+    return (f"**Stopped by the time budget** (train.budget_minutes={budget['minutes']:g}): at {budget['seconds_per_step']:g} s "
+            f"a step, {budget['steps_allowed']} of {budget['planned_steps']} planned steps, {training['epochs']:g} of "
+            f"{training['planned_epochs']:g} epochs; the learning rate schedule was shortened to end there.")
+
+
 def auto_table(search: dict) -> str:
     """The trials of the recipe search, each with its dev curve, and why the pick won; judged on held-out training
     queries only, never on the test queries."""
@@ -282,6 +292,8 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
             f"{training['examples']} examples, {training['steps']} steps on {training['device']} ({training['precision']}), "
             f"{training['seconds']:.0f} s, final loss {_final_loss(training)} (mean over training {training['train_loss']:.4f})",
         ]
+        if budget_line(training):
+            parts.append(budget_line(training))
         if len(training.get("datasets", {})) > 1:
             parts.append("\n".join(["| dataset | rows | loss |", "|---|---:|---|"]
                                     + [f"| {name} | {d['rows']} | {d['loss']} |" for name, d in training["datasets"].items()]))

@@ -207,7 +207,8 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
         sets[extra.name] = train_logic.TrainingSet(rows, train_logic.loss_for(extra.type, extra.loss, cfg.loss))
     if stages > 1:
         epochs = cfg.epochs or train_logic.auto_epochs(sum(ts.frame.height for ts in sets.values()))
-        cfg = cfg.model_copy(update={"epochs": epochs / stages})
+        cfg = cfg.model_copy(update={"epochs": epochs / stages,
+                                     "budget_minutes": cfg.budget_minutes / stages if cfg.budget_minutes else None})
     Path(store).mkdir(parents=True, exist_ok=True)
     inputs = json.dumps([data.train_pairs.sha256, negatives.sha256, base.sha256, cfg.model_dump(mode="json"), stage,
                          [extra.table.sha256 for extra in data.extra], passages.model_dump(mode="json")], sort_keys=True)

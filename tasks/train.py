@@ -193,6 +193,13 @@ def as_triplets(table: Table) -> dict[str, list]:
             "negative": [text for name in names[2:] for text in columns[name]]}
 
 
+def budgeted_steps(planned: int, step: int, done: int, elapsed: float, budget_seconds: float) -> int:
+    """The last step a time budget allows: at the pace of the `done` steps timed so far (`elapsed` seconds), as many
+    more after global step `step` as the rest of the budget holds; never more than planned, never before `step`."""
+    per_step = elapsed / max(done, 1)
+    return max(step, min(planned, step + int(max(0.0, budget_seconds - elapsed) / per_step)))
+
+
 def auto_epochs(rows: int) -> float:
     """Epochs when train.epochs is unset: one pass up to 100,000 rows, 100,000 rows' worth above (a fraction)."""
     return 1.0 if rows <= 100_000 else round(100_000 / rows, 4)
@@ -353,7 +360,7 @@ def train_model(
     import torch
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
-    from tasks.dev_eval import DevEvaluator
+    from tasks.trainer_parts import DevEvaluator, TimeBudget
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import (
         BatchSamplers,
@@ -430,10 +437,12 @@ def train_model(
     losses = {name: build_loss(model, plan.loss, cfg.model_copy(update={"mini_batch_size": plan.mini_batch_size}))
               for name, plan in plans.items()}
     single = len(sets) == 1  # one dataset: plain Dataset and loss, exactly as a single-dataset script would run
+    time_budget = TimeBudget(cfg.budget_minutes) if cfg.budget_minutes else None
     trainer = SentenceTransformerTrainer(
         model=model, args=args, evaluator=evaluator,
         train_dataset=next(iter(datasets.values())) if single else datasets,
         loss=next(iter(losses.values())) if single else losses,
+        callbacks=[time_budget] if time_budget else None,
     )
     started = time.perf_counter()
     try:
@@ -462,6 +471,9 @@ def train_model(
     curve = [(log["step"], log["loss"]) for log in trainer.state.log_history if "loss" in log]
     dev_history = [(log["step"], log["eval_dev_cosine_ndcg@10"]) for log in trainer.state.log_history if "eval_dev_cosine_ndcg@10" in log]
     main = next(iter(sets.values()))
+    # a budget may have stopped training early; a resumed training did the steps before the resume in another process
+    trained_epochs = round(epochs * trainer.state.global_step / max(time_budget.planned, 1), 4) if time_budget and time_budget.capped else epochs
+    resumed_epochs = trained_epochs * (int(resume.name.split("-")[-1]) if resume else 0) / max(trainer.state.global_step, 1)
     stats = {
         "device": device,
         "precision": precision,
@@ -473,15 +485,18 @@ def train_model(
         "datasets": {name: {"rows": height[name], "loss": ts.loss} for name, ts in sets.items()},
         "matryoshka_dims": cfg.matryoshka_dims,
         "matryoshka_weights": cfg.matryoshka_weights,
-        "epochs": epochs,
+        "epochs": trained_epochs,
+        "planned_epochs": epochs,
+        "budget": time_budget.summary() if time_budget else None,
         "learning_rate": cfg.learning_rate,
+        "learning_rate_at_end": next((log["learning_rate"] for log in reversed(trainer.state.log_history) if "learning_rate" in log), None),
         "batch_size": cfg.batch_size,
         "steps": trainer.state.global_step,
         "train_loss": result.training_loss,
         "resumed_from_step": int(resume.name.split("-")[-1]) if resume else 0,
         "loss_curve": curve,  # read (diagnosed) by the report step, so report wording never retrains a model
         "seconds": round(seconds, 2),
-        "examples_per_second": round(rows * epochs / seconds, 3),
+        "examples_per_second": round(rows * (trained_epochs - resumed_epochs) / seconds, 3),
         "processes": world_size(),
         "torch": torch.__version__,
     }

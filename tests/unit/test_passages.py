@@ -159,7 +159,7 @@ def test_the_dev_evaluation_that_picks_checkpoints_reads_long_documents_by_their
     """The dev score that chooses checkpoints and auto recipes is the gate's score: a long relevant document whose answer
     lies past the first window counts as found (NDCG 1), where a first-window reading misses it."""
     from tasks.config import PassageConfig
-    from tasks.dev_eval import DevEvaluator
+    from tasks.trainer_parts import DevEvaluator
     from tasks.embeddings import load_model
     from tasks.train import DevSet
 

@@ -189,3 +189,53 @@ def test_the_model_card_quotes_training_texts_only_in_short(tmp_path, base_model
     assert not any(text.strip() in card for text in long_positive)
     assert "…" in card  # the examples are there, cut
     assert len(card.encode()) < 40_000
+
+
+def test_a_time_budget_allows_the_steps_its_remainder_holds_at_the_measured_pace():
+    from tasks.train import budgeted_steps
+
+    assert budgeted_steps(planned=1000, step=5, done=5, elapsed=10.0, budget_seconds=60.0) == 30  # 2 s a step: 25 more
+    assert budgeted_steps(planned=20, step=5, done=5, elapsed=10.0, budget_seconds=60.0) == 20  # fits: as planned
+    assert budgeted_steps(planned=1000, step=5, done=5, elapsed=90.0, budget_seconds=60.0) == 5  # spent: stop now
+    assert budgeted_steps(planned=1000, step=45, done=5, elapsed=10.0, budget_seconds=60.0) == 70  # resumed at step 40
+
+
+def test_training_stops_at_the_time_budget_and_says_what_was_planned_and_trained(tmp_path, base_model_ref):
+    """A large training set under train.budget_minutes: the trainer times its first steps and stops where the budget
+    ends; the stats say what was planned and what was trained."""
+    frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS)
+    stats = train_model(base_model_ref.path, frame, TrainConfig(epochs=6, batch_size=4, budget_minutes=1e-4), tmp_path, "cpu")
+    assert stats["budget"]["capped"] and stats["budget"]["planned_steps"] == 18
+    assert stats["steps"] == stats["budget"]["steps_allowed"] == 5  # the budget is spent by the time the pace is known
+    assert stats["planned_epochs"] == 6 and stats["epochs"] == pytest.approx(6 * 5 / 18, abs=1e-4)
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+    from tasks.report import budget_line
+
+    assert "5 of 18 planned steps, 1.6667 of 6 epochs" in budget_line(stats)
+    unbounded = train_model(base_model_ref.path, frame, TrainConfig(epochs=2, batch_size=4, budget_minutes=None), tmp_path / "b", "cpu")
+    assert unbounded["budget"] is None and unbounded["steps"] == 6 and unbounded["epochs"] == 2
+    assert budget_line(unbounded) is None
+
+
+def test_a_capped_budget_moves_the_last_step_and_the_end_of_the_learning_rate_decay_together():
+    """The budget's cut is where the linear schedule reaches zero, so a stopped training is annealed, not cut mid-decay."""
+    import time
+
+    import torch
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+    from transformers.optimization import get_linear_schedule_with_warmup
+
+    from tasks.trainer_parts import TimeBudget
+
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    schedule = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=100, num_training_steps=1000)
+    args, state, control = TrainingArguments(output_dir="unused", report_to="none"), TrainerState(), TrainerControl()
+    state.max_steps = 1000
+    budget = TimeBudget(minutes=1.0)
+    budget.on_train_begin(args, state, control)
+    budget.started -= 9.9  # the five probe steps took 9.9 s: under 2 s a step, 50.1 s left -> 25 more steps
+    state.global_step = 5
+    budget.on_step_end(args, state, control, lr_scheduler=schedule)
+    assert state.max_steps == 30 and budget.summary()["steps_allowed"] == 30 and not control.should_training_stop
+    lr = schedule.lr_lambdas[0]
+    assert lr(30) == 0.0 and lr(29) > 0.0 and lr(3) == 1.0  # warmup keeps its tenth: 3 of 30 steps

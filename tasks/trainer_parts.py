@@ -1,0 +1,96 @@
+"""What train_model hands the trainer: the dev evaluation that picks checkpoints and recipes, and the time budget.
+(Imports sentence-transformers and transformers, so it is loaded only by training.)"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+from transformers import DefaultFlowCallback, TrainerCallback
+
+from tasks.config import PassageConfig
+from tasks.evaluate import ranked_dense_metrics
+from tasks.passages import encode_passages, encode_queries
+from tasks.train import DevSet, budgeted_steps
+
+logger = logging.getLogger(__name__)
+
+
+class DevEvaluator(BaseEvaluator):
+    """Dev NDCG@10 scored the way the gate scores the test queries: documents by their best passage, long queries by
+    their passages' mean (tasks/passages.py). An encoder-cut evaluation would judge a long document by its first window
+    and pick checkpoints and recipes for that instead."""
+
+    def __init__(self, dev: DevSet, batch_size: int = 64):
+        super().__init__()
+        self.dev, self.batch_size, self.primary_metric = dev, batch_size, "cosine_ndcg@10"
+
+    def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
+        cfg = self.dev.passages or PassageConfig(split=False)
+        query_ids, doc_ids = list(self.dev.queries), list(self.dev.corpus)
+        queries = encode_queries(model, [self.dev.queries[q] for q in query_ids], cfg, self.batch_size)
+        docs, rows = encode_passages(model, [self.dev.corpus[d] for d in doc_ids], cfg, self.batch_size, "dev documents")
+        qrels = {q: dict.fromkeys(self.dev.relevant[q], 1) for q in query_ids}
+        (macro, _), _, _ = ranked_dense_metrics(queries, docs, query_ids, doc_ids, qrels, [10], [], rows)
+        metrics = self.prefix_name_to_metrics({f"cosine_{m}@10": macro[f"{m}@10"] for m in ("ndcg", "mrr", "recall")}, "dev")
+        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
+        return metrics
+
+
+class TimeBudget(TrainerCallback):
+    """Stops training when train.budget_minutes is spent, with the learning rate still decaying to zero at the end.
+
+    After the first PROBE_STEPS steps it times their pace, works out how many steps the budget holds
+    (budgeted_steps), and when that is fewer than planned moves the trainer's last step and the linear schedule's end
+    there (the warmup keeps its share of the steps). Every process of a distributed run takes the first process's
+    figure, so all stop at the same step. The pace includes the first, slower steps, so the cut errs early.
+    """
+
+    PROBE_STEPS = 5
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60
+        self.planned: int | None = None
+        self.capped: int | None = None
+        self.seconds_per_step: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started, self.first_step, self.planned = time.perf_counter(), state.global_step, state.max_steps
+
+    def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
+        done = state.global_step - self.first_step
+        if done != self.PROBE_STEPS:
+            return
+        elapsed = time.perf_counter() - self.started
+        total = _same_everywhere(budgeted_steps(state.max_steps, state.global_step, done, elapsed, self.seconds))
+        self.seconds_per_step = round(elapsed / done, 3)
+        if total >= state.max_steps:
+            return
+        logger.warning("train.budget_minutes=%g: at %.1f s a step, %d of the %d planned steps fit; training stops there "
+                       "(learning rate schedule shortened to match)", self.seconds / 60, elapsed / done, total, state.max_steps)
+        self.capped, state.max_steps = total, total
+        schedule = getattr(lr_scheduler, "lr_lambdas", [None])[0]
+        if isinstance(schedule, functools.partial) and "num_training_steps" in schedule.keywords:
+            warmup = round(schedule.keywords.get("num_warmup_steps", 0) * total / max(self.planned, 1))  # same share
+            lr_scheduler.lr_lambdas[0] = functools.partial(schedule.func, **{**schedule.keywords, "num_training_steps": total,
+                                                                             "num_warmup_steps": warmup})
+        # the trainer's own end-of-training rules (stop, last evaluation and save) for the step that is now the last
+        DefaultFlowCallback().on_step_end(args, state, control)
+
+    def summary(self) -> dict:
+        return {"minutes": self.seconds / 60, "planned_steps": self.planned, "steps_allowed": self.capped or self.planned,
+                "seconds_per_step": self.seconds_per_step, "capped": self.capped is not None}
+
+
+def _same_everywhere(value: int) -> int:
+    """`value` as the first training process has it (processes time their steps slightly differently)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    tensor = torch.tensor([value], dtype=torch.long)
+    dist.broadcast(tensor, src=0)
+    return int(tensor.item())
