@@ -1,8 +1,9 @@
 """Max-passage against first-window reading, with the base model, on BEIR test splits: quality and encoding time.
 
 For each dataset: the bundled model scores the test queries (a) reading every text up to its 256-token limit, as before,
-and (b) with documents split into passages (eval.passages defaults) scored by their best one, long queries pooled.
-Both run in this process, one after the other, with BM25 on the same queries beside them.
+(b) with documents split into passages (eval.passages defaults) scored by their best one, long queries pooled, and
+(c) as (b) with each passage under its document's title, as the product reads a corpus with titles (`max_passage`;
+(b) is `max_passage_untitled`). All run in this process, one after the other, with BM25 on the same queries beside them.
 
     .venv/bin/python bench/passages.py --json bench/results/passages.json
     .venv/bin/python bench/passages.py --data ../shared/data/nfcorpus --json bench/results/passages-nfcorpus.json
@@ -24,7 +25,7 @@ from tasks.config import PassageConfig  # noqa: E402
 from tasks.embeddings import load_model, resolve_model  # noqa: E402
 from tasks.evaluate import HEADLINE, bm25_metrics, dense_metrics, qrels_dict  # noqa: E402
 from tasks.ingest import read_beir  # noqa: E402
-from tasks.passages import encode_passages, encode_queries  # noqa: E402
+from tasks.passages import corpus_titles, encode_passages, encode_queries  # noqa: E402
 
 
 def main() -> None:
@@ -44,9 +45,12 @@ def main() -> None:
         qids, dids = queries["query_id"].to_list(), data.corpus["doc_id"].to_list()
         qtexts, dtexts = queries["text"].to_list(), data.corpus["text"].to_list()
         row = {"queries": len(qids), "documents": len(dids)}
-        for name, cfg in (("first_window", PassageConfig(split=False)), ("max_passage", PassageConfig())):
+        titles = corpus_titles(data.corpus)
+        variants = {"first_window": (PassageConfig(split=False), None), "max_passage_untitled": (PassageConfig(), None),
+                    "max_passage": (PassageConfig(), titles)}  # the product's reading: each passage under its title
+        for name, (cfg, with_titles) in variants.items():
             started = time.perf_counter()
-            docs, doc_of = encode_passages(model, dtexts, cfg, 64, "documents")
+            docs, doc_of = encode_passages(model, dtexts, cfg, 64, "documents", with_titles)
             q = encode_queries(model, qtexts, cfg, 64)
             (macro, _), _ = dense_metrics(q, docs, qids, dids, qrels, [10, 100], [], doc_of)
             row[name] = {**{k: round(macro[k], 4) for k in HEADLINE}, "passages": int(len(doc_of)),

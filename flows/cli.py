@@ -113,7 +113,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tasks.embeddings import load_model, resolve_model
     from tasks.evaluate import HEADLINE, bm25_metrics, dense_metrics, qrels_dict
     from tasks.ingest import read_beir
-    from tasks.passages import encode_passages, encode_queries
+    from tasks.passages import corpus_titles, encode_passages, encode_queries
 
     data = read_beir(args.data, [args.split])
     qrels = qrels_dict(data.qrels[args.split])
@@ -121,7 +121,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ref = resolve_model(args.model)
     model = load_model(ref, "auto")
     passages = PassageConfig(split=not args.no_passages)
-    doc_vectors, passage_doc = encode_passages(model, data.corpus["text"].to_list(), passages, args.batch_size, "documents")
+    doc_vectors, passage_doc = encode_passages(model, data.corpus["text"].to_list(), passages, args.batch_size, "documents",
+                                               corpus_titles(data.corpus))
     query_vectors = encode_queries(model, queries["text"].to_list(), passages, args.batch_size)
     ks = sorted(set(args.k) | {10, 100})
     full = query_vectors.shape[1]

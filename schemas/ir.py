@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pandera.polars as pa
 import polars as pl
 from pandera.polars import PolarsData
@@ -10,10 +12,12 @@ from schemas.checks import not_blank
 
 
 class CorpusSchema(pa.DataFrameModel):
-    """One document per row; `text` is the title and body joined, as the model sees it."""
+    """One document per row; `text` is the title and body joined, as the model sees it; `title` (optional) the title
+    alone, which each passage of a long document repeats."""
 
     doc_id: str = pa.Field(unique=True)
     text: str
+    title: Optional[str]
 
     class Config:
         strict = True

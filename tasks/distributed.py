@@ -48,7 +48,8 @@ def train_distributed(
             "output_dir": str(output_dir), "device": device, "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None,
             "dev": None if dev is None else {"queries": dev.queries, "corpus": dev.corpus,
                                              "relevant": {q: sorted(d) for q, d in dev.relevant.items()},
-                                             "passages": dev.passages.model_dump(mode="json") if dev.passages else None}}
+                                             "passages": dev.passages.model_dump(mode="json") if dev.passages else None,
+                                             "titles": dev.titles}}
     (work / "spec.json").write_text(json.dumps(spec))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                "-m", "tasks.distributed", str(work)]
@@ -77,7 +78,7 @@ def _worker(work: Path) -> None:
     if spec["dev"]:
         passages = PassageConfig(**spec["dev"]["passages"]) if spec["dev"]["passages"] else None
         dev = DevSet(spec["dev"]["queries"], spec["dev"]["corpus"], {q: set(d) for q, d in spec["dev"]["relevant"].items()},
-                     passages)
+                     passages, spec["dev"]["titles"])
     train_model(spec["base_path"], sets, TrainConfig(**spec["cfg"]), spec["output_dir"], spec["device"], spec["checkpoint_dir"], dev)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.codehash import code_digest
 from tasks.config import BUNDLED_MODEL, PassageConfig
 from tasks.storage import DatasetRef, ModelRef, atomic_write_bytes, dir_sha256, read_frame
 
@@ -69,8 +70,9 @@ def encode(model, texts: list[str], batch_size: int, desc: str) -> np.ndarray:
 
 
 def corpus_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int) -> np.ndarray:
-    """Embeddings of every corpus text in corpus order, computed once per (model, corpus) and kept in the store."""
-    path = Path(store) / "embeddings" / f"{model_ref.sha256[:16]}-{corpus_ref.sha256[:16]}.npy"
+    """Embeddings of every corpus text in corpus order, computed once per (model, corpus, encoding code) and kept in the
+    store."""
+    path = Path(store) / "embeddings" / f"{model_ref.sha256[:16]}-{corpus_ref.sha256[:16]}-{code_digest(encode)[:12]}.npy"
     if path.is_file():
         return np.load(path)
     texts = read_frame(corpus_ref)["text"].to_list()
@@ -84,18 +86,20 @@ def corpus_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef, store:
 def corpus_passage_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int,
                               cfg: PassageConfig) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings of every passage of every corpus text and the corpus row of each passage (tasks/passages.py), kept in
-    the store per (model, corpus, passage settings). With splitting off: one vector per document, as corpus_embeddings."""
-    from tasks.passages import content_window, encode_passages
+    the store per (model, corpus, passage settings, the code that cuts and encodes them). With splitting off: one vector
+    per document, as corpus_embeddings."""
+    from tasks.passages import content_window, corpus_titles, encode_passages
 
     if not cfg.split:
         vectors = corpus_embeddings(model, model_ref, corpus_ref, store, batch_size)
         return vectors, np.arange(len(vectors), dtype=np.int64)
-    settings = f"{content_window(model, cfg)}-{cfg.overlap}-{cfg.max_passages}"
+    settings = f"{content_window(model, cfg)}-{cfg.overlap}-{cfg.max_passages}-{code_digest(encode_passages)[:12]}"
     path = Path(store) / "embeddings" / f"{model_ref.sha256[:16]}-{corpus_ref.sha256[:16]}-passages-{settings}.npz"
     if path.is_file():
         with np.load(path) as saved:
             return saved["vectors"], saved["doc"]
-    vectors, doc = encode_passages(model, read_frame(corpus_ref)["text"].to_list(), cfg, batch_size, "documents")
+    corpus = read_frame(corpus_ref)
+    vectors, doc = encode_passages(model, corpus["text"].to_list(), cfg, batch_size, "documents", corpus_titles(corpus))
     buffer = io.BytesIO()
     np.savez(buffer, vectors=vectors, doc=doc)
     atomic_write_bytes(path, buffer.getvalue())
@@ -105,12 +109,13 @@ def corpus_passage_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef
 def corpus_passages(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int,
                     cfg: PassageConfig) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Every passage of the corpus: texts (cut again, deterministically), vectors (kept in the store) and document rows."""
-    from tasks.passages import model_passages
+    from tasks.passages import corpus_titles, model_passages
 
     vectors, doc = corpus_passage_embeddings(model, model_ref, corpus_ref, store, batch_size, cfg)
-    texts = read_frame(corpus_ref)["text"].to_list()
+    corpus = read_frame(corpus_ref)
+    texts = corpus["text"].to_list()
     if cfg.split:
-        texts = model_passages(model, texts, cfg).texts
+        texts = model_passages(model, texts, cfg, corpus_titles(corpus)).texts
     if len(texts) != len(vectors):
         raise ValueError(f"{len(texts)} passages but {len(vectors)} stored vectors for corpus {corpus_ref.path}; "
                          "remove the store's embeddings folder and rerun")

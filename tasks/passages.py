@@ -51,10 +51,27 @@ def window_starts(tokens: int, window: int, overlap: int, max_passages: int) -> 
     return sorted({round(i * last / (needed - 1)) for i in range(needed)})
 
 
-def split_passages(texts: list[str], tokenizer, window: int, overlap: int, max_passages: int) -> Passages:
+def word_span(text: str, offsets: list[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
+    """Tokens [start, end) narrowed to whole words: a window that begins or ends inside a word ("…indemni|fy") would
+    read as other tokens once cut out as text ("fy" is not "##fy"), and could overrun the window. The start moves on to
+    the next word's first token, the end back to the last word's end; a window within one word is kept as it is."""
+    def starts_word(i: int) -> bool:
+        return i == 0 or i >= len(offsets) or offsets[i][0] > offsets[i - 1][1] or not (
+            text[offsets[i][0] - 1].isalnum() and text[offsets[i][0]].isalnum())
+
+    first = next((i for i in range(start, end) if starts_word(i)), start)
+    stop = next((i for i in range(end, first, -1) if starts_word(i)), end)
+    return first, stop
+
+
+def split_passages(texts: list[str], tokenizer, window: int, overlap: int, max_passages: int,
+                   titles: list[str] | None = None) -> Passages:
     """Cut each text into windows of `window` tokens of `tokenizer` (the encoder's own), as text spans of the original.
 
-    `window` counts content tokens: pass the model's max_seq_length minus its special tokens.
+    `window` counts content tokens: pass the model's max_seq_length minus its special tokens. With `titles` (a text
+    that starts with its title, as the corpus joins them), every passage of a split text starts with the title and the
+    windows cut the body in the room left, so no passage loses what the document is about. A title longer than a
+    quarter of the window is not repeated (the windows then cut the whole text).
     """
     encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False,
                         return_token_type_ids=False, verbose=False)
@@ -64,16 +81,23 @@ def split_passages(texts: list[str], tokenizer, window: int, overlap: int, max_p
     dropped = np.zeros(len(texts), dtype=np.int64)
     for row, (text, offsets) in enumerate(zip(texts, encoded["offset_mapping"])):
         tokens[row] = len(offsets)
-        starts = window_starts(len(offsets), window, overlap, max_passages)
-        if len(starts) == 1:
+        if len(offsets) <= window:
             passages.append(text)
             doc.append(row)
             continue
-        for start in starts:
-            end = min(start + window, len(offsets))
-            passages.append(text[offsets[start][0]:offsets[end - 1][1]])
+        title = (titles[row] if titles else "").strip()
+        head = sum(1 for start, _ in offsets if start < len(title)) if title and text.startswith(title) else 0
+        if head == 0 or head > window // 4 or head >= len(offsets):
+            title, head = "", 0
+        body = offsets[head:]
+        room = window - head
+        last = 0
+        for start in window_starts(len(body), room, min(overlap, room - 1), max_passages):
+            start, end = word_span(text, body, start, min(start + room, len(body)))
+            passages.append(f"{title} {text[body[start][0]:body[end - 1][1]]}" if title else text[body[start][0]:body[end - 1][1]])
             doc.append(row)
-        dropped[row] = max(0, len(offsets) - (starts[-1] + window))
+            last = end
+        dropped[row] = len(body) - last
     return Passages(passages, np.asarray(doc, dtype=np.int64), tokens, dropped)
 
 
@@ -104,19 +128,22 @@ def content_window(model, cfg: PassageConfig) -> int:
     return min(cfg.length or limit, limit)
 
 
-def model_passages(model, texts: list[str], cfg: PassageConfig) -> Passages:
-    """`texts` cut as `cfg` says for this model (its tokenizer, its limit); the one place the settings are applied."""
+def model_passages(model, texts: list[str], cfg: PassageConfig, titles: list[str] | None = None) -> Passages:
+    """`texts` cut as `cfg` says for this model (its tokenizer, its limit), each passage under its text's title if
+    given; the one place the settings are applied."""
     window = content_window(model, cfg)
-    return split_passages(texts, model.tokenizer, window, min(cfg.overlap, window - 1), cfg.max_passages)
+    return split_passages(texts, model.tokenizer, window, min(cfg.overlap, window - 1), cfg.max_passages, titles)
 
 
-def encode_passages(model, texts: list[str], cfg: PassageConfig, batch_size: int, desc: str) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors of every passage of `texts` and the text row of each; one vector per text when splitting is off."""
+def encode_passages(model, texts: list[str], cfg: PassageConfig, batch_size: int, desc: str,
+                    titles: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors of every passage of `texts` (under their `titles`, if given) and the text row of each; one vector
+    per text when splitting is off."""
     from tasks.embeddings import encode
 
     if not cfg.split:
         return encode(model, texts, batch_size, desc), np.arange(len(texts), dtype=np.int64)
-    passages = model_passages(model, texts, cfg)
+    passages = model_passages(model, texts, cfg, titles)
     window = content_window(model, cfg)
     long = int((passages.tokens > window).sum())
     what = f"{desc} ({long} of {len(texts)} longer than {window} tokens: {len(passages.texts)} passages)" if long else desc
@@ -183,6 +210,11 @@ class PassageChooser:
     @property
     def split(self) -> bool:
         return len(self.passage_texts) > len(self.doc_row)
+
+
+def corpus_titles(corpus) -> list[str] | None:
+    """The corpus frame's titles (BEIR corpora carry them beside the joined text), or None when it has none."""
+    return corpus["title"].to_list() if "title" in corpus.columns else None
 
 
 def chooser_for(model_ref, corpus_ref, pairs, store: str, cfg: PassageConfig, batch_size: int,

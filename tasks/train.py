@@ -104,6 +104,7 @@ class DevSet:
     corpus: dict[str, str]
     relevant: dict[str, set[str]]
     passages: PassageConfig | None = None  # how long texts are read (tasks/passages.py); None = the model's own cut
+    titles: dict[str, str] | None = None  # document id -> title, repeated on each passage of a split document
 
 
 def table_rows(kind: str, table: pl.DataFrame) -> pl.DataFrame:
@@ -153,11 +154,13 @@ def split_dev(pairs: pl.DataFrame, corpus: pl.DataFrame, fraction: float, corpus
     others = [d for d in corpus["doc_id"].to_list() if d not in set(positives)]
     sample = set(positives) | set(rng.sample(others, max(0, min(len(others), corpus_size - len(positives)))))
     texts = corpus.filter(pl.col("doc_id").is_in(list(sample)))
+    titles = dict(zip(texts["doc_id"].to_list(), texts["title"].to_list())) if "title" in texts.columns else None
     relevant: dict[str, set[str]] = {}
     for query_id, doc_id in dev_pairs.select("query_id", "doc_id").iter_rows():
         relevant.setdefault(query_id, set()).add(doc_id)
     dev = DevSet(queries=dict(zip(dev_pairs["query_id"].to_list(), dev_pairs["anchor"].to_list())),
-                 corpus=dict(zip(texts["doc_id"].to_list(), texts["text"].to_list())), relevant=relevant, passages=passages)
+                 corpus=dict(zip(texts["doc_id"].to_list(), texts["text"].to_list())), relevant=relevant, passages=passages,
+                 titles=titles)
     return pairs.filter(~pl.col("query_id").is_in(list(held))), dev
 
 

@@ -31,7 +31,9 @@ class DevEvaluator(BaseEvaluator):
         cfg = self.dev.passages or PassageConfig(split=False)
         query_ids, doc_ids = list(self.dev.queries), list(self.dev.corpus)
         queries = encode_queries(model, [self.dev.queries[q] for q in query_ids], cfg, self.batch_size)
-        docs, rows = encode_passages(model, [self.dev.corpus[d] for d in doc_ids], cfg, self.batch_size, "dev documents")
+        titles = [self.dev.titles.get(d, "") for d in doc_ids] if self.dev.titles else None
+        docs, rows = encode_passages(model, [self.dev.corpus[d] for d in doc_ids], cfg, self.batch_size, "dev documents",
+                                     titles)
         qrels = {q: dict.fromkeys(self.dev.relevant[q], 1) for q in query_ids}
         (macro, _), _, _ = ranked_dense_metrics(queries, docs, query_ids, doc_ids, qrels, [10], [], rows)
         metrics = self.prefix_name_to_metrics({f"cosine_{m}@10": macro[f"{m}@10"] for m in ("ndcg", "mrr", "recall")}, "dev")

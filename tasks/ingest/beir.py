@@ -237,7 +237,9 @@ def document_text(title: str, text: str) -> str:
 def _corpus(path: Path) -> _Part:
     read = _records(path, {"_id": True, "title": False, "text": True})
     texts = [document_text(t, b) for t, b in zip(read.columns["title"], read.columns["text"])]
-    frame = pl.DataFrame({"doc_id": read.columns["_id"], "text": texts}, schema={"doc_id": pl.String, "text": pl.String})
+    # the title also on its own: each passage of a long document repeats it (tasks/passages.py)
+    frame = pl.DataFrame({"doc_id": read.columns["_id"], "text": texts, "title": [t.strip() for t in read.columns["title"]]},
+                         schema={"doc_id": pl.String, "text": pl.String, "title": pl.String})
     frame, _, findings = _keep_valid(frame, CorpusSchema, path, read.lines)
     findings = read.findings + findings
     return _Part(frame, findings, read.rows_in, _set_aside(read.ids, findings, set(frame["doc_id"].to_list())))

@@ -21,6 +21,7 @@ def test_document_text_is_title_then_body(tmp_path):
     corpus = read_corpus(write_beir(tmp_path) / "corpus.jsonl")
     title, body = DOCS["d01"]
     assert corpus.filter(corpus["doc_id"] == "d01")["text"].item() == f"{title} {body}"
+    assert corpus.filter(corpus["doc_id"] == "d01")["title"].item() == title  # kept alone too: every passage repeats it
 
 
 def test_trec_qrels_and_missing_header(tmp_path):
