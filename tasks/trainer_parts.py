@@ -11,8 +11,6 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from transformers import DefaultFlowCallback, TrainerCallback
 
 from tasks.config import PassageConfig
-from tasks.evaluate import ranked_dense_metrics
-from tasks.passages import encode_passages, encode_queries
 from tasks.train import DevSet, budgeted_steps
 
 logger = logging.getLogger(__name__)
@@ -28,6 +26,9 @@ class DevEvaluator(BaseEvaluator):
         self.dev, self.batch_size, self.primary_metric = dev, batch_size, "cosine_ndcg@10"
 
     def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
+        from tasks.evaluate import ranked_dense_metrics  # polars: the trainer itself runs without it
+        from tasks.passages import encode_passages, encode_queries
+
         cfg = self.dev.passages or PassageConfig(split=False)
         query_ids, doc_ids = list(self.dev.queries), list(self.dev.corpus)
         queries = encode_queries(model, [self.dev.queries[q] for q in query_ids], cfg, self.batch_size)
