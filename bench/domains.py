@@ -70,6 +70,7 @@ def run(name: str, path: str, mode: str, work: Path) -> dict:
         "base": figures(summary["metrics"]["base"]),
         "bm25": figures(summary.get("bm25")),
         "passages": summary.get("passages"),
+        "training": {k: training.get(k) for k in ("examples", "steps", "epochs", "planned_epochs", "budget", "seconds")},
         "command": " ".join(command[1:]),
     }
 
