@@ -94,7 +94,8 @@ def split_passages(texts: list[str], tokenizer, window: int, overlap: int, max_p
         last = 0
         for start in window_starts(len(body), room, min(overlap, room - 1), max_passages):
             start, end = word_span(text, body, start, min(start + room, len(body)))
-            passages.append(f"{title} {text[body[start][0]:body[end - 1][1]]}" if title else text[body[start][0]:body[end - 1][1]])
+            span = text[body[start][0]:body[end - 1][1]]
+            passages.append(f"{title} {span}" if title else span)
             doc.append(row)
             last = end
         dropped[row] = len(body) - last

@@ -292,8 +292,8 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
             f"{training['examples']} examples, {training['steps']} steps on {training['device']} ({training['precision']}), "
             f"{training['seconds']:.0f} s, final loss {_final_loss(training)} (mean over training {training['train_loss']:.4f})",
         ]
-        if budget_line(training):
-            parts.append(budget_line(training))
+        if cut := budget_line(training):
+            parts.append(cut)
         if len(training.get("datasets", {})) > 1:
             parts.append("\n".join(["| dataset | rows | loss |", "|---|---:|---|"]
                                     + [f"| {name} | {d['rows']} | {d['loss']} |" for name, d in training["datasets"].items()]))

@@ -146,6 +146,8 @@ def split_dev(pairs: pl.DataFrame, corpus: pl.DataFrame, fraction: float, corpus
 
     import polars as pl
 
+    from tasks.passages import corpus_titles
+
     query_ids = pairs["query_id"].unique(maintain_order=True).to_list()
     rng = random.Random(seed)
     held = set(rng.sample(query_ids, max(1, round(fraction * len(query_ids)))))
@@ -154,7 +156,8 @@ def split_dev(pairs: pl.DataFrame, corpus: pl.DataFrame, fraction: float, corpus
     others = [d for d in corpus["doc_id"].to_list() if d not in set(positives)]
     sample = set(positives) | set(rng.sample(others, max(0, min(len(others), corpus_size - len(positives)))))
     texts = corpus.filter(pl.col("doc_id").is_in(list(sample)))
-    titles = dict(zip(texts["doc_id"].to_list(), texts["title"].to_list())) if "title" in texts.columns else None
+    titles = corpus_titles(texts)
+    titles = dict(zip(texts["doc_id"].to_list(), titles)) if titles else None
     relevant: dict[str, set[str]] = {}
     for query_id, doc_id in dev_pairs.select("query_id", "doc_id").iter_rows():
         relevant.setdefault(query_id, set()).add(doc_id)
