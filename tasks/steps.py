@@ -295,8 +295,9 @@ def gate(result: Evaluation, cfg: GateConfig) -> Decision:
 @task(name="register", cache_key_fn=content_key(ignore=("summary",)), **RETRIES, **RESULTS)
 def register(candidate: ModelRef, decision: Decision, baseline: ModelRef, cfg: PipelineConfig, data: Ingested, summary: dict) -> RegistryEntry:
     """Save the candidate as a registry version with manifest and config; move the champion pointer if promoted."""
-    root = Path(cfg.registry.root)
+    root = registry.line_root(cfg.registry.root, cfg.registry.line)
     manifest = {
+        "line": cfg.registry.line,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": candidate.model_dump(),
         "base_model": summary["base_model"],

@@ -410,3 +410,39 @@ def test_rollback_to_a_version_that_is_gone_says_so(tmp_path):
         registry.rollback(root)
     assert registry.read_champion(root)["sha256"] == b.sha256
     assert not (root / registry.version_of(b) / registry.ROLLED_BACK).exists()
+
+
+def test_each_model_line_has_its_own_champion_history_and_rollback(tmp_path, capsys):
+    from flows import cli
+
+    root = tmp_path / "models"
+    base = make_model(tmp_path, "base", "0")
+    legal, medical = registry.line_root(root, "contracts"), registry.line_root(root, "nfcorpus")
+    assert registry.line_root(root) == root  # the default line is where a registry kept everything before lines
+    old = registered(tmp_path, root, "old", "1", True, base, "2026-01-01")
+    a = registered(tmp_path, legal, "a", "2", True, base, "2026-01-02")
+    b = registered(tmp_path, medical, "b", "3", False, base, "2026-01-03")
+    # a candidate on one line is judged against that line's champion, never another line's
+    c = make_model(tmp_path, "c", "4")
+    assert registry.baseline_for(medical, c, base) == base
+    assert registry.baseline_for(legal, c, base).sha256 == a.sha256
+    assert registry.read_champion(root)["version"] == registry.version_of(old)
+    assert registry.read_champion(legal)["version"] == registry.version_of(a)
+    assert registry.read_champion(medical) is None and [r["version"] for r in registry.list_versions(medical)] == [registry.version_of(b)]
+    assert registry.lines(root) == ["default", "contracts", "nfcorpus"]
+    # rolling one line back leaves the others' champions where they were
+    assert cli.main(["models", "rollback", "--root", str(root), "--line", "contracts"]) == 0
+    assert "line contracts: champion is now the base model" in capsys.readouterr().out
+    assert registry.read_champion(legal) is None
+    assert registry.read_champion(root)["version"] == registry.version_of(old)
+    assert cli.main(["models", "list", "--root", str(root), "--line", "nfcorpus", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["line"] == "nfcorpus" and payload["champion"] is None
+    assert [r["version"] for r in payload["versions"]] == [registry.version_of(b)]
+    assert cli.main(["models", "list", "--root", str(root)]) == 0
+    table = capsys.readouterr().out
+    assert "other model lines: contracts, nfcorpus" in table and registry.version_of(a) not in table
+    with pytest.raises(ValueError, match="registry.line"):
+        from tasks.config import load_config
+
+        load_config(None, ["registry.line=../escape"])

@@ -1,0 +1,44 @@
+"""The deployments are defined once (flows/serve.py): `serve` runs that definition and prefect.yaml is written from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from flows import serve
+from tasks.config import build_config, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "deployments" / "prefect.yaml"
+
+
+def test_the_shipped_prefect_yaml_is_the_definition_serve_runs():
+    expected = serve.prefect_yaml(load_config(str(ROOT / "configs" / "demo.yaml"), []), "configs/demo.yaml")
+    assert SHIPPED.read_text() == expected, ("deployments/prefect.yaml differs from flows/serve.py; regenerate it: "
+                                             "embedforge deployments --config configs/demo.yaml --output deployments/prefect.yaml")
+
+
+def test_served_deployments_carry_the_same_schedule_trigger_and_parameters_as_the_yaml():
+    cfg = load_config(str(ROOT / "configs" / "demo.yaml"), [])
+    shipped = {d["name"]: d for d in yaml.safe_load(SHIPPED.read_text())["deployments"]}
+    served = {d.name: d for d in serve.deployments(cfg)}
+    assert set(served) == set(shipped) == {"nightly", "on-new-data"}
+    for name, deployment in served.items():
+        assert deployment.parameters == shipped[name]["parameters"]
+        assert deployment.entrypoint.endswith(serve.ENTRYPOINT)
+    assert served["nightly"].schedules[0].schedule.cron == shipped["nightly"]["schedules"][0]["cron"] == serve.NIGHTLY_CRON
+    trigger = served["on-new-data"].triggers[0]
+    assert json.loads(json.dumps(trigger.parameters)) == shipped["on-new-data"]["triggers"][0]["parameters"]
+    # the small-data recipe rides along: the demo's 175 pairs train at batch 16 in a worker
+    assert shipped["nightly"]["parameters"]["cfg"]["train"]["batch_size"] == cfg.train.batch_size == 16
+
+
+def test_a_triggered_run_trains_on_the_line_named_after_its_dataset():
+    on_data = serve.specs(build_config({}, "test"))[1]["triggers"][0]["parameters"]["cfg"]
+    event = {"path": "data/store/contracts/0123456789abcdef", "name": "contracts"}
+    rendered = json.loads(json.dumps(on_data).replace("{{ event.payload.path }}", event["path"])
+                          .replace("{{ event.payload.name }}", event["name"]))
+    cfg = build_config(rendered, "the trigger")
+    assert cfg.registry.line == "contracts" and cfg.data.path == event["path"]
