@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows import train as pool_train
 from tasks import auto, memory, registry, report
 from tasks.config import PipelineConfig
 from tasks.embeddings import resolve_model
@@ -42,6 +43,18 @@ def _step(steps: dict[str, dict], name: str, task: Any, *args: Any, **kwargs: An
     return result
 
 
+def _train_step(steps: dict[str, dict], name: str, pipeline: PipelineConfig, **inputs: Any) -> Any:
+    """The train task here, or with compute.gpu_pool as the deployment train/gpu on that pool (flows/train.py)."""
+    pool = pipeline.compute.gpu_pool
+    if pool is None:
+        return _step(steps, name, train.with_options(task_run_name=name), **inputs)
+    started = time.perf_counter()
+    done = pool_train.run_on_pool(pool, name, **inputs)
+    steps[name] = {"cached": done.cached, "seconds": round(time.perf_counter() - started, 3), "peak_gb": done.peak_gb,
+                   "pool": pool, "host": done.host}
+    return done.trained
+
+
 def _train_stages(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: PipelineConfig, store: str) -> tuple[Any, list[dict], list]:
     """One train step, or one per curriculum stage (each from the last one's model); `steps["train"]` sums the stages.
 
@@ -51,8 +64,8 @@ def _train_stages(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg:
     model, trained, record, curves = base, None, [], []
     for stage in range(stages):
         name = "train" if stages == 1 else f"train-stage-{stage + 1}"
-        trained = _step(steps, name, train.with_options(task_run_name=name), data, mined.negatives, model, cfg.train,
-                        store, stage=stage, stages=stages, passages=cfg.eval.passages)
+        trained = _train_step(steps, name, cfg, data=data, negatives=mined.negatives, base=model, cfg=cfg.train,
+                              store=store, stage=stage, stages=stages, passages=cfg.eval.passages)
         model = trained.model
         record.append({"stage": stage + 1, **steps[name], "train_loss": trained.stats.get("train_loss")})
         curves.append(trained.stats.get("loss_curve") or [])

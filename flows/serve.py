@@ -1,4 +1,5 @@
-"""The two deployments of the retraining flow, defined once: `nightly` (cron) and `on-new-data` (event).
+"""The deployments, defined once: the retraining flow's `nightly` (cron) and `on-new-data` (event), and with
+`compute.gpu_pool` the train step's `train/gpu` on that pool.
 
 `specs` is the one definition. `embedforge serve` runs it from one process (`serve_all`); `prefect_yaml` writes it as
 `deployments/prefect.yaml` for a work pool and its workers (`embedforge deployments --config configs/demo.yaml`
@@ -11,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from flows import train as pool_train
 from tasks.config import PipelineConfig
 from tasks.datasets import EVENT
 
@@ -31,12 +33,14 @@ def changed_sections(cfg: PipelineConfig) -> dict[str, Any]:
 
 
 def specs(cfg: PipelineConfig, cron: str = NIGHTLY_CRON, timezone: str = "UTC") -> list[dict[str, Any]]:
-    """Both deployments as plain data. A triggered run trains the event's dataset version (data.path) on the model
-    line named after the dataset (registry.line), so it is judged against that dataset's champion only."""
+    """The deployments as plain data: nightly and on-new-data, and with compute.gpu_pool the train step's on that pool.
+
+    A triggered run trains the event's dataset version (data.path) on the model line named after the dataset
+    (registry.line), so it is judged against that dataset's champion only."""
     base = changed_sections(cfg)
     on_data = {**base, "data": {**base.get("data", {}), "path": "{{ event.payload.path }}"},
                "registry": {**base.get("registry", {}), "line": "{{ event.payload.name }}"}}
-    return [
+    flows = [
         {
             "name": "nightly",
             "description": "Retrain every night on the configured dataset; promote only a candidate that beats the champion.",
@@ -57,10 +61,19 @@ def specs(cfg: PipelineConfig, cron: str = NIGHTLY_CRON, timezone: str = "UTC") 
             }],
         },
     ]
+    specs = [{**spec, "entrypoint": ENTRYPOINT, "work_pool": POOL} for spec in flows]
+    if cfg.compute.gpu_pool:  # the train step, run by the retraining flow with run_deployment on the GPU pool
+        specs.append({"name": pool_train.DEPLOYMENT, "description": "The train step of a retraining run, on the GPU pool.",
+                      "parameters": {}, "entrypoint": pool_train.ENTRYPOINT, "work_pool": cfg.compute.gpu_pool})
+    return specs
 
 
 def deployments(cfg: PipelineConfig, cron: str = NIGHTLY_CRON, timezone: str = "UTC") -> list:
-    """`specs` as deployments this process serves."""
+    """`specs` as deployments this process serves (all but a GPU pool's, which only that pool's workers run)."""
+    if cfg.compute.gpu_pool:
+        raise ValueError(f"compute.gpu_pool={cfg.compute.gpu_pool!r} sends the train step to a work pool, which `embedforge "
+                         "serve` has none of: deploy with work pools instead (embedforge deployments, "
+                         "deployments/README.md), or unset compute.gpu_pool to train in the serving process")
     from prefect.events import DeploymentEventTrigger
     from prefect.schedules import Cron
 
@@ -113,9 +126,9 @@ def prefect_yaml(cfg: PipelineConfig, config_name: str, cron: str = NIGHTLY_CRON
         "name": "embedforge",
         "prefect-version": version("prefect"),
         "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $EMBEDFORGE_ROOT }}"}}],
-        "deployments": [{**{k: spec[k] for k in ("name", "description")}, "entrypoint": ENTRYPOINT,
-                         "work_pool": {"name": POOL, "work_queue_name": "default"}, "tags": TAGS,
-                         **{k: v for k, v in spec.items() if k not in ("name", "description")}}
+        "deployments": [{**{k: spec[k] for k in ("name", "description", "entrypoint")},
+                         "work_pool": {"name": spec["work_pool"], "work_queue_name": "default"}, "tags": TAGS,
+                         **{k: v for k, v in spec.items() if k not in ("name", "description", "entrypoint", "work_pool")}}
                         for spec in specs(cfg, cron, timezone)],
     }
     body = yaml.dump(document, Dumper=_Plain, sort_keys=False, width=120, allow_unicode=True)

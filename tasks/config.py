@@ -325,8 +325,12 @@ class RegistryConfig(_Section):
         return check_name(value, "registry.line")
 
 
+class ComputeConfig(_Section):
+    gpu_pool: str | None = None  # work pool whose workers run the train step (deployment train/gpu); None = in the flow's process
+
+
 class PipelineConfig(_Section):
-    """The whole run: what data, how to mine, how to train, how to judge, where to keep models."""
+    """The whole run: what data, how to mine, how to train, how to judge, where to keep models, where to compute."""
 
     data: DataConfig = DataConfig()
     mining: MiningConfig = MiningConfig()
@@ -334,6 +338,7 @@ class PipelineConfig(_Section):
     eval: EvalConfig = EvalConfig()
     gate: GateConfig = GateConfig()
     registry: RegistryConfig = RegistryConfig()
+    compute: ComputeConfig = ComputeConfig()
 
     @model_validator(mode="after")
     def _cross_section_rules(self) -> PipelineConfig:

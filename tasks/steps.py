@@ -108,6 +108,18 @@ class Trained(BaseModel):
     stats: dict
 
 
+class PoolTrained(BaseModel):
+    """The train step run on a work pool of its own (flows/train.py): its result and how it ran there. Defined here, not
+    in the flow's module: a deployment loads that module under another name, and results decode only project models."""
+
+    model_config = ConfigDict(frozen=True)
+    trained: Trained
+    cached: bool
+    seconds: float
+    peak_gb: float
+    host: str
+
+
 class Baseline(BaseModel):
     """BM25 on the test queries, computed once per (corpus, queries, qrels) content and engine."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -140,6 +141,12 @@ def test_data_add_triggers_a_run_that_completes(server, tmp_path):
         assert run is not None, (tmp_path / "serve.log").read_text()[-3000:]
         assert run.state.is_completed(), (run.state, (tmp_path / "serve.log").read_text()[-3000:])
         assert run.parameters["cfg"]["data"]["path"].startswith(str(tmp_path / "datasets" / "tiny"))
+        # the run trained model line "tiny": its version is there, the default line holds nothing
+        from tasks import registry
+
+        assert run.parameters["cfg"]["registry"]["line"] == "tiny"
+        assert len(registry.list_versions(registry.line_root(tmp_path / "models", "tiny"))) == 1
+        assert registry.list_versions(tmp_path / "models") == [] and registry.lines(tmp_path / "models") == ["tiny"]
         import datetime
 
         added_at = datetime.datetime.fromtimestamp(started, datetime.timezone.utc)
@@ -170,15 +177,51 @@ def test_data_add_triggers_a_run_that_completes(server, tmp_path):
         serving.wait(timeout=60)
 
 
-def test_prefect_yaml_deploys_both_deployments_with_schedule_and_trigger(server, tmp_path):
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PREFECT_API_URL": server, "EMBEDFORGE_ROOT": str(root)}
+def checkout(tmp_path: Path) -> Path:
+    """A copy of the code and the demo data: deployments run in the folder $EMBEDFORGE_ROOT names, so the runs'
+    models/ and .embedforge/ land in this test's folder."""
+    repo = Path(__file__).resolve().parents[2]
+    root = tmp_path / "checkout"
+    for part in ("flows", "tasks", "schemas", "deployments", "configs", "data/demo"):
+        shutil.copytree(repo / part, root / part, ignore=shutil.ignore_patterns("__pycache__", "generate.py"))
+    return root
+
+
+def deploy(root: Path, env: dict, prefect_file: str, pools: tuple[str, ...] = ("embedforge-local",)) -> None:
+    """What deployments/README.md tells a team to run: process pools (one run at a time), then `prefect deploy`."""
     prefect = [sys.executable, "-m", "prefect"]
-    for command in (["work-pool", "create", "embedforge-local", "--type", "process"],
-                    ["work-pool", "set-concurrency-limit", "embedforge-local", "1"],
-                    ["--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml"]):
+    commands = [c for pool in pools for c in (["work-pool", "create", pool, "--type", "process", "--overwrite"],
+                                              ["work-pool", "set-concurrency-limit", pool, "1"])]
+    for command in commands + [["--no-prompt", "deploy", "--all", "--prefect-file", prefect_file]]:
         proc = subprocess.run(prefect + command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def run_once(env: dict, cwd: Path, pool: str = "embedforge-local") -> str:
+    """One worker pass of the pool: picks the scheduled run up, executes it in a subprocess, returns the worker's log."""
+    worker = subprocess.run([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--run-once"], cwd=cwd,
+                            env=env, capture_output=True, text=True, timeout=2 * DEADLINE)
+    return (worker.stdout + worker.stderr)[-4000:]
+
+
+async def final_state(url: str, run_id):
+    async with client_for(url) as client:
+        end = time.time() + DEADLINE
+        while True:
+            state = (await client.read_flow_run(run_id)).state
+            if (state and state.is_final()) or time.time() > end:
+                return state
+            await asyncio.sleep(3)
+
+
+def test_a_process_worker_runs_the_nightly_deployment_of_prefect_yaml_on_the_demo_data(server, tmp_path):
+    """The worker path as a team sets it up: a process pool, `prefect deploy` of the shipped prefect.yaml, a worker;
+    the parameters are the shipped file's, untouched (the demo's small-data recipe)."""
+    from tasks import registry
+
+    root = checkout(tmp_path)
+    env = {**os.environ, "PREFECT_API_URL": server, "EMBEDFORGE_ROOT": str(root)}
+    deploy(root, env, "deployments/prefect.yaml")
 
     async def read():
         async with client_for(server) as client:
@@ -186,11 +229,70 @@ def test_prefect_yaml_deploys_both_deployments_with_schedule_and_trigger(server,
             triggered = await client.read_deployment_by_name("retrain/on-new-data")
             automations = await client.read_automations()
             pool = await client.read_work_pool("embedforge-local")
-        return nightly, triggered, automations, pool
+            run = await client.create_flow_run_from_deployment(nightly.id)  # what "Quick run" in the UI does
+        return nightly, triggered, automations, pool, run
 
-    nightly, triggered, automations, pool = asyncio.run(read())
+    nightly, triggered, automations, pool, run = asyncio.run(read())
     assert nightly.schedules[0].schedule.cron == "0 2 * * *"
     assert triggered.work_pool_name == nightly.work_pool_name == "embedforge-local"
     assert pool.concurrency_limit == 1  # the two deployments take turns
     trigger = next(a for a in automations if a.name == "dataset-updated" and str(triggered.id) in str(a.actions))
     assert "embedforge.dataset.updated" in trigger.trigger.expect
+
+    log = run_once(env, tmp_path)
+    state = asyncio.run(final_state(server, run.id))
+    assert state.is_completed(), (state, log)
+    versions = registry.list_versions(root / "models")
+    assert len(versions) == 1 and (Path(versions[0]["path"]) / "report.md").is_file(), log
+    assert versions[0]["dataset"] == "data/demo"
+
+
+def test_with_a_gpu_pool_the_train_step_runs_in_that_pools_worker(server, tmp_path):
+    """compute.gpu_pool: the retraining run executes in the main pool's worker, its train step as the deployment
+    train/gpu in the second pool's worker (a process pool standing in for GPU nodes)."""
+    from tasks import registry
+
+    root = checkout(tmp_path)
+    data = write_beir(tmp_path / "tiny")
+    env = {**os.environ, "PREFECT_API_URL": server, "EMBEDFORGE_ROOT": str(root)}
+    overrides = [f"data.path={data}", "train.batch_size=4", "mining.num_negatives=1", "mining.top_k=4", "gate.alpha=1",
+                 "compute.gpu_pool=embedforge-gpu"]
+    written = subprocess.run([sys.executable, "-m", "flows.cli", "deployments", "--output", str(root / "routed.yaml"),
+                              *[a for o in overrides for a in ("--set", o)]], env=env, capture_output=True, text=True)
+    assert written.returncode == 0, written.stderr
+    deploy(root, env, "routed.yaml", pools=("embedforge-local", "embedforge-gpu"))
+    gpu_log = open(tmp_path / "gpu-worker.log", "w")
+    gpu_worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "embedforge-gpu",
+                                   "--name", "gpu-worker"], cwd=tmp_path, env=env, stdout=gpu_log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        async def start():
+            async with client_for(server) as client:
+                nightly = await client.read_deployment_by_name("retrain/nightly")
+                return await client.create_flow_run_from_deployment(nightly.id)
+
+        run = asyncio.run(start())
+        log = run_once(env, tmp_path)
+        state = asyncio.run(final_state(server, run.id))
+        assert state.is_completed(), (state, log, (tmp_path / "gpu-worker.log").read_text()[-3000:])
+    finally:
+        os.killpg(gpu_worker.pid, signal.SIGTERM)
+        gpu_worker.wait(timeout=60)
+
+    async def children():
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+        async with client_for(server) as client:
+            runs = await client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["gpu"])))
+            parents = [await client.read_task_run(r.parent_task_run_id) for r in runs if r.parent_task_run_id]
+        return runs, parents
+
+    trains, parents = asyncio.run(children())
+    assert len(trains) == 1 and trains[0].state.is_completed()
+    assert trains[0].work_pool_name == "embedforge-gpu"
+    assert [p.flow_run_id for p in parents] == [run.id]  # a subflow of the retraining run, as the UI shows it
+    assert "gpu-worker" in (tmp_path / "gpu-worker.log").read_text() and str(trains[0].id) in (tmp_path / "gpu-worker.log").read_text()
+    versions = registry.list_versions(root / "models")
+    assert len(versions) == 1
+    manifest = registry.read_manifest(root / "models", versions[0]["version"])
+    assert manifest["timings"]["train"]["pool"] == "embedforge-gpu" and manifest["training"]["steps"] > 0
