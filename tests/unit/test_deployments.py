@@ -42,3 +42,26 @@ def test_a_triggered_run_trains_on_the_line_named_after_its_dataset():
                           .replace("{{ event.payload.name }}", event["name"]))
     cfg = build_config(rendered, "the trigger")
     assert cfg.registry.line == "contracts" and cfg.data.path == event["path"]
+
+
+def _placeholders(value) -> set[str]:
+    import re
+
+    text = json.dumps(value)
+    return set(re.findall(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", text))
+
+
+def test_the_gpu_pool_job_templates_request_gpus_and_mount_the_shared_store():
+    docker = json.loads((ROOT / "deployments" / "docker-gpu-pool.json").read_text())
+    k8s = json.loads((ROOT / "deployments" / "k8s-gpu-pool.json").read_text())
+    for template in (docker, k8s):  # Prefect refuses a base job template whose placeholders it has no variable for
+        assert _placeholders(template["job_configuration"]) <= set(template["variables"]["properties"])
+    variables = docker["variables"]["properties"]
+    assert variables["container_create_kwargs"]["default"]["device_requests"] == [{"count": -1, "capabilities": [["gpu"]]}]
+    assert any(v.endswith(":/srv/embedforge") for v in variables["volumes"]["default"])
+    pod = k8s["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "{{ gpus }}"
+    assert pod["containers"][0]["volumeMounts"][0]["mountPath"] == "/srv/embedforge"
+    assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == "{{ store_claim }}"
+    for template in (docker, k8s):
+        assert template["variables"]["properties"]["env"]["default"]["PREFECT_LOCAL_STORAGE_PATH"].startswith("/srv/embedforge/")
