@@ -17,7 +17,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test ui demo-data clean
+.PHONY: install run test lint ui demo-data clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# ruff's linter and formatter, configured in pyproject.toml; CI runs this before the tests
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # a local Prefect server on loopback with the project's SQLite database; the UI shows every run and its reports
 ui: install

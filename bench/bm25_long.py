@@ -63,8 +63,12 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--per-doc", type=int, default=20, help="abstracts stitched into one document or query")
-    parser.add_argument("--slow-queries", type=int, default=10, help="queries rank-bm25 is timed on (then extrapolated)")
-    parser.add_argument("--k", type=int, default=100, help="top-k per query (mining's top_k, evaluation's deepest cut-off)")
+    parser.add_argument(
+        "--slow-queries", type=int, default=10, help="queries rank-bm25 is timed on (then extrapolated)"
+    )
+    parser.add_argument(
+        "--k", type=int, default=100, help="top-k per query (mining's top_k, evaluation's deepest cut-off)"
+    )
     args = parser.parse_args()
 
     docs, queries = long_case(abstracts(args.data), args.docs, args.queries, args.per_doc, seed=0)
@@ -88,19 +92,32 @@ def main() -> None:
         "documents": len(docs),
         "words_per_document": {"mean": round(float(np.mean(doc_words))), "min": min(doc_words), "max": max(doc_words)},
         "queries": len(queries),
-        "words_per_query": {"mean": round(float(np.mean(query_words))), "min": min(query_words), "max": max(query_words)},
+        "words_per_query": {
+            "mean": round(float(np.mean(query_words))),
+            "min": min(query_words),
+            "max": max(query_words),
+        },
         "k": args.k,
         "tokenize_seconds": round(tokenize_seconds, 2),
-        "bm25s": {"index_seconds": round(fast_index, 2), "total_seconds": round(fast_total, 2),  # index: tokenize + build
-                  "search_seconds": round(fast_total - fast_index, 2)},
-        "rank_bm25": {"index_seconds": round(slow_index, 2), "queries_timed": len(slow_queries),
-                      "seconds_per_query": round(per_query, 2), "total_seconds_extrapolated": round(slow_total, 1)},
+        "bm25s": {
+            "index_seconds": round(fast_index, 2),
+            "total_seconds": round(fast_total, 2),  # index: tokenize + build
+            "search_seconds": round(fast_total - fast_index, 2),
+        },
+        "rank_bm25": {
+            "index_seconds": round(slow_index, 2),
+            "queries_timed": len(slow_queries),
+            "seconds_per_query": round(per_query, 2),
+            "total_seconds_extrapolated": round(slow_total, 1),
+        },
         "speedup_total": round(slow_total / fast_total, 1),
         "same_top_k_on_timed_queries": bool((slow == fast[: len(slow_queries)]).all()),
         "source_document_ranked_first": f"{sum(found)}/{len(found)}",
-        "note": (f"rank-bm25 timed on {len(slow_queries)} of the {len(queries)} queries, its search time extrapolated "
-                 "linearly (each query costs the same: every query term against every document); total = tokenize + "
-                 "index + search of every query, as mining and the evaluation baseline each run it"),
+        "note": (
+            f"rank-bm25 timed on {len(slow_queries)} of the {len(queries)} queries, its search time extrapolated "
+            "linearly (each query costs the same: every query term against every document); total = tokenize + "
+            "index + search of every query, as mining and the evaluation baseline each run it"
+        ),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")

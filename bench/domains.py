@@ -24,11 +24,15 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATASETS = {"scifact": "../shared/data/scifact", "nfcorpus": "../shared/data/nfcorpus", "longdocs": ".embedforge/longdocs"}
+DATASETS = {
+    "scifact": "../shared/data/scifact",
+    "nfcorpus": "../shared/data/nfcorpus",
+    "longdocs": ".embedforge/longdocs",
+}
 MODES = {"default": [], "auto": ["train.auto=true"]}
 KEYS = ("ndcg@10", "mrr@10", "recall@100")
 
@@ -43,8 +47,20 @@ def run(name: str, path: str, mode: str, work: Path) -> dict:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     out = folder / "summary.json"
-    command = [sys.executable, "-m", "flows.cli", "run", "--json", str(out), "--set", f"data.path={path}",
-               "--set", f"registry.root={folder / 'models'}", "--set", f"registry.store={folder / 'store'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "run",
+        "--json",
+        str(out),
+        "--set",
+        f"data.path={path}",
+        "--set",
+        f"registry.root={folder / 'models'}",
+        "--set",
+        f"registry.store={folder / 'store'}",
+    ]
     for item in MODES[mode]:
         command += ["--set", item]
     env = {**os.environ, "PREFECT_HOME": str(folder / "prefect")}
@@ -64,13 +80,19 @@ def run(name: str, path: str, mode: str, work: Path) -> dict:
         "seconds": round(seconds, 1),
         "peak_gb": max((s.get("peak_gb") or 0) for s in summary["steps"].values()),
         "random_negative_share": summary.get("mining", {}).get("random_share"),
-        "recipe": auto.get("recipe") or {"learning_rate": training.get("learning_rate"),
-                                          "batch_size": training.get("batch_size"), "epochs": training.get("epochs")},
+        "recipe": auto.get("recipe")
+        or {
+            "learning_rate": training.get("learning_rate"),
+            "batch_size": training.get("batch_size"),
+            "epochs": training.get("epochs"),
+        },
         "hybrid": figures(summary.get("hybrid")),
         "base": figures(summary["metrics"]["base"]),
         "bm25": figures(summary.get("bm25")),
         "passages": summary.get("passages"),
-        "training": {k: training.get(k) for k in ("examples", "steps", "epochs", "planned_epochs", "budget", "seconds")},
+        "training": {
+            k: training.get(k) for k in ("examples", "steps", "epochs", "planned_epochs", "budget", "seconds")
+        },
         "command": " ".join(command[1:]),
     }
 
@@ -89,7 +111,7 @@ def main() -> None:
         row = result["datasets"].setdefault(name, {})
         for mode in args.mode or list(MODES):
             outcome = run(name, DATASETS[name], mode, work)
-            outcome["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            outcome["date"] = datetime.now(UTC).isoformat(timespec="seconds")
             row[mode] = outcome
             if mode == "default" and "error" not in outcome:
                 row.update(base=outcome["base"], bm25=outcome["bm25"], hybrid=outcome["hybrid"])

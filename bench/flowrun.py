@@ -16,8 +16,18 @@ STORE = ROOT / ".embedforge" / "store"  # shared by every bench run: variants re
 def run_flow(overrides: list[str], registry_root: Path, workdir: Path, name: str) -> tuple[dict, Path]:
     """Run the flow with these `--set` overrides (store shared, registry per variant); (summary, log path)."""
     work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
-    command = [sys.executable, "-m", "flows.cli", "run", "--json", str(work / "run.json"),
-               "--set", f"registry.root={registry_root}", "--set", f"registry.store={STORE}"]
+    command = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "run",
+        "--json",
+        str(work / "run.json"),
+        "--set",
+        f"registry.root={registry_root}",
+        "--set",
+        f"registry.store={STORE}",
+    ]
     for item in overrides:
         command += ["--set", item]
     print(f"[bench] {name}: {' '.join(overrides)}", file=sys.stderr, flush=True)

@@ -35,10 +35,13 @@ def _write_gz(path: Path, obj: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out")
-    parser.add_argument("--run", default=str(ROOT / ".embedforge/bench/mining/3ep/best_mix-9g2qgdyt/run.json"),
-                        help="the CPU flow run of the same recipe, whose figures go in cpu.json (the default folder "
-                             "was written before the variant was renamed from best_mix; bench/mining.py now writes "
-                             "mix_partial_match_bm25-*)")
+    parser.add_argument(
+        "--run",
+        default=str(ROOT / ".embedforge/bench/mining/3ep/best_mix-9g2qgdyt/run.json"),
+        help="the CPU flow run of the same recipe, whose figures go in cpu.json (the default folder "
+        "was written before the variant was renamed from best_mix; bench/mining.py now writes "
+        "mix_partial_match_bm25-*)",
+    )
     args = parser.parse_args()
     import polars as pl
     from sentence_transformers import SentenceTransformer
@@ -60,19 +63,39 @@ def main() -> None:
     mined = mine.fn(data, base, cfg.mining, str(STORE), device="cpu")
     pairs, corpus = read_frame(data.train_pairs), read_frame(data.corpus)
     frame = training_frame(pairs, read_frame(mined.negatives).filter(pl.col("stage") == 0), corpus)
-    _write_gz(out / "train.json.gz", {"recipe": RECIPE, "train": cfg.train.model_dump(mode="json"),
-                                      "columns": frame.to_dict(as_series=False)})
+    _write_gz(
+        out / "train.json.gz",
+        {"recipe": RECIPE, "train": cfg.train.model_dump(mode="json"), "columns": frame.to_dict(as_series=False)},
+    )
     qrels = qrels_dict(read_frame(data.test_qrels))
     queries = read_frame(data.queries).filter(pl.col("query_id").is_in(list(qrels)))
-    _write_gz(out / "test.json.gz", {"queries": dict(queries.select("query_id", "text").iter_rows()),
-                                     "corpus": dict(corpus.select("doc_id", "text").iter_rows()), "qrels": qrels})
+    _write_gz(
+        out / "test.json.gz",
+        {
+            "queries": dict(queries.select("query_id", "text").iter_rows()),
+            "corpus": dict(corpus.select("doc_id", "text").iter_rows()),
+            "qrels": qrels,
+        },
+    )
     run = json.loads(Path(args.run).read_text())
-    (out / "cpu.json").write_text(json.dumps({
-        "run": args.run, "device": run["training"]["device"], "precision": run["training"]["precision"],
-        "train_seconds": run["training"]["seconds"], "steps": run["training"]["steps"],
-        "ndcg@10": run["metrics"]["candidate"]["ndcg@10"], "base_ndcg@10": run["metrics"]["base"]["ndcg@10"]}, indent=2))
+    (out / "cpu.json").write_text(
+        json.dumps(
+            {
+                "run": args.run,
+                "device": run["training"]["device"],
+                "precision": run["training"]["precision"],
+                "train_seconds": run["training"]["seconds"],
+                "steps": run["training"]["steps"],
+                "ndcg@10": run["metrics"]["candidate"]["ndcg@10"],
+                "base_ndcg@10": run["metrics"]["base"]["ndcg@10"],
+            },
+            indent=2,
+        )
+    )
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"{out}: {frame.height} training rows, {len(qrels)} test queries, {corpus.height} documents; {size / 1e6:.1f} MB")
+    print(
+        f"{out}: {frame.height} training rows, {len(qrels)} test queries, {corpus.height} documents; {size / 1e6:.1f} MB"
+    )
 
 
 if __name__ == "__main__":

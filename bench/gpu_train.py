@@ -1,4 +1,5 @@
-"""The flow's train_model on a GPU: the 3-epoch SciFact recipe of bench/mining.py's `mix_partial_match_bm25` trained in fp32 and in bf16 (or fp16), and
+"""The flow's train_model on a GPU: the 3-epoch SciFact recipe of bench/mining.py's `mix_partial_match_bm25`
+trained in fp32 and in bf16 (or fp16), and
 with MatryoshkaLoss, each scored on SciFact test at 384/256/128/64 dimensions with the product's own metrics, beside
 the same recipe's CPU run.
 
@@ -38,8 +39,12 @@ def retrieval_scores(model_path: str, test: dict, device: str) -> dict:
     model = SentenceTransformer(model_path, device=device).float().eval()
     doc_ids, query_ids = list(test["corpus"]), list(test["queries"])
     began = time.perf_counter()
-    docs = model.encode([test["corpus"][d] for d in doc_ids], batch_size=128, convert_to_tensor=True, normalize_embeddings=True)
-    queries = model.encode([test["queries"][q] for q in query_ids], batch_size=128, convert_to_tensor=True, normalize_embeddings=True)
+    docs = model.encode(
+        [test["corpus"][d] for d in doc_ids], batch_size=128, convert_to_tensor=True, normalize_embeddings=True
+    )
+    queries = model.encode(
+        [test["queries"][q] for q in query_ids], batch_size=128, convert_to_tensor=True, normalize_embeddings=True
+    )
     seconds = time.perf_counter() - began
     result = {}
     for dim in DIMS:
@@ -51,18 +56,27 @@ def retrieval_scores(model_path: str, test: dict, device: str) -> dict:
         result[str(dim)] = round(macro["ndcg@10"], 4)
         if dim == DIMS[0]:
             result["recall@100"] = round(macro["recall@100"], 4)
-    return {"ndcg@10": result[str(DIMS[0])], "recall@100": result.pop("recall@100"), "ndcg@10_by_dim": result,
-            "kept_at_64": round(result["64"] / result[str(DIMS[0])], 4), "encode_seconds": round(seconds, 2)}
+    return {
+        "ndcg@10": result[str(DIMS[0])],
+        "recall@100": result.pop("recall@100"),
+        "ndcg@10_by_dim": result,
+        "kept_at_64": round(result["64"] / result[str(DIMS[0])], 4),
+        "encode_seconds": round(seconds, 2),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dir")
-    parser.add_argument("--runs", default="fp32,bf16,bf16:matryoshka", help="bf16 falls back to fp16 where the GPU lacks it")
+    parser.add_argument(
+        "--runs", default="fp32,bf16,bf16:matryoshka", help="bf16 falls back to fp16 where the GPU lacks it"
+    )
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--epochs", type=float, default=None, help="override the recipe's epochs (a quick check)")
     parser.add_argument("--json", help="also write the result here (the trainer logs to stdout as well)")
-    parser.add_argument("--seeds", default="0", help="comma-separated: each run once per seed (the seed-to-seed spread)")
+    parser.add_argument(
+        "--seeds", default="0", help="comma-separated: each run once per seed (the seed-to-seed spread)"
+    )
     args = parser.parse_args()
     import sentence_transformers
     import torch
@@ -76,9 +90,15 @@ def main() -> None:
     with gzip.open(folder / "test.json.gz", "rt", encoding="utf-8") as f:
         test = json.load(f)
     model = str(folder / "model")
-    out = {"device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu", "torch": torch.__version__,
-           "sentence_transformers": sentence_transformers.__version__, "recipe": train["recipe"],
-           "rows": len(train["columns"]["anchor"]), "base": retrieval_scores(model, test, args.device), "runs": []}
+    out = {
+        "device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "sentence_transformers": sentence_transformers.__version__,
+        "recipe": train["recipe"],
+        "rows": len(train["columns"]["anchor"]),
+        "base": retrieval_scores(model, test, args.device),
+        "runs": [],
+    }
     for spec, seed in [(s, int(n)) for s in args.runs.split(",") for n in args.seeds.split(",")]:
         requested, *matryoshka = spec.split(":")
         # bf16 on CUDA means the trainer's own choice: bf16 where supported, else fp16
@@ -92,17 +112,32 @@ def main() -> None:
         cfg = TrainConfig(**{**train["train"], **update})
         work = Path(tempfile.mkdtemp(prefix=f"gpu-{spec.replace(':', '-')}-{seed}-"))
         stats = train_model(model, train["columns"], cfg, work, args.device, work / "checkpoints")
-        out["runs"].append({"run": spec, "seed": seed, "precision": stats["precision"], "matryoshka_weights": stats["matryoshka_weights"], "device": stats["device"], "steps": stats["steps"],
-                            "train_seconds": stats["seconds"], "examples_per_second": stats["examples_per_second"],
-                            "train_loss": round(stats["train_loss"], 4), "diagnosis": stats["diagnosis"]["verdict"],
-                            **retrieval_scores(str(work / "model"), test, args.device)})
+        out["runs"].append(
+            {
+                "run": spec,
+                "seed": seed,
+                "precision": stats["precision"],
+                "matryoshka_weights": stats["matryoshka_weights"],
+                "device": stats["device"],
+                "steps": stats["steps"],
+                "train_seconds": stats["seconds"],
+                "examples_per_second": stats["examples_per_second"],
+                "train_loss": round(stats["train_loss"], 4),
+                "diagnosis": stats["diagnosis"]["verdict"],
+                **retrieval_scores(str(work / "model"), test, args.device),
+            }
+        )
         print(json.dumps(out["runs"][-1]), file=sys.stderr, flush=True)
     cpu = folder / "cpu.json"
     if cpu.is_file():
         out["cpu_reference"] = json.loads(cpu.read_text())
-        same = [r for r in out["runs"] if r["steps"] == out["cpu_reference"]["steps"]]  # a shortened run compares with nothing
-        out["speedup_vs_cpu"] = {f"{r['run']} seed {r['seed']}": round(out["cpu_reference"]["train_seconds"] / r["train_seconds"], 1)
-                                 for r in same}
+        same = [
+            r for r in out["runs"] if r["steps"] == out["cpu_reference"]["steps"]
+        ]  # a shortened run compares with nothing
+        out["speedup_vs_cpu"] = {
+            f"{r['run']} seed {r['seed']}": round(out["cpu_reference"]["train_seconds"] / r["train_seconds"], 1)
+            for r in same
+        }
     emit(out, args.json)
 
 

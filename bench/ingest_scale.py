@@ -52,14 +52,20 @@ def make_inputs(folder: Path, n_pairs: int, n_qrels: int) -> dict[str, Path]:
 def run(job: str, path: Path) -> dict:
     code = "import sys, json\n" + JOB[job]
     started = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["/usr/bin/time", "-v", sys.executable, "-c", code, str(path)], capture_output=True, text=True
+    )
     seconds = time.perf_counter() - started
     if proc.returncode:
         raise SystemExit(proc.stderr[-2000:])
     peak_kb = next(int(line.split(":")[1]) for line in proc.stderr.splitlines() if "Maximum resident set size" in line)
     peak_gb = peak_kb / 1024 / 1024
-    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "seconds": round(seconds, 2), "peak_gb": round(peak_gb, 3),
-            "within_target": seconds < TARGET_SECONDS and peak_gb < TARGET_GB}
+    return {
+        **json.loads(proc.stdout.strip().splitlines()[-1]),
+        "seconds": round(seconds, 2),
+        "peak_gb": round(peak_gb, 3),
+        "within_target": seconds < TARGET_SECONDS and peak_gb < TARGET_GB,
+    }
 
 
 def main() -> None:
@@ -69,10 +75,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         inputs = make_inputs(Path(tmp), args.pairs, args.qrels)
-        result = {"pairs_parquet": {"rows": args.pairs, **run("pairs", inputs["pairs"])},
-                  "qrels_tsv": {"lines": args.qrels, **run("qrels", inputs["qrels"])},
-                  "targets": {"seconds": TARGET_SECONDS, "peak_gb": TARGET_GB},
-                  "note": "seconds include the Python start-up and imports; peak_gb is /usr/bin/time's maximum resident set"}
+        result = {
+            "pairs_parquet": {"rows": args.pairs, **run("pairs", inputs["pairs"])},
+            "qrels_tsv": {"lines": args.qrels, **run("qrels", inputs["qrels"])},
+            "targets": {"seconds": TARGET_SECONDS, "peak_gb": TARGET_GB},
+            "note": "seconds include the Python start-up and imports; peak_gb is /usr/bin/time's maximum resident set",
+        }
     print(json.dumps(result, indent=2))
 
 

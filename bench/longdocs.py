@@ -42,7 +42,7 @@ def build(source: Path, out: Path, per_doc: int, seed: int) -> dict:
     home: dict[str, str] = {}
     docs = []
     for start in range(0, len(corpus), per_doc):
-        group = corpus[start:start + per_doc]
+        group = corpus[start : start + per_doc]
         doc_id = f"L{start // per_doc:05d}"
         for abstract in group:
             home[abstract["_id"]] = doc_id

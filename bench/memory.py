@@ -41,7 +41,7 @@ VARIANTS = {
 def long_texts(n: int) -> list[str]:
     """n texts of several SciFact abstracts each: far beyond 256 tokens, so every one is truncated at the limit."""
     abstracts = [json.loads(line)["text"] for line, _ in zip(open(SCIFACT, encoding="utf-8"), range(n * 4))]
-    return [" ".join(abstracts[i * 4:(i + 1) * 4]) for i in range(n)]
+    return [" ".join(abstracts[i * 4 : (i + 1) * 4]) for i in range(n)]
 
 
 def child(variant: str) -> None:
@@ -59,8 +59,13 @@ def child(variant: str) -> None:
 
         rows = spec["batch_size"]  # one step: as many rows as the batch
         texts = long_texts(rows * 5)
-        table = {"anchor": texts[0::5], "positive": texts[1::5], "negative_1": texts[2::5],
-                 "negative_2": texts[3::5], "negative_3": texts[4::5]}
+        table = {
+            "anchor": texts[0::5],
+            "positive": texts[1::5],
+            "negative_1": texts[2::5],
+            "negative_2": texts[3::5],
+            "negative_3": texts[4::5],
+        }
         cfg = TrainConfig(epochs=1, checkpoint_steps=0, **spec)
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
@@ -89,12 +94,15 @@ def main() -> None:
             values = {}
             for line in proc.stdout.splitlines():
                 if line.startswith(MARK):
-                    values.update(json.loads(line[len(MARK):]))
+                    values.update(json.loads(line[len(MARK) :]))
             runs[name].append(values)
             print(f"[memory] {name}: {values}", file=sys.stderr, flush=True)
-    result = {"date": date.today().isoformat(), "machine": f"{platform.machine()}, 2 CPU cores (shared, noisy)",
-              "case": "one training step, 5 texts per row, every text at the 256-token limit, all-MiniLM-L6-v2, fp32 CPU",
-              "variants": {}}
+    result = {
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()}, 2 CPU cores (shared, noisy)",
+        "case": "one training step, 5 texts per row, every text at the 256-token limit, all-MiniLM-L6-v2, fp32 CPU",
+        "variants": {},
+    }
     for name, values in runs.items():
         row = {"spec": VARIANTS[name], "peak_gb": round(statistics.median(v["peak_gb"] for v in values), 2)}
         if "step_seconds" in values[0]:

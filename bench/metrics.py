@@ -46,27 +46,46 @@ def write_files(folder: Path, n_queries: int, depth: int, seed: int = 0) -> tupl
     """The run file and one qrels file per case, in TREC format."""
     rng = np.random.default_rng(seed)
     steps = np.array([s for s in range(1, 400) if s % 2 and s % 5])  # coprime with N_DOCS: a query's documents differ
-    docs = (rng.integers(0, N_DOCS, n_queries)[:, None] + rng.choice(steps, n_queries)[:, None] * np.arange(depth)) % N_DOCS
+    docs = (
+        rng.integers(0, N_DOCS, n_queries)[:, None] + rng.choice(steps, n_queries)[:, None] * np.arange(depth)
+    ) % N_DOCS
     scores = np.round(rng.random((n_queries, depth)) * 20, 3)
     order = np.lexsort((rng.random(scores.shape), -scores), axis=1)  # score descending, ties in random order
     docs, scores = np.take_along_axis(docs, order, 1), np.take_along_axis(scores, order, 1)
     query = pl.Series(np.repeat(np.arange(n_queries), depth)).cast(pl.String)
     run_path = folder / "run.txt"
-    pl.DataFrame({
-        "q": "q" + query, "q0": "Q0", "d": "d" + pl.Series(docs.ravel()).cast(pl.String),
-        "rank": np.tile(np.arange(1, depth + 1), n_queries), "score": scores.ravel(), "tag": "bench",
-    }).write_csv(run_path, separator=" ", include_header=False)
+    pl.DataFrame(
+        {
+            "q": "q" + query,
+            "q0": "Q0",
+            "d": "d" + pl.Series(docs.ravel()).cast(pl.String),
+            "rank": np.tile(np.arange(1, depth + 1), n_queries),
+            "score": scores.ravel(),
+            "tag": "bench",
+        }
+    ).write_csv(run_path, separator=" ", include_header=False)
     qrels = {}
     for case, per_query in CASES.items():
         retrieved = np.argsort(rng.random((n_queries, depth)), axis=1)[:, :per_query]
-        judged = np.where(rng.random((n_queries, per_query)) < 0.5, np.take_along_axis(docs, retrieved, 1),
-                          rng.integers(0, N_DOCS, (n_queries, per_query)))
+        judged = np.where(
+            rng.random((n_queries, per_query)) < 0.5,
+            np.take_along_axis(docs, retrieved, 1),
+            rng.integers(0, N_DOCS, (n_queries, per_query)),
+        )
         grades = rng.integers(0, 4, (n_queries, per_query))
         grades[:, 0] = rng.integers(1, 4, n_queries)  # every query has a relevant document (R > 0)
-        frame = pl.DataFrame({"q": "q" + pl.Series(np.repeat(np.arange(n_queries), per_query)).cast(pl.String), "it": 0,
-                              "d": "d" + pl.Series(judged.ravel()).cast(pl.String), "g": grades.ravel()})
+        frame = pl.DataFrame(
+            {
+                "q": "q" + pl.Series(np.repeat(np.arange(n_queries), per_query)).cast(pl.String),
+                "it": 0,
+                "d": "d" + pl.Series(judged.ravel()).cast(pl.String),
+                "g": grades.ravel(),
+            }
+        )
         qrels[case] = folder / f"qrels-{case}.txt"
-        frame.unique(["q", "d"], keep="first", maintain_order=True).write_csv(qrels[case], separator=" ", include_header=False)
+        frame.unique(["q", "d"], keep="first", maintain_order=True).write_csv(
+            qrels[case], separator=" ", include_header=False
+        )
     return run_path, qrels
 
 
@@ -94,8 +113,13 @@ def largest_difference(ours: pl.DataFrame, reference: dict[str, dict[str, float]
 
 def peak_gb(run_path: Path, qrels_path: Path) -> float:
     """ru_maxrss of a fresh process that scores the files (KiB on Linux)."""
-    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(run_path), str(qrels_path), ",".join(map(str, KS))],
-                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, str(run_path), str(qrels_path), ",".join(map(str, KS))],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     return int(out.stdout.split()[-1]) / 2**20
 
 
@@ -112,8 +136,11 @@ def main() -> None:
     result: dict = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores as seen by the process (shared, noisy), "
-                   f"Python {platform.python_version()}, polars {pl.__version__}, numpy {np.__version__}",
-        "run": f"{args.queries} queries x {args.depth} results", "cutoffs": KS, "repeats": args.repeats, "cases": {},
+        f"Python {platform.python_version()}, polars {pl.__version__}, numpy {np.__version__}",
+        "run": f"{args.queries} queries x {args.depth} results",
+        "cutoffs": KS,
+        "repeats": args.repeats,
+        "cases": {},
     }
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
@@ -133,12 +160,23 @@ def main() -> None:
             peak = peak_gb(run_path, qrels_path)
             del reference
             result["cases"][case] = {
-                "judged_per_query": CASES[case], "judged": int(pl.read_csv(qrels_path, has_header=False, separator=" ").height),
-                "pytrec_eval_seconds": round(statistics.median(theirs), 3), "embedforge_seconds": round(statistics.median(ours), 3),
-                "pytrec_eval_all": [round(t, 3) for t in theirs], "embedforge_all": [round(t, 3) for t in ours],
-                "ratio": round(ratio, 3), "peak_gb": round(peak, 3), "max_abs_diff": diff,
-                "target_ratio": TARGET_RATIO, "target_peak_gb": TARGET_PEAK_GB, "target_max_abs_diff": TARGET_DIFF,
-                "met": {"ratio": ratio <= TARGET_RATIO, "peak_gb": peak <= TARGET_PEAK_GB, "max_abs_diff": diff <= TARGET_DIFF},
+                "judged_per_query": CASES[case],
+                "judged": int(pl.read_csv(qrels_path, has_header=False, separator=" ").height),
+                "pytrec_eval_seconds": round(statistics.median(theirs), 3),
+                "embedforge_seconds": round(statistics.median(ours), 3),
+                "pytrec_eval_all": [round(t, 3) for t in theirs],
+                "embedforge_all": [round(t, 3) for t in ours],
+                "ratio": round(ratio, 3),
+                "peak_gb": round(peak, 3),
+                "max_abs_diff": diff,
+                "target_ratio": TARGET_RATIO,
+                "target_peak_gb": TARGET_PEAK_GB,
+                "target_max_abs_diff": TARGET_DIFF,
+                "met": {
+                    "ratio": ratio <= TARGET_RATIO,
+                    "peak_gb": peak <= TARGET_PEAK_GB,
+                    "max_abs_diff": diff <= TARGET_DIFF,
+                },
             }
             print(case, json.dumps(result["cases"][case]), file=sys.stderr, flush=True)
     text = json.dumps(result, indent=2)

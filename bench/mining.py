@@ -44,7 +44,8 @@ VARIANTS: dict[str, list[str]] = {
     # stored results were renamed to these keys from git history on 2026-11-28 (bench/RESULTS.md says which is which).
     # The mix fixed before any row was known: dense + domain confusion + partial match in disagreement mode.
     "mix_dense_domain_confusion_partial_match_disagreement": [
-        f"mining.strategies=[{DENSE}, {{name: domain_confusion}}, {{name: partial_match, params: {{mode: disagreement}}}}]"],
+        f"mining.strategies=[{DENSE}, {{name: domain_confusion}}, {{name: partial_match, params: {{mode: disagreement}}}}]"
+    ],
     # The two best single sources of the 1-epoch table (partial match 0.6912, bm25 0.6895), chosen after those rows
     # were measured on SciFact test, so an optimistic pick; the mix the targets are checked on.
     "mix_partial_match_bm25": ["mining.strategies=[{name: partial_match}, {name: bm25}]"],
@@ -60,7 +61,9 @@ def _key(*parts: object) -> str:
 
 def _commit() -> str:
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+    )
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
@@ -102,7 +105,10 @@ def st_recipe(args, bench: Path) -> dict:
     from tasks.config import load_config
 
     cfg = load_config(None, [f"data.path={args.data}", *args.set])
-    stored = bench / f"st_mine_hard_negatives-{_key(cfg.train.model_dump(mode='json'), cfg.eval.model_dump(mode='json'), args.data)}.json"
+    stored = (
+        bench
+        / f"st_mine_hard_negatives-{_key(cfg.train.model_dump(mode='json'), cfg.eval.model_dump(mode='json'), args.data)}.json"
+    )
     if stored.is_file() and not args.fresh:
         return json.loads(stored.read_text())
     import polars as pl
@@ -121,19 +127,34 @@ def st_recipe(args, bench: Path) -> dict:
     model = load_model(base, "cpu")
     started = time.perf_counter()
     mined = mine_hard_negatives(
-        Dataset.from_dict({"anchor": pairs["anchor"].to_list(), "positive": pairs["positive"].to_list()}), model,
-        corpus=corpus["text"].to_list(), num_negatives=3, relative_margin=0.05, range_max=50, sampling_strategy="top",
-        output_format="n-tuple", batch_size=cfg.mining.encode_batch_size, verbose=False,
+        Dataset.from_dict({"anchor": pairs["anchor"].to_list(), "positive": pairs["positive"].to_list()}),
+        model,
+        corpus=corpus["text"].to_list(),
+        num_negatives=3,
+        relative_margin=0.05,
+        range_max=50,
+        sampling_strategy="top",
+        output_format="n-tuple",
+        batch_size=cfg.mining.encode_batch_size,
+        verbose=False,
     )
     mining_seconds = time.perf_counter() - started
     frame = pl.DataFrame(mined.to_dict())
     work = Path(tempfile.mkdtemp(prefix="st-", dir=bench))
     stats = train_logic.train_model(base.path, frame, cfg.train, work, pick_device(cfg.train.device))
     tuned = publish_dir(work / "model", store, "models", name="st-recipe")
-    (macro, _), _ = evaluate_model(tuned, data.corpus, data.queries, data.test_qrels, cfg.eval.model_copy(update={"dims": []}), store)
-    result = {"ndcg@10": macro["ndcg@10"], "recall@100": macro["recall@100"], "rows": frame.height,
-              "pairs_dropped": pairs.height - frame.height, "mining_seconds": round(mining_seconds, 1),
-              "train_seconds": stats["seconds"], "commit": _commit()}
+    (macro, _), _ = evaluate_model(
+        tuned, data.corpus, data.queries, data.test_qrels, cfg.eval.model_copy(update={"dims": []}), store
+    )
+    result = {
+        "ndcg@10": macro["ndcg@10"],
+        "recall@100": macro["recall@100"],
+        "rows": frame.height,
+        "pairs_dropped": pairs.height - frame.height,
+        "mining_seconds": round(mining_seconds, 1),
+        "train_seconds": stats["seconds"],
+        "commit": _commit(),
+    }
     stored.write_text(json.dumps(result, indent=2))
     return result
 
@@ -176,19 +197,35 @@ def speed(args, repeats: int) -> dict:
     for _ in range(repeats):
         started = time.perf_counter()
         docs = encode(model, corpus["text"].to_list(), cfg.encode_batch_size, "documents")
-        queries = encode(model, pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list(), cfg.encode_batch_size, "queries")
+        queries = encode(
+            model,
+            pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list(),
+            cfg.encode_batch_size,
+            "queries",
+        )
         mine_negatives(pairs, corpus, cfg, queries, docs)
         ours.append(time.perf_counter() - started)
         started = time.perf_counter()
         mine_hard_negatives(
-            Dataset.from_dict({"anchor": pairs["anchor"].to_list(), "positive": pairs["positive"].to_list()}), model,
-            corpus=corpus["text"].to_list(), num_negatives=3, relative_margin=0.05, range_max=50,
-            sampling_strategy="top", output_format="n-tuple", batch_size=cfg.encode_batch_size, verbose=False,
+            Dataset.from_dict({"anchor": pairs["anchor"].to_list(), "positive": pairs["positive"].to_list()}),
+            model,
+            corpus=corpus["text"].to_list(),
+            num_negatives=3,
+            relative_margin=0.05,
+            range_max=50,
+            sampling_strategy="top",
+            output_format="n-tuple",
+            batch_size=cfg.encode_batch_size,
+            verbose=False,
         )
         theirs.append(time.perf_counter() - started)
     a, b = statistics.median(ours), statistics.median(theirs)
-    return {"embedforge": round(a, 1), "st_mine_hard_negatives": round(b, 1), "ratio": round(a / b, 3),
-            "runs": {"embedforge": [round(x, 1) for x in ours], "st_mine_hard_negatives": [round(x, 1) for x in theirs]}}
+    return {
+        "embedforge": round(a, 1),
+        "st_mine_hard_negatives": round(b, 1),
+        "ratio": round(a / b, 3),
+        "runs": {"embedforge": [round(x, 1) for x in ours], "st_mine_hard_negatives": [round(x, 1) for x in theirs]},
+    }
 
 
 def scale_child(n_docs: int, n_queries: int, dim: int) -> None:
@@ -214,9 +251,17 @@ def scale_child(n_docs: int, n_queries: int, dim: int) -> None:
     query_vectors = rng.standard_normal((n_queries, dim), dtype=np.float32)
     query_vectors /= np.linalg.norm(query_vectors, axis=1, keepdims=True)
     timings["generate"] = time.perf_counter() - started
-    inp = MiningInput(queries, docs, np.arange(n_queries), rng.choice(n_docs, n_queries, replace=False), query_vectors, doc_vectors)
-    cfg = MiningConfig(strategies=[StrategyConfig(name="dense", params={"index": "ivf"}),
-                                   StrategyConfig(name="bm25", params={"engine": "bm25s"})], num_negatives=3, top_k=50)
+    inp = MiningInput(
+        queries, docs, np.arange(n_queries), rng.choice(n_docs, n_queries, replace=False), query_vectors, doc_vectors
+    )
+    cfg = MiningConfig(
+        strategies=[
+            StrategyConfig(name="dense", params={"index": "ivf"}),
+            StrategyConfig(name="bm25", params={"engine": "bm25s"}),
+        ],
+        num_negatives=3,
+        top_k=50,
+    )
     started = time.perf_counter()
     candidates = []
     for spec in cfg.strategies:  # timed one by one
@@ -225,10 +270,20 @@ def scale_child(n_docs: int, n_queries: int, dim: int) -> None:
         timings[f"candidates_{spec.name}"] = time.perf_counter() - began
     timings["candidates"] = time.perf_counter() - started
     started = time.perf_counter()
-    negatives = select_negatives(candidates, inp.pair_query, inp.pair_doc, inp.positives_of_query, 3, stage_windows(cfg)[0], n_docs, 0)
+    negatives = select_negatives(
+        candidates, inp.pair_query, inp.pair_doc, inp.positives_of_query, 3, stage_windows(cfg)[0], n_docs, 0
+    )
     timings["select"] = time.perf_counter() - started
-    print(json.dumps({"timings": {k: round(v, 1) for k, v in timings.items()}, "negatives": len(negatives),
-                      "bm25_engine": "bm25s", "dense_index": "ivf"}))
+    print(
+        json.dumps(
+            {
+                "timings": {k: round(v, 1) for k, v in timings.items()},
+                "negatives": len(negatives),
+                "bm25_engine": "bm25s",
+                "dense_index": "ivf",
+            }
+        )
+    )
 
 
 def bm25_engines(n_docs: int = 20_000, n_queries: int = 500) -> dict:
@@ -250,22 +305,37 @@ def bm25_engines(n_docs: int = 20_000, n_queries: int = 500) -> dict:
         tops[engine], _, _ = bm25_search(queries, docs, 10, engine)
         out[f"{engine}_seconds"] = round(time.perf_counter() - began, 2)
     overlap = [len(set(a) & set(b)) / 10 for a, b in zip(tops["rank_bm25"].tolist(), tops["bm25s"].tolist())]
-    return {"documents": n_docs, "queries": n_queries, **out, "speedup": round(out["rank_bm25_seconds"] / out["bm25s_seconds"], 1),
-            "top10_overlap": round(statistics.mean(overlap), 3),
-            "note": "rank-bm25 is BM25Okapi (IDF floored at 0.25 × mean IDF), bm25s uses Lucene's IDF: rankings differ slightly"}
+    return {
+        "documents": n_docs,
+        "queries": n_queries,
+        **out,
+        "speedup": round(out["rank_bm25_seconds"] / out["bm25s_seconds"], 1),
+        "top10_overlap": round(statistics.mean(overlap), 3),
+        "note": "rank-bm25 is BM25Okapi (IDF floored at 0.25 × mean IDF), bm25s uses Lucene's IDF: rankings differ slightly",
+    }
 
 
 def scale(n_docs: int, n_queries: int) -> dict:
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--scale-child", str(n_docs), str(n_queries)], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--scale-child", str(n_docs), str(n_queries)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"scale run failed: {proc.stderr[-2000:]}")
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # KiB on Linux
     child = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"documents": n_docs, "queries": n_queries, "seconds": round(seconds, 1), "peak_gb": round(peak_gb, 2), **child,
-            "targets": {"under_600_s": seconds < 600, "under_12_gb": peak_gb < 12}}
+    return {
+        "documents": n_docs,
+        "queries": n_queries,
+        "seconds": round(seconds, 1),
+        "peak_gb": round(peak_gb, 2),
+        **child,
+        "targets": {"under_600_s": seconds < 600, "under_12_gb": peak_gb < 12},
+    }
 
 
 def main() -> None:
@@ -274,7 +344,9 @@ def main() -> None:
     parser.add_argument("--json", help="also write the result here")
     parser.add_argument("--phase", choices=["train", "negatives", "speed", "scale", "all"], default="all")
     parser.add_argument("--variants", default=",".join(KEYS), help="comma-separated subset of " + ",".join(KEYS))
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every variant")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every variant"
+    )
     parser.add_argument("--tag", default="1ep", help="names the registry folders and the stored results")
     parser.add_argument("--fresh", action="store_true", help="ignore stored variant results")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per miner in the speed phase")
@@ -292,20 +364,29 @@ def main() -> None:
 
     runs: dict[str, dict | None] = dict(previous.get("runs", {}))
     if stale := sorted(set(runs) - set(KEYS)):  # a key must keep one meaning: no result under a retired name
-        raise SystemExit(f"{args.json} holds results under {', '.join(stale)}, not a variant of this script; rename them")
+        raise SystemExit(
+            f"{args.json} holds results under {', '.join(stale)}, not a variant of this script; rename them"
+        )
     if args.phase in ("train", "all"):
         for name in [v for v in args.variants.split(",") if v]:
             if name not in KEYS:
                 raise SystemExit(f"unknown variant {name!r}; pick from {', '.join(KEYS)}")
-            runs[name] = st_recipe(args, bench) if name == "st_mine_hard_negatives" else run_variant(name, VARIANTS[name], args, bench)
+            runs[name] = (
+                st_recipe(args, bench)
+                if name == "st_mine_hard_negatives"
+                else run_variant(name, VARIANTS[name], args, bench)
+            )
     mined = negatives_only(args) if args.phase in ("negatives", "all") else previous.get("negatives")
     mining_seconds = speed(args, args.repeats) if args.phase in ("speed", "all") else previous.get("mining_seconds")
     scaled = scale(args.scale_docs, args.scale_queries) if args.phase in ("scale", "all") else previous.get("scale")
     engines = bm25_engines() if args.phase in ("scale", "all") else previous.get("bm25_engines")
 
     ndcg = {name: (runs.get(name) or {}).get("ndcg@10") for name in KEYS}
-    fnr = {name: (r.get("mining") or {}).get("false_negative_rate", {}).get("all")
-           for name, r in runs.items() if r and name in VARIANTS and name != "in_batch"}
+    fnr = {
+        name: (r.get("mining") or {}).get("false_negative_rate", {}).get("all")
+        for name, r in runs.items()
+        if r and name in VARIANTS and name != "in_batch"
+    }
     epochs = next((s.split("=")[1] for s in args.set if s.startswith("train.epochs=")), "1")
     best, recipe = ndcg.get(TARGET_MIX), ndcg.get("st_mine_hard_negatives")
     result = {

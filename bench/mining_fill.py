@@ -44,13 +44,19 @@ def main() -> None:
         base = resolve_model("all-MiniLM-L6-v2")
         model = load_model(base, "cpu")
         docs = corpus_embeddings(model, base, data.corpus, store, cfg.encode_batch_size)
-        queries = encode(model, pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list(),
-                         cfg.encode_batch_size, "train queries")
+        queries = encode(
+            model,
+            pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list(),
+            cfg.encode_batch_size,
+            "train queries",
+        )
     out = {"data": args.data, "pairs": pairs.height, "documents": corpus.height, "config": cfg.model_dump(mode="json")}
     for fill in ("random", "widen"):
         started = time.perf_counter()
         _, report = mine_negatives(pairs, corpus, cfg.model_copy(update={"fill": fill}), queries, docs)
-        out[fill] = {k: report[k] for k in ("rows", "origins", "random_share", "pairs_widened", "pairs_short", "warnings")}
+        out[fill] = {
+            k: report[k] for k in ("rows", "origins", "random_share", "pairs_widened", "pairs_short", "warnings")
+        }
         out[fill]["seconds"] = round(time.perf_counter() - started, 1)
     emit(out, args.json)
 

@@ -30,20 +30,29 @@ def main() -> None:
     parser.add_argument("--json", help="also write the result here")
     args = parser.parse_args()
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", TEST], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", TEST],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - started
     found = LINE.search(proc.stdout)
     if proc.returncode != 0 or not found:
-        raise SystemExit(f"the test failed (exit {proc.returncode}) or printed no timing:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-    emit({
-        "test": TEST,
-        "data_add_to_run_start_seconds": float(found.group(1)),
-        "data_add_to_run_end_seconds": float(found.group(2)),
-        "two_versions_back_to_back": "two more runs, one after the other (the test asserts it)",
-        "test_passed": True,
-        "test_wall_seconds": round(seconds, 1),
-    }, args.json)
+        raise SystemExit(
+            f"the test failed (exit {proc.returncode}) or printed no timing:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+        )
+    emit(
+        {
+            "test": TEST,
+            "data_add_to_run_start_seconds": float(found.group(1)),
+            "data_add_to_run_end_seconds": float(found.group(2)),
+            "two_versions_back_to_back": "two more runs, one after the other (the test asserts it)",
+            "test_passed": True,
+            "test_wall_seconds": round(seconds, 1),
+        },
+        args.json,
+    )
 
 
 if __name__ == "__main__":

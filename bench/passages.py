@@ -16,7 +16,7 @@ import json
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,14 +30,20 @@ from tasks.passages import corpus_titles, encode_passages, encode_queries  # noq
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", action="append", help="BEIR folder(s); default SciFact and NFCorpus in ../shared/data")
+    parser.add_argument(
+        "--data", action="append", help="BEIR folder(s); default SciFact and NFCorpus in ../shared/data"
+    )
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
     folders = args.data or ["../shared/data/scifact", "../shared/data/nfcorpus"]
     model = load_model(resolve_model(args.model), "cpu")
-    out = {"model": args.model, "machine": f"{platform.node()} ({platform.processor() or platform.machine()})",
-           "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "datasets": {}}
+    out = {
+        "model": args.model,
+        "machine": f"{platform.node()} ({platform.processor() or platform.machine()})",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "datasets": {},
+    }
     for folder in folders:
         data = read_beir(folder, ["test"])
         qrels = qrels_dict(data.qrels["test"])
@@ -46,15 +52,21 @@ def main() -> None:
         qtexts, dtexts = queries["text"].to_list(), data.corpus["text"].to_list()
         row = {"queries": len(qids), "documents": len(dids)}
         titles = corpus_titles(data.corpus)
-        variants = {"first_window": (PassageConfig(split=False), None), "max_passage_untitled": (PassageConfig(), None),
-                    "max_passage": (PassageConfig(), titles)}  # the product's reading: each passage under its title
+        variants = {
+            "first_window": (PassageConfig(split=False), None),
+            "max_passage_untitled": (PassageConfig(), None),
+            "max_passage": (PassageConfig(), titles),
+        }  # the product's reading: each passage under its title
         for name, (cfg, with_titles) in variants.items():
             started = time.perf_counter()
             docs, doc_of = encode_passages(model, dtexts, cfg, 64, "documents", with_titles)
             q = encode_queries(model, qtexts, cfg, 64)
             (macro, _), _ = dense_metrics(q, docs, qids, dids, qrels, [10, 100], [], doc_of)
-            row[name] = {**{k: round(macro[k], 4) for k in HEADLINE}, "passages": int(len(doc_of)),
-                         "seconds": round(time.perf_counter() - started, 1)}
+            row[name] = {
+                **{k: round(macro[k], 4) for k in HEADLINE},
+                "passages": int(len(doc_of)),
+                "seconds": round(time.perf_counter() - started, 1),
+            }
         (bm25, _) = bm25_metrics(qtexts, qids, dtexts, dids, qrels, [10, 100])
         row["bm25"] = {k: round(bm25[k], 4) for k in HEADLINE}
         row["time_ratio"] = round(row["max_passage"]["seconds"] / row["first_window"]["seconds"], 2)

@@ -27,7 +27,16 @@ TARGET_CACHED_SECONDS = 30.0
 
 def run_once(overrides: list[str], workdir: Path, name: str) -> tuple[dict, float]:
     out = workdir / f"{name}.json"
-    command = [sys.executable, "-m", "flows.cli", "run", "--config", str(ROOT / "configs/scifact.yaml"), "--json", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "run",
+        "--config",
+        str(ROOT / "configs/scifact.yaml"),
+        "--json",
+        str(out),
+    ]
     for item in overrides:
         command += ["--set", item]
     started = time.perf_counter()
@@ -35,7 +44,9 @@ def run_once(overrides: list[str], workdir: Path, name: str) -> tuple[dict, floa
     seconds = time.perf_counter() - started
     (workdir / f"{name}.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
-        raise SystemExit(f"{name} failed (exit {proc.returncode}); log: {workdir / f'{name}.log'}\n{proc.stderr[-2000:]}")
+        raise SystemExit(
+            f"{name} failed (exit {proc.returncode}); log: {workdir / f'{name}.log'}\n{proc.stderr[-2000:]}"
+        )
     return json.loads(out.read_text()), seconds
 
 
@@ -43,7 +54,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for both runs")
     parser.add_argument("--json", help="also write the result here")
-    parser.add_argument("--tag", default="default", help="names the registry folder, so variants do not gate against each other")
+    parser.add_argument(
+        "--tag", default="default", help="names the registry folder, so variants do not gate against each other"
+    )
     args = parser.parse_args()
 
     bench_dir = ROOT / ".embedforge" / "bench" / "scifact"
@@ -67,7 +80,10 @@ def main() -> None:
         "candidate": {k: first["metrics"]["candidate"][k] for k in ("ndcg@10", "mrr@10", "map@100", "recall@100")},
         "promoted": first["promoted"],
         "reason": first["reason"],
-        "training": {k: first["training"].get(k) for k in ("examples", "steps", "seconds", "examples_per_second", "device", "precision")},
+        "training": {
+            k: first["training"].get(k)
+            for k in ("examples", "steps", "seconds", "examples_per_second", "device", "precision")
+        },
         "first_run": {"wall_seconds": round(first_seconds, 1), "steps": first["steps"]},
         "second_run": {
             "wall_seconds": round(second_seconds, 1),

@@ -28,11 +28,18 @@ def cell(lr: float, batch: int, extra: list[str], data: str, bench: Path, fresh:
         return json.loads(stored.read_text())
     started = time.perf_counter()
     summary, _ = run_flow(overrides, bench / "models" / stored.stem, bench, f"cell lr={lr} batch={batch}")
-    result = {"learning_rate": lr, "batch_size": batch, "ndcg@10": summary["metrics"]["candidate"]["ndcg@10"],
-              "base_ndcg@10": summary["metrics"]["base"]["ndcg@10"], "steps": summary["training"]["steps"],
-              "train_seconds": summary["steps"]["train"]["seconds"], "mine_cached": summary["steps"]["mine"]["cached"],
-              "diagnosis": summary["training"].get("diagnosis", {}).get("advice"),
-              "wall_seconds": round(time.perf_counter() - started, 1), "overrides": overrides}
+    result = {
+        "learning_rate": lr,
+        "batch_size": batch,
+        "ndcg@10": summary["metrics"]["candidate"]["ndcg@10"],
+        "base_ndcg@10": summary["metrics"]["base"]["ndcg@10"],
+        "steps": summary["training"]["steps"],
+        "train_seconds": summary["steps"]["train"]["seconds"],
+        "mine_cached": summary["steps"]["mine"]["cached"],
+        "diagnosis": summary["training"].get("diagnosis", {}).get("advice"),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "overrides": overrides,
+    }
     stored.write_text(json.dumps(result, indent=2))
     return result
 
@@ -48,11 +55,17 @@ def main() -> None:
     args = parser.parse_args()
     bench = ROOT / ".embedforge" / "bench" / "sweep"
     bench.mkdir(parents=True, exist_ok=True)
-    cells = [cell(float(lr), int(b), args.set, str(Path(args.data).resolve()), bench, args.fresh)
-             for lr in args.lr.split(",") for b in args.batch.split(",")]
+    cells = [
+        cell(float(lr), int(b), args.set, str(Path(args.data).resolve()), bench, args.fresh)
+        for lr in args.lr.split(",")
+        for b in args.batch.split(",")
+    ]
     lines = ["| lr | batch | steps | NDCG@10 | train s | loss curve |", "|---:|---:|---:|---:|---:|---|"]
-    lines += [f"| {c['learning_rate']:g} | {c['batch_size']} | {c['steps']} | {c['ndcg@10']:.4f} | {c['train_seconds']:.0f} | "
-              f"{c['diagnosis']} |" for c in cells]
+    lines += [
+        f"| {c['learning_rate']:g} | {c['batch_size']} | {c['steps']} | {c['ndcg@10']:.4f} | {c['train_seconds']:.0f} | "
+        f"{c['diagnosis']} |"
+        for c in cells
+    ]
     print("\n".join(lines), file=sys.stderr)
     best = max(cells, key=lambda c: c["ndcg@10"])
     result = {"cells": cells, "best": {k: best[k] for k in ("learning_rate", "batch_size", "ndcg@10")}}

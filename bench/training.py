@@ -67,7 +67,9 @@ def scifact_ndcg(model_path: str) -> float:
     cfg = DataConfig(path=str(SHARED / "scifact"))
     data = ingest.fn(fingerprint(cfg), cfg, str(STORE))
     ref = ModelRef(path=model_path, sha256=dir_sha256(Path(model_path)), name=Path(model_path).name)
-    (macro, _), _ = evaluate_model(ref, data.corpus, data.queries, data.test_qrels, EvalConfig(dims=[], bm25=False), str(STORE), "cpu")
+    (macro, _), _ = evaluate_model(
+        ref, data.corpus, data.queries, data.test_qrels, EvalConfig(dims=[], bm25=False), str(STORE), "cpu"
+    )
     return macro["ndcg@10"]
 
 
@@ -91,9 +93,14 @@ def phase_sts() -> dict:
     path, stats = _train({"sts": TrainingSet(table_rows("sts", train.valid), "cosent")}, cfg, "sts")
     base = sts_spearman(resolve_model("all-MiniLM-L6-v2").path)
     tuned = sts_spearman(path)
-    return {"train_rows": train.valid.height, "loss": "cosent", "config": cfg.model_dump(mode="json"),
-            "spearman_test": {"base": round(base, 4), "tuned": round(tuned, 4), "gain": round(tuned - base, 4)},
-            "train_seconds": stats["seconds"], "diagnosis": stats["diagnosis"]["advice"]}
+    return {
+        "train_rows": train.valid.height,
+        "loss": "cosent",
+        "config": cfg.model_dump(mode="json"),
+        "spearman_test": {"base": round(base, 4), "tuned": round(tuned, 4), "gain": round(tuned - base, 4)},
+        "train_seconds": stats["seconds"],
+        "diagnosis": stats["diagnosis"]["advice"],
+    }
 
 
 def phase_nli() -> dict:
@@ -105,21 +112,32 @@ def phase_nli() -> dict:
     from tasks.ingest.tables import validate_table
     from tasks.train import TrainingSet
 
-    sick = validate_table(SHARED / "sick" / "SICK.txt", "nli", {"premise": "sentence_A", "hypothesis": "sentence_B", "label": "entailment_label"})
+    sick = validate_table(
+        SHARED / "sick" / "SICK.txt",
+        "nli",
+        {"premise": "sentence_A", "hypothesis": "sentence_B", "label": "entailment_label"},
+    )
     snli = validate_table(SHARED / "snli-senteval", "nli")
     triplets = nli_to_triplets(pl.concat([sick.valid, snli.valid]))
     cfg = TrainConfig(epochs=1, batch_size=32, learning_rate=2e-5)
     path, stats = _train({"nli": TrainingSet(triplets, "mnrl")}, cfg, "nli")
     base_path = resolve_model("all-MiniLM-L6-v2").path
-    return {"nli_rows": {"sick": sick.valid.height, "snli_senteval": snli.valid.height}, "triplets": triplets.height,
-            "loss": "mnrl", "config": cfg.model_dump(mode="json"),
-            "scifact_ndcg@10": {"base": round(scifact_ndcg(base_path), 4), "tuned": round(scifact_ndcg(path), 4)},
-            "stsb_spearman_test": {"base": round(sts_spearman(base_path), 4), "tuned": round(sts_spearman(path), 4)},
-            "train_seconds": stats["seconds"], "diagnosis": stats["diagnosis"]["advice"]}
+    return {
+        "nli_rows": {"sick": sick.valid.height, "snli_senteval": snli.valid.height},
+        "triplets": triplets.height,
+        "loss": "mnrl",
+        "config": cfg.model_dump(mode="json"),
+        "scifact_ndcg@10": {"base": round(scifact_ndcg(base_path), 4), "tuned": round(scifact_ndcg(path), 4)},
+        "stsb_spearman_test": {"base": round(sts_spearman(base_path), 4), "tuned": round(sts_spearman(path), 4)},
+        "train_seconds": stats["seconds"],
+        "diagnosis": stats["diagnosis"]["advice"],
+    }
 
 
 def _flow(name: str, overrides: list[str]) -> dict:
-    summary, _ = run_flow([f"data.path={SHARED / 'scifact'}", "eval.dims=[256,128,64]", *overrides], BENCH / "models" / name, BENCH, name)
+    summary, _ = run_flow(
+        [f"data.path={SHARED / 'scifact'}", "eval.dims=[256,128,64]", *overrides], BENCH / "models" / name, BENCH, name
+    )
     return {dim: values["ndcg@10"] for dim, values in summary["dims"]["candidate"].items()}
 
 
@@ -135,9 +153,14 @@ def phase_matryoshka(plain_run: str | None, weights: str | None = None) -> dict:
         nested_overrides.append(f"train.matryoshka_weights=[{weights}]")
     nested = _flow(_matryoshka_name(weights), nested_overrides)
     kept = {dim: round(nested[dim] / nested["384"], 4) for dim in nested}
-    return {"ndcg@10": {"mnrl": plain, "matryoshka": nested}, "share_of_full_size": {
-        "mnrl": {dim: round(plain[dim] / plain["384"], 4) for dim in plain}, "matryoshka": kept},
-        "targets": {"matryoshka_64_keeps_99pct": kept["64"] >= MATRYOSHKA_TARGET, "matryoshka_64_beats_mnrl_64": nested["64"] > plain["64"]}}
+    return {
+        "ndcg@10": {"mnrl": plain, "matryoshka": nested},
+        "share_of_full_size": {"mnrl": {dim: round(plain[dim] / plain["384"], 4) for dim in plain}, "matryoshka": kept},
+        "targets": {
+            "matryoshka_64_keeps_99pct": kept["64"] >= MATRYOSHKA_TARGET,
+            "matryoshka_64_beats_mnrl_64": nested["64"] > plain["64"],
+        },
+    }
 
 
 def _matryoshka_name(weights: str | None) -> str:
@@ -150,7 +173,10 @@ def phase_throughput(pairs: int, repeats: int) -> dict:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
-    from sentence_transformers.sentence_transformer.training_args import BatchSamplers, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.training_args import (
+        BatchSamplers,
+        SentenceTransformerTrainingArguments,
+    )
 
     from tasks.config import DataConfig, MiningConfig, TrainConfig
     from tasks.embeddings import resolve_model
@@ -176,11 +202,24 @@ def phase_throughput(pairs: int, repeats: int) -> dict:
         began = time.perf_counter()
         model = SentenceTransformer(base.path, device="cpu")
         args = SentenceTransformerTrainingArguments(
-            output_dir=tempfile.mkdtemp(dir=BENCH), num_train_epochs=1, per_device_train_batch_size=32, learning_rate=2e-5,
-            warmup_steps=0.1, weight_decay=0.01, seed=len(st_runs), batch_sampler=BatchSamplers.NO_DUPLICATES, use_cpu=True,
-            save_strategy="no", report_to="none")
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=Dataset.from_dict(frame.to_dict(as_series=False)),
-                                             loss=MultipleNegativesRankingLoss(model))
+            output_dir=tempfile.mkdtemp(dir=BENCH),
+            num_train_epochs=1,
+            per_device_train_batch_size=32,
+            learning_rate=2e-5,
+            warmup_steps=0.1,
+            weight_decay=0.01,
+            seed=len(st_runs),
+            batch_sampler=BatchSamplers.NO_DUPLICATES,
+            use_cpu=True,
+            save_strategy="no",
+            report_to="none",
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_dict(frame.to_dict(as_series=False)),
+            loss=MultipleNegativesRankingLoss(model),
+        )
         trainer.train()
         model.save(tempfile.mkdtemp(dir=BENCH))
         return time.perf_counter() - began
@@ -191,12 +230,19 @@ def phase_throughput(pairs: int, repeats: int) -> dict:
         flow_runs.append(flow_step())
         st_runs.append(st_alone())
     flow_rate, st_rate = pairs / statistics.median(flow_runs), pairs / statistics.median(st_runs)
-    return {"pairs": pairs, "negatives_per_pair": 3, "repeats": repeats,
-            "pairs_per_second": {"flow_train_step": round(flow_rate, 3), "sentence_transformers": round(st_rate, 3)},
-            "ratio": round(flow_rate / st_rate, 3), "seconds": {"flow_train_step": [round(x, 1) for x in flow_runs],
-                                                                "sentence_transformers": [round(x, 1) for x in st_runs]},
-            "note": "the flow's step includes reading its inputs, checkpoints every 20 steps and publishing the model",
-            "targets": {"ratio>=0.95": flow_rate / st_rate >= 0.95}}
+    return {
+        "pairs": pairs,
+        "negatives_per_pair": 3,
+        "repeats": repeats,
+        "pairs_per_second": {"flow_train_step": round(flow_rate, 3), "sentence_transformers": round(st_rate, 3)},
+        "ratio": round(flow_rate / st_rate, 3),
+        "seconds": {
+            "flow_train_step": [round(x, 1) for x in flow_runs],
+            "sentence_transformers": [round(x, 1) for x in st_runs],
+        },
+        "note": "the flow's step includes reading its inputs, checkpoints every 20 steps and publishing the model",
+        "targets": {"ratio>=0.95": flow_rate / st_rate >= 0.95},
+    }
 
 
 def main() -> None:
@@ -205,20 +251,28 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=320)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fresh", action="store_true")
-    parser.add_argument("--plain-run", help="run.json of the same flow run without Matryoshka, to reuse instead of training it")
+    parser.add_argument(
+        "--plain-run", help="run.json of the same flow run without Matryoshka, to reuse instead of training it"
+    )
     parser.add_argument("--matryoshka-weights", help="comma-separated weight per size 384,256,128,64, e.g. 1,1,2,4")
     parser.add_argument("--json")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     BENCH.mkdir(parents=True, exist_ok=True)
     previous = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).is_file() else {}
-    phases = {"sts": phase_sts, "nli": phase_nli, "matryoshka": lambda: phase_matryoshka(args.plain_run, args.matryoshka_weights),
-              "throughput": lambda: phase_throughput(args.pairs, args.repeats)}
+    phases = {
+        "sts": phase_sts,
+        "nli": phase_nli,
+        "matryoshka": lambda: phase_matryoshka(args.plain_run, args.matryoshka_weights),
+        "throughput": lambda: phase_throughput(args.pairs, args.repeats),
+    }
     result = dict(previous)
     matryoshka = _matryoshka_name(args.matryoshka_weights)
     for name in args.phase.split(","):
         key = matryoshka if name == "matryoshka" else name
-        result[key] = _stored(f"throughput-{args.pairs}-{args.repeats}" if name == "throughput" else key, args.fresh, phases[name])
+        result[key] = _stored(
+            f"throughput-{args.pairs}-{args.repeats}" if name == "throughput" else key, args.fresh, phases[name]
+        )
     result["machine"] = "2 CPU cores, 24 GiB, no GPU"
     emit(result, args.json)
 

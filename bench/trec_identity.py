@@ -5,7 +5,8 @@ as it is, evidence metadata included) and TREC qrels (`qid 0 docid rel`), ingest
 function into two fresh stores, and compares the sha256 of the six frames every later step reads (corpus, queries,
 train and test qrels, train pairs, labels). Equal hashes mean every later step of a run is the same cache entry.
 Usage:
-    .venv/bin/python bench/trec_identity.py [--data ../shared/data/scifact] [--repeats 3] [--json bench/results/trec_identity.json]
+    .venv/bin/python bench/trec_identity.py [--data ../shared/data/scifact] [--repeats 3] \
+        [--json bench/results/trec_identity.json]
 """
 
 from __future__ import annotations
@@ -82,15 +83,24 @@ def main() -> None:
                     raise SystemExit(f"{name}: frames differ between two ingests of the same files")
                 seconds[name].append(round(took, 3))
     same = {frame: hashes["beir_folder"][frame] == hashes["trec_files"][frame] for frame in FRAMES}
-    emit({
-        "dataset": str(folder),
-        "trec_files": ["docs.tsv (id, title, text)", "topics.jsonl (the queries file as is)", "<split>.qrels (qid 0 docid rel)"],
-        "sha256": hashes,
-        "identical": same,
-        "all_identical": all(same.values()),
-        "ingest_seconds": {name: {"runs": runs, "median": statistics.median(runs)} for name, runs in seconds.items()},
-        "note": "ingest_data called in-process (no Prefect, no interpreter start-up), each time into a fresh store",
-    }, args.json)
+    emit(
+        {
+            "dataset": str(folder),
+            "trec_files": [
+                "docs.tsv (id, title, text)",
+                "topics.jsonl (the queries file as is)",
+                "<split>.qrels (qid 0 docid rel)",
+            ],
+            "sha256": hashes,
+            "identical": same,
+            "all_identical": all(same.values()),
+            "ingest_seconds": {
+                name: {"runs": runs, "median": statistics.median(runs)} for name, runs in seconds.items()
+            },
+            "note": "ingest_data called in-process (no Prefect, no interpreter start-up), each time into a fresh store",
+        },
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ def local_defaults(home: Path | None = None, override: bool = False) -> None:
     home = Path(home or os.environ.get("EMBEDFORGE_HOME", PROJECT_ROOT))
     # results follow PREFECT_HOME as Prefect's own default does: a user who moved Prefect's state elsewhere must not
     # find results written into the project folder
-    prefect_home = Path(os.environ["PREFECT_HOME"]) if os.environ.get("PREFECT_HOME") and not override else home / ".prefect"
+    prefect_home = (
+        Path(os.environ["PREFECT_HOME"]) if os.environ.get("PREFECT_HOME") and not override else home / ".prefect"
+    )
     defaults = {
         "PREFECT_HOME": str(prefect_home),
         "PREFECT_LOCAL_STORAGE_PATH": str(prefect_home / "storage"),
@@ -73,7 +75,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tasks import liveness, registry
 
     _quiet_tracebacks()
-    partials = {Path(cfg.registry.store): liveness.STORE_PARTIALS, registry.line_root(cfg.registry.root, cfg.registry.line): liveness.REGISTRY_PARTIALS}
+    partials = {
+        Path(cfg.registry.store): liveness.STORE_PARTIALS,
+        registry.line_root(cfg.registry.root, cfg.registry.line): liveness.REGISTRY_PARTIALS,
+    }
     with run_session(partials):  # a server that dies with us; first, clean up after runs that were killed
         summary = retrain.with_options(on_running=[*retrain.on_running_hooks, liveness.record_running])(cfg)
     headline = ("ndcg@10", "mrr@10", "map@100", "recall@100")
@@ -121,16 +126,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ref = resolve_model(args.model)
     model = load_model(ref, "auto")
     passages = PassageConfig(split=not args.no_passages)
-    doc_vectors, passage_doc = encode_passages(model, data.corpus["text"].to_list(), passages, args.batch_size, "documents",
-                                               corpus_titles(data.corpus))
+    doc_vectors, passage_doc = encode_passages(
+        model, data.corpus["text"].to_list(), passages, args.batch_size, "documents", corpus_titles(data.corpus)
+    )
     query_vectors = encode_queries(model, queries["text"].to_list(), passages, args.batch_size)
     ks = sorted(set(args.k) | {10, 100})
     full = query_vectors.shape[1]
     dims = sorted({d for d in (args.dims or [full]) if d <= full} | {full}, reverse=True)
-    _, by_dim = dense_metrics(query_vectors, doc_vectors, queries["query_id"].to_list(), data.corpus["doc_id"].to_list(), qrels,
-                              ks, dims, passage_doc)
-    bm25, _ = bm25_metrics(queries["text"].to_list(), queries["query_id"].to_list(), data.corpus["text"].to_list(),
-                           data.corpus["doc_id"].to_list(), qrels, ks)
+    _, by_dim = dense_metrics(
+        query_vectors,
+        doc_vectors,
+        queries["query_id"].to_list(),
+        data.corpus["doc_id"].to_list(),
+        qrels,
+        ks,
+        dims,
+        passage_doc,
+    )
+    bm25, _ = bm25_metrics(
+        queries["text"].to_list(),
+        queries["query_id"].to_list(),
+        data.corpus["text"].to_list(),
+        data.corpus["doc_id"].to_list(),
+        qrels,
+        ks,
+    )
     payload = {
         "model": args.model,
         "data": str(args.data),
@@ -171,10 +191,20 @@ def _validate_beir(folder: Path, quarantine_dir: str) -> dict:
     quarantine = None
     if data.findings:
         quarantine = write_frame(findings_frame(data.findings), quarantine_dir, f"quarantine-{folder.name}").path
-    return {"type": "ir", "rows_in": data.rows_in, "rows_valid": data.rows_valid, "rows_quarantined": quarantined,
-            "errors": [asdict(f) for f in data.findings], "quarantine_path": quarantine, "warnings": warnings,
-            "counts": {"documents": data.corpus.height, "queries": data.queries.height,
-                       **{f"qrels_{s}": q.height for s, q in data.qrels.items()}}}
+    return {
+        "type": "ir",
+        "rows_in": data.rows_in,
+        "rows_valid": data.rows_valid,
+        "rows_quarantined": quarantined,
+        "errors": [asdict(f) for f in data.findings],
+        "quarantine_path": quarantine,
+        "warnings": warnings,
+        "counts": {
+            "documents": data.corpus.height,
+            "queries": data.queries.height,
+            **{f"qrels_{s}": q.height for s, q in data.qrels.items()},
+        },
+    }
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -187,7 +217,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     path = Path(args.path)
     # not the current folder: a check run from anywhere writes beside the project's other state (or EMBEDFORGE_HOME)
-    quarantine_dir = args.quarantine_dir or str(Path(os.environ.get("EMBEDFORGE_HOME", PROJECT_ROOT)) / ".embedforge" / "quarantine")
+    quarantine_dir = args.quarantine_dir or str(
+        Path(os.environ.get("EMBEDFORGE_HOME", PROJECT_ROOT)) / ".embedforge" / "quarantine"
+    )
     try:
         if path.is_dir() and (path / "corpus.jsonl").exists() or args.type == "ir":
             result = _validate_beir(path, quarantine_dir)
@@ -198,19 +230,47 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if report.quarantined.height:
                 tag = file_sha256(path)[:8] if path.is_file() else "folder"
                 quarantine = write_frame(report.quarantined, quarantine_dir, f"quarantine-{path.stem}-{tag}").path
-            result = {"type": report.type, "rows_in": report.rows_in, "rows_valid": report.valid.height,
-                      "rows_quarantined": report.quarantined.height, "errors": [asdict(f) for f in report.findings],
-                      "quarantine_path": quarantine, "warnings": report.warnings}
+            result = {
+                "type": report.type,
+                "rows_in": report.rows_in,
+                "rows_valid": report.valid.height,
+                "rows_quarantined": report.quarantined.height,
+                "errors": [asdict(f) for f in report.findings],
+                "quarantine_path": quarantine,
+                "warnings": report.warnings,
+            }
     except EmptyData as exc:  # readable but without a single record: invalid (exit 1), not unreadable
-        _write_json(args.json, {"valid": False, "type": args.type, "rows_in": 0, "rows_valid": 0, "rows_quarantined": 0,
-                                "errors": [asdict(f) for f in exc.findings], "quarantine_path": None, "warnings": [],
-                                "empty": exc.summary})
+        _write_json(
+            args.json,
+            {
+                "valid": False,
+                "type": args.type,
+                "rows_in": 0,
+                "rows_valid": 0,
+                "rows_quarantined": 0,
+                "errors": [asdict(f) for f in exc.findings],
+                "quarantine_path": None,
+                "warnings": [],
+                "empty": exc.summary,
+            },
+        )
         print(f"{path}: INVALID: {exc.summary}")
         return 1
     except (Unreadable, DataError) as exc:  # DataError here: a file of the folder is missing or unreadable
-        _write_json(args.json, {"valid": False, "type": args.type, "rows_in": 0, "rows_valid": 0, "rows_quarantined": 0,
-                                "errors": [asdict(f) for f in exc.findings], "quarantine_path": None, "warnings": [],
-                                "unreadable": exc.summary})
+        _write_json(
+            args.json,
+            {
+                "valid": False,
+                "type": args.type,
+                "rows_in": 0,
+                "rows_valid": 0,
+                "rows_quarantined": 0,
+                "errors": [asdict(f) for f in exc.findings],
+                "quarantine_path": None,
+                "warnings": [],
+                "unreadable": exc.summary,
+            },
+        )
         print(f"embedforge validate: cannot read {path}: {exc}", file=sys.stderr)
         return 2
     result = {"valid": not result["errors"], **result}
@@ -223,8 +283,10 @@ def _print_validation(path: Path, result: dict) -> None:
     from collections import defaultdict
 
     verdict = "valid" if result["valid"] else "INVALID"
-    print(f"{path}: {verdict} ({result['type']}); rows in {result['rows_in']}, valid {result['rows_valid']}, "
-          f"quarantined {result['rows_quarantined']}")
+    print(
+        f"{path}: {verdict} ({result['type']}); rows in {result['rows_in']}, valid {result['rows_valid']}, "
+        f"quarantined {result['rows_quarantined']}"
+    )
     by_check: dict[str, list[dict]] = defaultdict(list)
     for error in result["errors"]:
         by_check[f"{error['column']}: {error['check']}"].append(error)
@@ -253,35 +315,53 @@ def cmd_data_add(args: argparse.Namespace) -> int:
         pairs = datasets.check_trainable(source, cfg, where)
         version = datasets.add(source, args.dataset, args.root)
     except DataError as exc:
-        print(f"embedforge data add: {source} was rejected, nothing was stored or announced: {exc.summary}", file=sys.stderr)
+        print(
+            f"embedforge data add: {source} was rejected, nothing was stored or announced: {exc.summary}",
+            file=sys.stderr,
+        )
         for finding in exc.findings[:20]:
             print(f"  {finding}", file=sys.stderr)
         if len(exc.findings) > 20:
-            print(f"  … and {len(exc.findings) - 20} more; `embedforge validate {source}` writes every one to a "
-                  "quarantine parquet", file=sys.stderr)
+            print(
+                f"  … and {len(exc.findings) - 20} more; `embedforge validate {source}` writes every one to a "
+                "quarantine parquet",
+                file=sys.stderr,
+            )
         return 1
-    stored = (f"{args.dataset}: stored version {version.sha256[:16]} at {version.path}" if version.new else
-              f"{args.dataset}: identical content is already stored as {version.sha256[:16]} at {version.path}")
+    stored = (
+        f"{args.dataset}: stored version {version.sha256[:16]} at {version.path}"
+        if version.new
+        else f"{args.dataset}: identical content is already stored as {version.sha256[:16]} at {version.path}"
+    )
     if not version.new and datasets.announced(args.root, version):
         print(f"{stored}; it was announced before, nothing to do")
         return 0
     if not api_url:  # emit_event would go to a throwaway in-process server that no deployment listens on
-        same = (f" --config {args.config}" if args.config else "") + "".join(f" --set {item}" for item in args.set or [])
+        same = (f" --config {args.config}" if args.config else "") + "".join(
+            f" --set {item}" for item in args.set or []
+        )
         print(stored)
-        print(f"embedforge data add: NOT announced: PREFECT_API_URL is not set, so no Prefect server would hear "
-              f"{datasets.EVENT} and no run starts (exit 3). To train on it now: embedforge run{same} --set "
-              f"data.path={version.path}. To start the on-new-data deployment: set PREFECT_API_URL to the server "
-              "`embedforge serve` uses and run this command again; it announces a stored version that never was",
-              file=sys.stderr)
+        print(
+            f"embedforge data add: NOT announced: PREFECT_API_URL is not set, so no Prefect server would hear "
+            f"{datasets.EVENT} and no run starts (exit 3). To train on it now: embedforge run{same} --set "
+            f"data.path={version.path}. To start the on-new-data deployment: set PREFECT_API_URL to the server "
+            "`embedforge serve` uses and run this command again; it announces a stored version that never was",
+            file=sys.stderr,
+        )
         return 3
     if not datasets.emit_updated(version, args.root):
         print(stored)
-        print(f"embedforge data add: NOT announced: the event could not be handed to {api_url} (see the log above); "
-              "run this command again once the server is up (exit 3)", file=sys.stderr)
+        print(
+            f"embedforge data add: NOT announced: the event could not be handed to {api_url} (see the log above); "
+            "run this command again once the server is up (exit 3)",
+            file=sys.stderr,
+        )
         return 3
-    print(f"{stored}; announced {datasets.EVENT} to {api_url} "
-          f"({pairs} training pairs, checked against the config of {where}); the run it starts trains model line "
-          f"{args.dataset} (`embedforge models list --line {args.dataset}`)")
+    print(
+        f"{stored}; announced {datasets.EVENT} to {api_url} "
+        f"({pairs} training pairs, checked against the config of {where}); the run it starts trains model line "
+        f"{args.dataset} (`embedforge models list --line {args.dataset}`)"
+    )
     return 0
 
 
@@ -304,8 +384,12 @@ def cmd_deployments(args: argparse.Namespace) -> int:
     from tasks.config import load_config
     from tasks.storage import atomic_write_text
 
-    text = prefect_yaml(load_config(args.config, args.set or []), args.config or "(the defaults)", args.cron or NIGHTLY_CRON,
-                        args.timezone)
+    text = prefect_yaml(
+        load_config(args.config, args.set or []),
+        args.config or "(the defaults)",
+        args.cron or NIGHTLY_CRON,
+        args.timezone,
+    )
     if args.output:
         atomic_write_text(args.output, text)
         print(f"wrote {args.output}")
@@ -333,8 +417,14 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     others = [name for name in registry.lines(root) if name != line]
     if args.json:
         # history: every promotion (with the champion it was judged against) and rollback, oldest first
-        payload = {"root": root, "line": line, "lines": registry.lines(root), "champion": pointer["version"] if pointer else None,
-                   "versions": rows, "history": registry.history(folder)}
+        payload = {
+            "root": root,
+            "line": line,
+            "lines": registry.lines(root),
+            "champion": pointer["version"] if pointer else None,
+            "versions": rows,
+            "history": registry.history(folder),
+        }
         print(json.dumps(payload, indent=2))
         return 0
     elsewhere = f"; other model lines: {', '.join(others)} (models list --line NAME)" if others else ""
@@ -342,15 +432,22 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         print(f"no model versions on line {line} in {root}{elsewhere}")
         return 0
     print(f"model line {line} in {root}{elsewhere}")
-    print(f"{'':2}{'version':<14}{'created (UTC)':<27}{'gate':<6}{'score':>8}  {'promoted (UTC)':<27}{'over':<14}dataset")
+    print(
+        f"{'':2}{'version':<14}{'created (UTC)':<27}{'gate':<6}{'score':>8}  {'promoted (UTC)':<27}{'over':<14}dataset"
+    )
     for r in rows:
         mark = "* " if r["champion"] else "  "
         score = f"{r['score']:.4f}" if isinstance(r["score"], (int, float)) else "-"
         promoted = (r["promoted_at"] or "-") + (" (rolled back)" if r["rolled_back"] else "")
-        print(f"{mark}{r['version']:<14}{r['created_at']:<27}{'pass' if r['promoted_by_gate'] else 'fail':<6}{score:>8}  "
-              f"{promoted:<27}{r['baseline'] or '-':<14}{r['dataset']}")
-    print("* champion; over: the champion it replaced when last promoted" if pointer
-          else "* champion: none (the base model serves)")
+        print(
+            f"{mark}{r['version']:<14}{r['created_at']:<27}{'pass' if r['promoted_by_gate'] else 'fail':<6}{score:>8}  "
+            f"{promoted:<27}{r['baseline'] or '-':<14}{r['dataset']}"
+        )
+    print(
+        "* champion; over: the champion it replaced when last promoted"
+        if pointer
+        else "* champion: none (the base model serves)"
+    )
     return 0
 
 
@@ -359,8 +456,10 @@ def cmd_models_promote(args: argparse.Namespace) -> int:
 
     _, line, folder = _line(args)
     pointer = registry.promote(folder, args.version)
-    print(f"line {line}: champion is now {pointer['version']} ({pointer['path']}), promoted over {pointer['baseline']}; "
-          "its files match its manifest")
+    print(
+        f"line {line}: champion is now {pointer['version']} ({pointer['path']}), promoted over {pointer['baseline']}; "
+        "its files match its manifest"
+    )
     return 0
 
 
@@ -369,17 +468,25 @@ def cmd_models_rollback(args: argparse.Namespace) -> int:
 
     _, line, folder = _line(args)
     pointer = registry.rollback(folder)
-    print(f"line {line}: " + (f"champion is now {pointer['version']} ({pointer['path']})" if pointer
-                               else "champion is now the base model"))
+    print(
+        f"line {line}: "
+        + (f"champion is now {pointer['version']} ({pointer['path']})" if pointer else "champion is now the base model")
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="embedforge", description="Fine-tune embedding models on your own domain data.")
+    from tasks.config import TABLE_TYPES
+
+    parser = argparse.ArgumentParser(
+        prog="embedforge", description="Fine-tune embedding models on your own domain data."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the retraining flow: ingest → mine → train → evaluate → gate → register")
     run.add_argument("--config", help="YAML config (see configs/); defaults apply to whatever it leaves out")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one key, value parsed as YAML; repeatable")
+    run.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override one key, value parsed as YAML; repeatable"
+    )
     run.add_argument("--json", metavar="OUT", help="write the run summary as JSON to OUT")
     run.set_defaults(handler=cmd_run)
     score = sub.add_parser("score", help="score a TREC run file against TREC or BEIR qrels, like trec_eval -c")
@@ -391,12 +498,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a dataset file or folder; exit 0 valid, 1 bad rows, 2 unreadable")
     validate.add_argument("path", help="CSV/TSV/JSONL/Parquet file, a BEIR folder, or a SentEval NLI folder")
-    validate.add_argument("--type", choices=["pairs", "triplets", "sts", "nli", "hard_negatives", "ir"],
-                          help="dataset type (detected from the columns when left out)")
-    validate.add_argument("--columns", help="field=column,… (header names, or 0-based positions for a file without header)")
-    validate.add_argument("--scale", help="declared STS score range, e.g. 0-1 or 1-5 (default 0-5); scores are normalised to 0-5")
-    validate.add_argument("--quarantine-dir", help="folder for the quarantine parquet of rejected rows and reasons "
-                          "(default: .embedforge/quarantine under EMBEDFORGE_HOME, or the project folder)")
+    validate.add_argument(
+        "--type",
+        choices=[*TABLE_TYPES, "ir"],
+        help="dataset type (detected from the columns when left out)",
+    )
+    validate.add_argument(
+        "--columns", help="field=column,… (header names, or 0-based positions for a file without header)"
+    )
+    validate.add_argument(
+        "--scale", help="declared STS score range, e.g. 0-1 or 1-5 (default 0-5); scores are normalised to 0-5"
+    )
+    validate.add_argument(
+        "--quarantine-dir",
+        help="folder for the quarantine parquet of rejected rows and reasons "
+        "(default: .embedforge/quarantine under EMBEDFORGE_HOME, or the project folder)",
+    )
     validate.add_argument("--json", metavar="OUT", help="write the report as JSON to OUT")
     validate.set_defaults(handler=cmd_validate)
 
@@ -407,25 +524,35 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dims", type=_k_list, help="embedding sizes to also score, e.g. 384,256,128,64")
     evaluate.add_argument("--k", type=_k_list, default=[1, 3, 5, 10, 100], help="cut-offs, e.g. 1,3,5,10,100")
     evaluate.add_argument("--batch-size", type=int, default=64, help="texts per forward pass")
-    evaluate.add_argument("--no-passages", action="store_true",
-                          help="read every text only up to the model's limit (default: a long document scores as its best passage)")
+    evaluate.add_argument(
+        "--no-passages",
+        action="store_true",
+        help="read every text only up to the model's limit (default: a long document scores as its best passage)",
+    )
     evaluate.add_argument("--json", metavar="OUT", help="write {dims: {size: metrics}, bm25: metrics} as JSON to OUT")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     data = sub.add_parser("data", help="the dataset store")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    add_text = ("validate a file or BEIR folder, check that the run it triggers can train on it, store it as a new "
-                "version, announce it; exit 0 stored and announced (or already was), 1 rejected (nothing stored), "
-                "3 stored but not announced (PREFECT_API_URL unset or the server did not take the event)")
+    add_text = (
+        "validate a file or BEIR folder, check that the run it triggers can train on it, store it as a new "
+        "version, announce it; exit 0 stored and announced (or already was), 1 rejected (nothing stored), "
+        "3 stored but not announced (PREFECT_API_URL unset or the server did not take the event)"
+    )
     add = data_sub.add_parser("add", help=add_text, description=add_text)
     add.add_argument("path")
     add.add_argument("--dataset", required=True, help="dataset name (letters, digits, '.', '_', '-')")
     add.add_argument("--root", default="data/store", help="dataset store folder (default data/store)")
-    add.add_argument("--type", choices=["pairs", "triplets", "sts", "nli", "hard_negatives"], help="table type")
+    add.add_argument("--type", choices=TABLE_TYPES, help="table type")
     add.add_argument("--columns", help="field=column,… mapping for a table")
-    add.add_argument("--config", help="the config of the triggered runs, as given to `embedforge serve` (default: the "
-                     "on-new-data deployment's on the server at PREFECT_API_URL, else the defaults)")
-    add.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, as given to serve; repeatable")
+    add.add_argument(
+        "--config",
+        help="the config of the triggered runs, as given to `embedforge serve` (default: the "
+        "on-new-data deployment's on the server at PREFECT_API_URL, else the defaults)",
+    )
+    add.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="config override, as given to serve; repeatable"
+    )
     add.set_defaults(handler=cmd_data_add)
 
     serve = sub.add_parser("serve", help="serve the nightly and on-new-data deployments from this process")
@@ -451,8 +578,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "list":
             p.add_argument("--json", action="store_true", help="print JSON instead of a table")
         p.add_argument("--root", help="registry folder (default: registry.root of the config)")
-        p.add_argument("--line", help="model line (default: registry.line of the config, 'default'); "
-                       "a run triggered by `data add --dataset NAME` trains on line NAME")
+        p.add_argument(
+            "--line",
+            help="model line (default: registry.line of the config, 'default'); "
+            "a run triggered by `data add --dataset NAME` trains on line NAME",
+        )
         p.add_argument("--config", help="YAML config whose registry.root and registry.line to use")
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override; repeatable")
         p.set_defaults(handler=handler)

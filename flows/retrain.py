@@ -1,4 +1,7 @@
-"""The retraining flow: ingest → BM25 baseline → mine → train → evaluate → gate → register. A recipe; the logic lives in tasks/."""
+"""The retraining flow: ingest → BM25 baseline → mine → train → evaluate → gate → register.
+
+A recipe; the logic lives in tasks/.
+"""
 
 from __future__ import annotations
 
@@ -38,8 +41,11 @@ def _step(steps: dict[str, dict], name: str, task: Any, *args: Any, **kwargs: An
     memory.reset_peak()
     state = task(*args, return_state=True, **kwargs)
     result = state.result()  # raises the task's own error when it failed
-    steps[name] = {"cached": state.name == "Cached", "seconds": round(time.perf_counter() - started, 3),
-                   "peak_gb": memory.peak_gb()}
+    steps[name] = {
+        "cached": state.name == "Cached",
+        "seconds": round(time.perf_counter() - started, 3),
+        "peak_gb": memory.peak_gb(),
+    }
     return result
 
 
@@ -50,12 +56,19 @@ def _train_step(steps: dict[str, dict], name: str, pipeline: PipelineConfig, **i
         return _step(steps, name, train.with_options(task_run_name=name), **inputs)
     started = time.perf_counter()
     done = pool_train.run_on_pool(pool, name, **inputs)
-    steps[name] = {"cached": done.cached, "seconds": round(time.perf_counter() - started, 3), "peak_gb": done.peak_gb,
-                   "pool": pool, "host": done.host}
+    steps[name] = {
+        "cached": done.cached,
+        "seconds": round(time.perf_counter() - started, 3),
+        "peak_gb": done.peak_gb,
+        "pool": pool,
+        "host": done.host,
+    }
     return done.trained
 
 
-def _train_stages(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: PipelineConfig, store: str) -> tuple[Any, list[dict], list]:
+def _train_stages(
+    steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: PipelineConfig, store: str
+) -> tuple[Any, list[dict], list]:
     """One train step, or one per curriculum stage (each from the last one's model); `steps["train"]` sums the stages.
 
     Returns the last stage's result, the per-stage records (empty without a curriculum) and every stage's loss curve.
@@ -64,21 +77,36 @@ def _train_stages(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg:
     model, trained, record, curves = base, None, [], []
     for stage in range(stages):
         name = "train" if stages == 1 else f"train-stage-{stage + 1}"
-        trained = _train_step(steps, name, cfg, data=data, negatives=mined.negatives, base=model, cfg=cfg.train,
-                              store=store, stage=stage, stages=stages, passages=cfg.eval.passages)
+        trained = _train_step(
+            steps,
+            name,
+            cfg,
+            data=data,
+            negatives=mined.negatives,
+            base=model,
+            cfg=cfg.train,
+            store=store,
+            stage=stage,
+            stages=stages,
+            passages=cfg.eval.passages,
+        )
         model = trained.model
         record.append({"stage": stage + 1, **steps[name], "train_loss": trained.stats.get("train_loss")})
         curves.append(trained.stats.get("loss_curve") or [])
     if stages > 1:
         for stage in range(stages):
             steps.pop(f"train-stage-{stage + 1}")
-        steps["train"] = {"cached": all(r["cached"] for r in record), "seconds": round(sum(r["seconds"] for r in record), 3),
-                          "peak_gb": max(r["peak_gb"] for r in record)}
+        steps["train"] = {
+            "cached": all(r["cached"] for r in record),
+            "seconds": round(sum(r["seconds"] for r in record), 3),
+            "peak_gb": max(r["peak_gb"] for r in record),
+        }
     return trained, record if stages > 1 else [], curves
 
 
-def _auto_recipe(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: PipelineConfig, store: str,
-                 started: float) -> tuple[PipelineConfig, dict]:
+def _auto_recipe(
+    steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: PipelineConfig, store: str, started: float
+) -> tuple[PipelineConfig, dict]:
     """train.auto: successive halving over the recipe grid, each trial a cached train step judged on held-out training
     queries (tasks/auto.py); returns the config the final training uses and what the search did."""
     tcfg = cfg.train
@@ -90,27 +118,56 @@ def _auto_recipe(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: 
     for rung, _ in enumerate(epochs_by_rung):
         scored = []
         for chunk in range(0, len(recipes), tcfg.auto_parallel):
-            batch = recipes[chunk:chunk + tcfg.auto_parallel]
+            batch = recipes[chunk : chunk + tcfg.auto_parallel]
             last = trials[-1] if trials else None
             estimate = last["seconds"] * batch[0].epochs / last["epochs"] if last and not last["cached"] else 0.0
             if trials and auto.over_budget(tcfg.budget_minutes, time.perf_counter() - started, estimate):
                 stopped = f"train.budget_minutes={tcfg.budget_minutes:g}: search stopped before rung {rung + 1} trial {chunk + 1}"
                 break
             names = [f"trial-{rung + 1}-{chunk + i + 1}" for i in range(len(batch))]
-            trial_cfgs = [tcfg.model_copy(update={"learning_rate": r.learning_rate, "batch_size": r.batch_size, "epochs": r.epochs,
-                                                  "dev_fraction": tcfg.auto_dev_fraction, "auto": False,
-                                                  "max_pairs": tcfg.auto_trial_pairs, "budget_minutes": None}) for r in batch]
+            trial_cfgs = [
+                tcfg.model_copy(
+                    update={
+                        "learning_rate": r.learning_rate,
+                        "batch_size": r.batch_size,
+                        "epochs": r.epochs,
+                        "dev_fraction": tcfg.auto_dev_fraction,
+                        "auto": False,
+                        "max_pairs": tcfg.auto_trial_pairs,
+                        "budget_minutes": None,
+                    }
+                )
+                for r in batch
+            ]
             if len(batch) == 1:
-                results = [_step(steps, names[0], train.with_options(task_run_name=names[0]), data, mined.negatives, base,
-                                 trial_cfgs[0], store, passages=cfg.eval.passages)]
+                results = [
+                    _step(
+                        steps,
+                        names[0],
+                        train.with_options(task_run_name=names[0]),
+                        data,
+                        mined.negatives,
+                        base,
+                        trial_cfgs[0],
+                        store,
+                        passages=cfg.eval.passages,
+                    )
+                ]
             else:  # side by side (several trials fit one GPU)
                 begun = time.perf_counter()
-                futures = [train.with_options(task_run_name=n).submit(data, mined.negatives, base, c, store, passages=cfg.eval.passages)
-                           for n, c in zip(names, trial_cfgs)]
+                futures = [
+                    train.with_options(task_run_name=n).submit(
+                        data, mined.negatives, base, c, store, passages=cfg.eval.passages
+                    )
+                    for n, c in zip(names, trial_cfgs)
+                ]
                 results = [f.result() for f in futures]
                 for n, f in zip(names, futures):
-                    steps[n] = {"cached": f.state.name == "Cached", "seconds": round(time.perf_counter() - begun, 3),
-                                "peak_gb": memory.peak_gb()}
+                    steps[n] = {
+                        "cached": f.state.name == "Cached",
+                        "seconds": round(time.perf_counter() - begun, 3),
+                        "peak_gb": memory.peak_gb(),
+                    }
             for recipe, name, trained in zip(batch, names, results):
                 record = auto.trial_record(recipe, rung, trained.stats, steps[name]["seconds"], steps[name]["cached"])
                 trials.append({"name": name, **record})
@@ -120,15 +177,39 @@ def _auto_recipe(steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: 
         recipes = auto.survivors(scored, tcfg.auto_eta, epochs_by_rung[rung + 1])
     recipe, why = auto.choose(trials)
     speeds = [t["examples_per_second"] for t in trials if t["examples_per_second"] and not t["cached"]]
-    epochs, capped = auto.final_epochs(recipe, tcfg.budget_minutes, time.perf_counter() - started, rows,
-                                       sorted(speeds)[len(speeds) // 2] if speeds else None)
-    final = cfg.model_copy(update={"train": tcfg.model_copy(update={
-        "learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size, "epochs": epochs, "auto": False,
-        "budget_minutes": None})})  # the search bounds the trials and caps the final epochs itself (tasks/auto.py)
-    summary = {"recipe": {"learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size, "epochs": epochs},
-               "trial_pairs": min(rows, tcfg.auto_trial_pairs or rows), "train_pairs": rows,
-               "why": why, "trials": trials, "dev_fraction": tcfg.auto_dev_fraction, "rungs": epochs_by_rung,
-               "eta": tcfg.auto_eta, "budget_minutes": tcfg.budget_minutes, "stopped": stopped, "capped": capped}
+    epochs, capped = auto.final_epochs(
+        recipe,
+        tcfg.budget_minutes,
+        time.perf_counter() - started,
+        rows,
+        sorted(speeds)[len(speeds) // 2] if speeds else None,
+    )
+    final = cfg.model_copy(
+        update={
+            "train": tcfg.model_copy(
+                update={
+                    "learning_rate": recipe.learning_rate,
+                    "batch_size": recipe.batch_size,
+                    "epochs": epochs,
+                    "auto": False,
+                    "budget_minutes": None,
+                }
+            )
+        }
+    )  # the search bounds the trials and caps the final epochs itself (tasks/auto.py)
+    summary = {
+        "recipe": {"learning_rate": recipe.learning_rate, "batch_size": recipe.batch_size, "epochs": epochs},
+        "trial_pairs": min(rows, tcfg.auto_trial_pairs or rows),
+        "train_pairs": rows,
+        "why": why,
+        "trials": trials,
+        "dev_fraction": tcfg.auto_dev_fraction,
+        "rungs": epochs_by_rung,
+        "eta": tcfg.auto_eta,
+        "budget_minutes": tcfg.budget_minutes,
+        "stopped": stopped,
+        "capped": capped,
+    }
     logger.info("train.auto chose %s: %s", auto.Recipe(recipe.learning_rate, recipe.batch_size, epochs).label(), why)
     return final, summary
 
@@ -143,8 +224,21 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     steps: dict[str, dict] = {}
     base = resolve_model(cfg.train.base_model)
     data = _step(steps, "ingest", ingest, fingerprint(cfg.data), cfg.data, store, base=base)
-    lexical = _step(steps, "baseline", bm25_baseline, data.corpus, data.queries, data.test_qrels, cfg.eval.bm25_engine,
-                    cfg.eval.k_values, store) if cfg.eval.bm25 else None
+    lexical = (
+        _step(
+            steps,
+            "baseline",
+            bm25_baseline,
+            data.corpus,
+            data.queries,
+            data.test_qrels,
+            cfg.eval.bm25_engine,
+            cfg.eval.k_values,
+            store,
+        )
+        if cfg.eval.bm25
+        else None
+    )
     mined = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device, passages=cfg.eval.passages)
     auto_summary = None
     if cfg.train.auto:
@@ -152,7 +246,9 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     trained, stages, curves = _train_stages(steps, data, mined, base, cfg, store)
     line = registry.line_root(cfg.registry.root, cfg.registry.line)  # the champion, history and rollback of this line
     judged_against = registry.baseline_for(line, trained.model, base)
-    result = _step(steps, "evaluate", evaluate, data, base, trained.model, judged_against, cfg.eval, store, lexical, device=device)
+    result = _step(
+        steps, "evaluate", evaluate, data, base, trained.model, judged_against, cfg.eval, store, lexical, device=device
+    )
     decision = _step(steps, "gate", gate, result, cfg.gate)
     summary = {
         "promoted": decision.promote,
@@ -175,7 +271,17 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     }
     # the registry is a side effect: replay the cached registration only when the registry still reflects it
     register_task = register.with_options(refresh_cache=not registry.reflects(line, trained.model, decision.promote))
-    entry = _step(steps, "register", register_task, trained.model, decision, judged_against, cfg, data, {**summary, "steps": steps})
+    entry = _step(
+        steps,
+        "register",
+        register_task,
+        trained.model,
+        decision,
+        judged_against,
+        cfg,
+        data,
+        {**summary, "steps": steps},
+    )
     summary.update(model_path=entry.path, version=entry.version, champion=entry.champion, promoted=entry.promoted)
     if entry.note:
         summary["reason"] += f"; {entry.note}"

@@ -38,8 +38,11 @@ def specs(cfg: PipelineConfig, cron: str = NIGHTLY_CRON, timezone: str = "UTC") 
     A triggered run trains the event's dataset version (data.path) on the model line named after the dataset
     (registry.line), so it is judged against that dataset's champion only."""
     base = changed_sections(cfg)
-    on_data = {**base, "data": {**base.get("data", {}), "path": "{{ event.payload.path }}"},
-               "registry": {**base.get("registry", {}), "line": "{{ event.payload.name }}"}}
+    on_data = {
+        **base,
+        "data": {**base.get("data", {}), "path": "{{ event.payload.path }}"},
+        "registry": {**base.get("registry", {}), "line": "{{ event.payload.name }}"},
+    }
     flows = [
         {
             "name": "nightly",
@@ -51,29 +54,40 @@ def specs(cfg: PipelineConfig, cron: str = NIGHTLY_CRON, timezone: str = "UTC") 
             "name": "on-new-data",
             "description": "Retrain when `embedforge data add` lands a new dataset version.",
             "parameters": {"cfg": base},
-            "triggers": [{
-                "type": "event",
-                "name": "dataset-updated",
-                "enabled": True,
-                "match": {"prefect.resource.id": "embedforge.dataset.*"},
-                "expect": [EVENT],
-                "parameters": {"cfg": on_data},
-            }],
+            "triggers": [
+                {
+                    "type": "event",
+                    "name": "dataset-updated",
+                    "enabled": True,
+                    "match": {"prefect.resource.id": "embedforge.dataset.*"},
+                    "expect": [EVENT],
+                    "parameters": {"cfg": on_data},
+                }
+            ],
         },
     ]
     specs = [{**spec, "entrypoint": ENTRYPOINT, "work_pool": POOL} for spec in flows]
     if cfg.compute.gpu_pool:  # the train step, run by the retraining flow with run_deployment on the GPU pool
-        specs.append({"name": pool_train.DEPLOYMENT, "description": "The train step of a retraining run, on the GPU pool.",
-                      "parameters": {}, "entrypoint": pool_train.ENTRYPOINT, "work_pool": cfg.compute.gpu_pool})
+        specs.append(
+            {
+                "name": pool_train.DEPLOYMENT,
+                "description": "The train step of a retraining run, on the GPU pool.",
+                "parameters": {},
+                "entrypoint": pool_train.ENTRYPOINT,
+                "work_pool": cfg.compute.gpu_pool,
+            }
+        )
     return specs
 
 
 def deployments(cfg: PipelineConfig, cron: str = NIGHTLY_CRON, timezone: str = "UTC") -> list:
     """`specs` as deployments this process serves (all but a GPU pool's, which only that pool's workers run)."""
     if cfg.compute.gpu_pool:
-        raise ValueError(f"compute.gpu_pool={cfg.compute.gpu_pool!r} sends the train step to a work pool, which `embedforge "
-                         "serve` has none of: deploy with work pools instead (embedforge deployments, "
-                         "deployments/README.md), or unset compute.gpu_pool to train in the serving process")
+        raise ValueError(
+            f"compute.gpu_pool={cfg.compute.gpu_pool!r} sends the train step to a work pool, which `embedforge "
+            "serve` has none of: deploy with work pools instead (embedforge deployments, "
+            "deployments/README.md), or unset compute.gpu_pool to train in the serving process"
+        )
     from prefect.events import DeploymentEventTrigger
     from prefect.schedules import Cron
 
@@ -82,10 +96,26 @@ def deployments(cfg: PipelineConfig, cron: str = NIGHTLY_CRON, timezone: str = "
     built = []
     for spec in specs(cfg, cron, timezone):
         schedules = [Cron(s["cron"], timezone=s["timezone"], slug=s["slug"]) for s in spec.get("schedules", [])]
-        triggers = [DeploymentEventTrigger(name=t["name"], enabled=t["enabled"], match=t["match"], expect=set(t["expect"]),
-                                           parameters=t["parameters"]) for t in spec.get("triggers", [])]
-        built.append(retrain.to_deployment(name=spec["name"], description=spec["description"], parameters=spec["parameters"],
-                                           schedules=schedules or None, triggers=triggers or None, tags=TAGS))
+        triggers = [
+            DeploymentEventTrigger(
+                name=t["name"],
+                enabled=t["enabled"],
+                match=t["match"],
+                expect=set(t["expect"]),
+                parameters=t["parameters"],
+            )
+            for t in spec.get("triggers", [])
+        ]
+        built.append(
+            retrain.to_deployment(
+                name=spec["name"],
+                description=spec["description"],
+                parameters=spec["parameters"],
+                schedules=schedules or None,
+                triggers=triggers or None,
+                tags=TAGS,
+            )
+        )
     return built
 
 
@@ -126,10 +156,15 @@ def prefect_yaml(cfg: PipelineConfig, config_name: str, cron: str = NIGHTLY_CRON
         "name": "embedforge",
         "prefect-version": version("prefect"),
         "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $EMBEDFORGE_ROOT }}"}}],
-        "deployments": [{**{k: spec[k] for k in ("name", "description", "entrypoint")},
-                         "work_pool": {"name": spec["work_pool"], "work_queue_name": "default"}, "tags": TAGS,
-                         **{k: v for k, v in spec.items() if k not in ("name", "description", "entrypoint", "work_pool")}}
-                        for spec in specs(cfg, cron, timezone)],
+        "deployments": [
+            {
+                **{k: spec[k] for k in ("name", "description", "entrypoint")},
+                "work_pool": {"name": spec["work_pool"], "work_queue_name": "default"},
+                "tags": TAGS,
+                **{k: v for k, v in spec.items() if k not in ("name", "description", "entrypoint", "work_pool")},
+            }
+            for spec in specs(cfg, cron, timezone)
+        ],
     }
     body = yaml.dump(document, Dumper=_Plain, sort_keys=False, width=120, allow_unicode=True)
     return HEADER.format(config=config_name, pool=POOL) + "\n" + body

@@ -16,9 +16,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from tasks import liveness
 
@@ -28,7 +28,9 @@ STOP_GRACE_SECONDS = 10  # a clean exit lets the server finish its writes; then 
 
 def _die_with(parent: int) -> None:
     """In the server child: SIGKILL on the parent's death, and quit now if it is already dead."""
-    if not sys.platform.startswith("linux"):  # no PR_SET_PDEATHSIG (macOS): as with Prefect's server, kill -9 orphans it
+    if not sys.platform.startswith(
+        "linux"
+    ):  # no PR_SET_PDEATHSIG (macOS): as with Prefect's server, kill -9 orphans it
         return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
@@ -53,16 +55,20 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> None:
     with httpx.Client(timeout=5) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"the temporary Prefect server exited with code {process.returncode} before it was "
-                                   "ready; its errors are above. Or set PREFECT_API_URL to a running server")
+                raise RuntimeError(
+                    f"the temporary Prefect server exited with code {process.returncode} before it was "
+                    "ready; its errors are above. Or set PREFECT_API_URL to a running server"
+                )
             try:
                 if client.get(f"{url}/health").status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-    raise RuntimeError(f"the temporary Prefect server at {url} was not healthy within {timeout:.0f} s; raise "
-                       "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS or set PREFECT_API_URL to a running server")
+    raise RuntimeError(
+        f"the temporary Prefect server at {url} was not healthy within {timeout:.0f} s; raise "
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS or set PREFECT_API_URL to a running server"
+    )
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -91,18 +97,27 @@ def temporary_server() -> Iterator[tuple[str, int]]:
     from prefect.settings import get_current_settings
 
     if threading.current_thread() is not threading.main_thread():
-        raise RuntimeError("start the temporary Prefect server from the main thread (its death signal follows that thread)")
+        raise RuntimeError(
+            "start the temporary Prefect server from the main thread (its death signal follows that thread)"
+        )
     settings = get_current_settings()
     # we bind and hand the listening socket over: no window in which another process can take the port
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/api"
-    env = {**os.environ, **settings.to_environment_variables(exclude_unset=True),
-           "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+    env = {
+        **os.environ,
+        **settings.to_environment_variables(exclude_unset=True),
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+    }
     code = f"from flows.server import _serve; _serve({os.getpid()}, {listener.fileno()})"
     # its own session: a Ctrl-C in the terminal interrupts the run, which still reports its end to a living server
-    process = subprocess.Popen([sys.executable, "-c", code], env=env, pass_fds=(listener.fileno(),), start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, pass_fds=(listener.fileno(),), start_new_session=True
+    )
     listener.close()  # the child's copy is now the only one: the port closes when the child dies
     try:
         _wait_healthy(url, process, settings.server.ephemeral.startup_timeout_seconds)
@@ -140,7 +155,9 @@ def sweep(partial_roots: dict[Path, tuple[str, ...]]) -> None:
 
     try:
         with get_client(sync_client=True) as client:
-            for run_id in liveness.sweep_runs(client, liveness.runs_folder(), liveness.server_key(), liveness.is_local_sqlite()):
+            for run_id in liveness.sweep_runs(
+                client, liveness.runs_folder(), liveness.server_key(), liveness.is_local_sqlite()
+            ):
                 _say(f"flow run {run_id} was left running by a process that is gone; marked it Crashed")
     except Exception as exc:  # housekeeping must not stop the run; the records stay for the next start-up
         _say(f"could not check for crashed runs ({type(exc).__name__}: {exc}); will try again next start")
@@ -157,7 +174,9 @@ def run_session(partial_roots: dict[Path, tuple[str, ...]]) -> Iterator[None]:
 
     user_api = get_current_settings().api.url
     # the record comes first and is locked: a concurrent start-up's sweep never takes this run for a dead one
-    record = liveness.open_record(liveness.runs_folder(), server=liveness.server_key(), api_url=user_api, server_pid=None)
+    record = liveness.open_record(
+        liveness.runs_folder(), server=liveness.server_key(), api_url=user_api, server_pid=None
+    )
     try:
         if user_api:  # the user's server: start nothing
             sweep(partial_roots)

@@ -33,14 +33,27 @@ def handed_back(store: str, run_id: str) -> Path:
 
 
 @flow(name=FLOW, persist_result=False)
-def train_on_pool(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfig, store: str, stage: int = 0,
-                  stages: int = 1, passages: PassageConfig = PassageConfig()) -> str:
+def train_on_pool(
+    data: Ingested,
+    negatives: DatasetRef,
+    base: ModelRef,
+    cfg: TrainConfig,
+    store: str,
+    stage: int = 0,
+    stages: int = 1,
+    passages: PassageConfig = PassageConfig(),
+) -> str:
     """Run the (cached) train task on this worker; write its result, with where and how it ran, to the shared store."""
     started = time.perf_counter()
     memory.reset_peak()
     state = train(data, negatives, base, cfg, store, stage=stage, stages=stages, passages=passages, return_state=True)
-    done = PoolTrained(trained=state.result(), cached=state.name == "Cached", seconds=round(time.perf_counter() - started, 3),
-                       peak_gb=memory.peak_gb(), host=socket.gethostname())
+    done = PoolTrained(
+        trained=state.result(),
+        cached=state.name == "Cached",
+        seconds=round(time.perf_counter() - started, 3),
+        peak_gb=memory.peak_gb(),
+        host=socket.gethostname(),
+    )
     path = handed_back(store, str(flow_run.id))
     atomic_write_text(path, done.model_dump_json(indent=2))
     return str(path)
@@ -53,6 +66,8 @@ def run_on_pool(pool: str, name: str, **parameters) -> PoolTrained:
     run = run_deployment(f"{FLOW}/{DEPLOYMENT}", parameters=parameters, timeout=None, flow_run_name=name)
     if not run.state or not run.state.is_completed():
         state = run.state.name if run.state else "unknown"
-        raise RuntimeError(f"the train step on work pool {pool!r} (flow run {run.name}, {run.id}) ended {state}: "
-                           f"{run.state.message if run.state else ''}; see that run in the Prefect UI")
+        raise RuntimeError(
+            f"the train step on work pool {pool!r} (flow run {run.name}, {run.id}) ended {state}: "
+            f"{run.state.message if run.state else ''}; see that run in the Prefect UI"
+        )
     return PoolTrained.model_validate_json(handed_back(parameters["store"], str(run.id)).read_text(encoding="utf-8"))

@@ -12,9 +12,17 @@ import tempfile
 from pathlib import Path
 
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--virtual-time-budget=15000", "--hide-scrollbars", "--window-size=1440,1800",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=15000",
+    "--hide-scrollbars",
+    "--window-size=1440,1800",
 ]
 
 
@@ -30,8 +38,12 @@ def screenshot(url: str, out: str | Path, timeout: float = 120) -> Path:
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="embedforge-chromium-") as profile:
-        subprocess.run([browser, *FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", url],
-                       check=True, capture_output=True, timeout=timeout)
+        subprocess.run(
+            [browser, *FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", url],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
     if not out.is_file() or out.stat().st_size == 0:
         raise RuntimeError(f"Chromium wrote no screenshot for {url}")
     return out

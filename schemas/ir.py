@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pandera.polars as pa
 import polars as pl
 from pandera.polars import PolarsData
@@ -17,7 +15,7 @@ class CorpusSchema(pa.DataFrameModel):
 
     doc_id: str = pa.Field(unique=True)
     text: str
-    title: Optional[str]
+    title: str | None
 
     class Config:
         strict = True

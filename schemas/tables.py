@@ -84,8 +84,10 @@ class NLISchema(pa.DataFrameModel):
     # contradiction it is an annotation error
     @pa.dataframe_check(name="hypothesis_is_not_premise")
     def hypothesis_is_not_premise(cls, data: PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select((pl.col("premise").str.strip_chars() != pl.col("hypothesis").str.strip_chars())
-                                     | (pl.col("label") == "entailment"))
+        return data.lazyframe.select(
+            (pl.col("premise").str.strip_chars() != pl.col("hypothesis").str.strip_chars())
+            | (pl.col("label") == "entailment")
+        )
 
 
 class HardNegativeSchema(pa.DataFrameModel):

@@ -60,10 +60,17 @@ def peak_epochs(epochs: float, best_step: int | None, steps: int) -> float:
 def trial_record(recipe: Recipe, rung: int, stats: dict, seconds: float, cached: bool) -> dict:
     """One row of the trial table: the recipe, its dev figures and cost."""
     dev = stats.get("dev") or {}
-    return {**asdict(recipe), "rung": rung + 1, "dev_ndcg@10": dev.get("best_ndcg@10"),
-            "dev_curve": dev.get("ndcg@10_by_step", []), "best_step": dev.get("best_checkpoint_step"),
-            "steps": stats.get("steps"), "examples_per_second": stats.get("examples_per_second"),
-            "seconds": round(seconds, 1), "cached": cached}
+    return {
+        **asdict(recipe),
+        "rung": rung + 1,
+        "dev_ndcg@10": dev.get("best_ndcg@10"),
+        "dev_curve": dev.get("ndcg@10_by_step", []),
+        "best_step": dev.get("best_checkpoint_step"),
+        "steps": stats.get("steps"),
+        "examples_per_second": stats.get("examples_per_second"),
+        "seconds": round(seconds, 1),
+        "cached": cached,
+    }
 
 
 def choose(trials: list[dict]) -> tuple[Recipe, str]:
@@ -76,13 +83,16 @@ def choose(trials: list[dict]) -> tuple[Recipe, str]:
     epochs = peak_epochs(best["epochs"], best["best_step"], best["steps"])
     runner = sorted((t["dev_ndcg@10"] for t in finalists), reverse=True)[1:2]
     margin = f", {best['dev_ndcg@10'] - runner[0]:+.4f} over the runner-up" if runner else ""
-    why = (f"best dev NDCG@10 {best['dev_ndcg@10']:.4f} at rung {top} of {len(trials)} trials{margin}; "
-           f"its dev curve peaked at step {best['best_step']} of {best['steps']}, so {epochs:g} epochs")
+    why = (
+        f"best dev NDCG@10 {best['dev_ndcg@10']:.4f} at rung {top} of {len(trials)} trials{margin}; "
+        f"its dev curve peaked at step {best['best_step']} of {best['steps']}, so {epochs:g} epochs"
+    )
     return Recipe(best["learning_rate"], best["batch_size"], epochs), why
 
 
-def final_epochs(recipe: Recipe, budget_minutes: float | None, spent_seconds: float, rows: int,
-                 examples_per_second: float | None) -> tuple[float, str | None]:
+def final_epochs(
+    recipe: Recipe, budget_minutes: float | None, spent_seconds: float, rows: int, examples_per_second: float | None
+) -> tuple[float, str | None]:
     """The final training's epochs under the budget's remainder (at the trials' measured speed); a note when capped."""
     if budget_minutes is None or not examples_per_second:
         return recipe.epochs, None
@@ -91,9 +101,11 @@ def final_epochs(recipe: Recipe, budget_minutes: float | None, spent_seconds: fl
     if affordable >= recipe.epochs:
         return recipe.epochs, None
     epochs = max(0.05, round(affordable, 2))
-    return epochs, (f"train.budget_minutes={budget_minutes:g}: {left / 60:.1f} min left after the search, at "
-                    f"{examples_per_second:.2f} examples/s that is {epochs:g} of the chosen {recipe.epochs:g} epochs "
-                    f"over {rows} rows")
+    return epochs, (
+        f"train.budget_minutes={budget_minutes:g}: {left / 60:.1f} min left after the search, at "
+        f"{examples_per_second:.2f} examples/s that is {epochs:g} of the chosen {recipe.epochs:g} epochs "
+        f"over {rows} rows"
+    )
 
 
 def over_budget(budget_minutes: float | None, spent_seconds: float, next_seconds: float) -> bool:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import ast
 import copy
 import hashlib
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WHOLE = "*"  # a unit name meaning "every definition of the module" (the module object itself is used as a value)
@@ -93,8 +94,12 @@ def _bindings_of(node: ast.AST, current: str) -> dict[str, tuple[str, str | None
 
 @cache
 def _module_bindings(module: str) -> dict[str, tuple[str, str | None]]:
-    return _bindings_of(ast.Module(body=[n for n in _parsed(module).body if isinstance(n, (ast.Import, ast.ImportFrom))],
-                                   type_ignores=[]), module)
+    return _bindings_of(
+        ast.Module(
+            body=[n for n in _parsed(module).body if isinstance(n, (ast.Import, ast.ImportFrom))], type_ignores=[]
+        ),
+        module,
+    )
 
 
 def _resolve(module: str, name: str | None, depth: int = 0) -> set[Unit]:
@@ -132,7 +137,9 @@ def _annotation_ids(node: ast.AST) -> set[int]:
     for fn in ast.walk(node):
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             a = fn.args
-            for annotation in [x.annotation for x in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg) if x] + [fn.returns]:
+            for annotation in [
+                x.annotation for x in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg) if x
+            ] + [fn.returns]:
                 if annotation is not None:
                     skip.update(id(n) for n in ast.walk(annotation))
     return skip
@@ -167,7 +174,12 @@ def _references(module: str, nodes: tuple[ast.AST, ...]) -> set[Unit]:
                         found.add((target, WHOLE))
                     attribute_roots.add(id(root))
         for sub in ast.walk(node):
-            if not isinstance(sub, ast.Name) or not isinstance(sub.ctx, ast.Load) or id(sub) in skip or id(sub) in attribute_roots:
+            if (
+                not isinstance(sub, ast.Name)
+                or not isinstance(sub.ctx, ast.Load)
+                or id(sub) in skip
+                or id(sub) in attribute_roots
+            ):
                 continue
             if sub.id in definitions:
                 found.add((module, sub.id))
@@ -212,7 +224,12 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return tree
 
@@ -228,5 +245,7 @@ def code_digest(fn: Callable[..., Any]) -> str:
     for unit in code_dependencies(fn):
         for node in _unit_nodes(unit, strip_decorators=unit == start):
             tree = _strip_docstrings(copy.deepcopy(node))
-            digest.update(f"{unit[0]}:{unit[1]}".encode() + b"\0" + ast.dump(tree, include_attributes=False).encode() + b"\0")
+            digest.update(
+                f"{unit[0]}:{unit[1]}".encode() + b"\0" + ast.dump(tree, include_attributes=False).encode() + b"\0"
+            )
     return digest.hexdigest()

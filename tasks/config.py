@@ -37,12 +37,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-TABLE_TYPES = ("pairs", "triplets", "sts", "nli", "hard_negatives")
+TABLE_TYPES = ("pairs", "triplets", "sts", "nli", "hard_negatives")  # training tables; fields and schema: ingest/tables.TYPES
+TableType = Literal[TABLE_TYPES]  # type: ignore[valid-type]  # the same names as a type for pydantic
 
 
 class ExtraDataset(_Section):
     path: str  # a training table (CSV/TSV/JSONL/Parquet, or a SentEval NLI folder) trained on beside the main data
-    type: Literal["auto", "pairs", "triplets", "sts", "nli", "hard_negatives"] = "auto"  # auto = from the columns
+    type: Literal["auto", TableType] = "auto"  # auto = from the columns
     columns: dict[str, str] = {}  # the type's field -> the file's column name (or 0-based position without a header)
     loss: Literal["auto", "mnrl", "cached_mnrl", "cosent", "triplet"] = "auto"  # auto = by type (STS: CoSENT, else MNRL)
     score_range: tuple[float, float] = (0.0, 5.0)  # STS: the declared score scale, normalised to 0-5
@@ -50,7 +51,7 @@ class ExtraDataset(_Section):
 
 class DataConfig(_Section):
     path: str = "data/demo"  # a BEIR folder, or one training table (see type); unused when qrels is given
-    type: Literal["auto", "ir", "pairs", "triplets", "sts", "nli", "hard_negatives"] = "auto"  # auto: folder = ir, file by columns
+    type: Literal["auto", "ir", TableType] = "auto"  # auto: folder = ir, file by columns
     columns: dict[str, str] = {}  # for a table: the type's field -> the file's column (or 0-based position)
     corpus: str | None = None  # IR outside the BEIR layout: corpus file (JSONL or id<TAB>text) …
     queries: str | None = None  # … queries file (JSONL or id<TAB>text) …

@@ -70,8 +70,11 @@ def trigger_config(config: str | None, overrides: list[str], api_url: str | None
     except ObjectNotFound:
         return PipelineConfig(), f"the defaults (the server at {api_url} has no {TRIGGERED} deployment yet)"
     except Exception as exc:  # httpx raises several types for a server that is down or not Prefect
-        raise DataError(f"cannot reach the Prefect server at PREFECT_API_URL={api_url} ({type(exc).__name__}: {exc}); "
-                        "start it, or unset PREFECT_API_URL to store the dataset without announcing it", []) from None
+        raise DataError(
+            f"cannot reach the Prefect server at PREFECT_API_URL={api_url} ({type(exc).__name__}: {exc}); "
+            "start it, or unset PREFECT_API_URL to store the dataset without announcing it",
+            [],
+        ) from None
     where = f"deployment {TRIGGERED} on {api_url}"
     return build_config(dict(deployment.parameters or {}).get("cfg") or {}, where), where
 
@@ -81,24 +84,37 @@ def check_trainable(path: Path, cfg: PipelineConfig, where: str) -> int:
     training pairs than train.batch_size with an in-batch loss fails in the worker, long after `data add` said yes.
     Returns the number of training pairs."""
     if cfg.data.qrels is not None:
-        raise DataError(f"the configuration of the triggered run ({where}) reads data.corpus, data.queries and "
-                        f"data.qrels, not data.path, so it would not train on {path}", [])
+        raise DataError(
+            f"the configuration of the triggered run ({where}) reads data.corpus, data.queries and "
+            f"data.qrels, not data.path, so it would not train on {path}",
+            [],
+        )
     data_cfg = cfg.data.model_copy(update={"path": str(path)})
     try:
         found = read_source(str(path), data_cfg)
-        pairs = build_pairs(found.data.qrels[data_cfg.train_split], found.data.corpus, found.data.queries, data_cfg.min_relevance)
+        pairs = build_pairs(
+            found.data.qrels[data_cfg.train_split], found.data.corpus, found.data.queries, data_cfg.min_relevance
+        )
     except DataError as exc:
-        raise DataError(f"the run this dataset would trigger (config: {where}) cannot use it: {exc.summary}", exc.findings) from None
+        raise DataError(
+            f"the run this dataset would trigger (config: {where}) cannot use it: {exc.summary}", exc.findings
+        ) from None
     rows = pairs.height
     if cfg.train.dev_fraction > 0 and rows:
         from tasks.train import split_dev  # the same seeded hold-out the train step makes
 
-        rows = split_dev(pairs, found.data.corpus, cfg.train.dev_fraction, cfg.train.dev_corpus_size, cfg.train.seed)[0].height
+        rows = split_dev(pairs, found.data.corpus, cfg.train.dev_fraction, cfg.train.dev_corpus_size, cfg.train.seed)[
+            0
+        ].height
     batch = cfg.train.batch_size
     if cfg.train.loss in IN_BATCH and rows < batch:
         raise DataError(
             f"{path} gives {rows} training pair(s) (split {data_cfg.train_split!r}"
-            + (f", after the train.dev_fraction={cfg.train.dev_fraction} hold-out" if cfg.train.dev_fraction > 0 else "")
+            + (
+                f", after the train.dev_fraction={cfg.train.dev_fraction} hold-out"
+                if cfg.train.dev_fraction > 0
+                else ""
+            )
             + f"), fewer than train.batch_size={batch} of the run it would trigger (config: {where}); "
             f"{cfg.train.loss} needs a full batch, so that run would fail in the worker. Add data (at least {batch} "
             f"training pairs), or lower train.batch_size to at most {rows} for `embedforge serve` and pass the same "
@@ -117,8 +133,11 @@ def refuse_links(source: Path) -> None:
         for entry in dirs + files:
             item = Path(folder) / entry
             if item.is_symlink():
-                raise DataError(f"{item} is a symbolic link (to {os.readlink(item)}); data add copies only the regular "
-                                "files inside the folder: replace the link with the file itself", [])
+                raise DataError(
+                    f"{item} is a symbolic link (to {os.readlink(item)}); data add copies only the regular "
+                    "files inside the folder: replace the link with the file itself",
+                    [],
+                )
             if not (item.is_dir() or item.is_file()):
                 raise DataError(f"{item} is not a regular file or folder; data add copies only those", [])
 
@@ -132,8 +151,11 @@ def add(path: str | Path, name: str, root: str | Path) -> DatasetVersion:
     refuse_links(source)
     folder = Path(root) / name
     if folder.is_symlink():  # the writes below would land wherever it points, outside the store
-        raise DataError(f"{folder} is a symbolic link (to {os.readlink(folder)}); the store writes only into its own "
-                        "folders: remove the link, or use another --root", [])
+        raise DataError(
+            f"{folder} is a symbolic link (to {os.readlink(folder)}); the store writes only into its own "
+            "folders: remove the link, or use another --root",
+            [],
+        )
     if folder.exists() and not folder.is_dir():
         raise DataError(f"{folder} exists and is not a folder; remove it or use another --root", [])
     sha = dir_sha256(source) if source.is_dir() else file_sha256(source)
@@ -141,7 +163,9 @@ def add(path: str | Path, name: str, root: str | Path) -> DatasetVersion:
     version = folder / sha[:16]
     target = version if source.is_dir() else version / source.name
     if version.is_symlink():
-        raise DataError(f"{version} is a symbolic link (to {os.readlink(version)}), not a stored version; remove it", [])
+        raise DataError(
+            f"{version} is a symbolic link (to {os.readlink(version)}), not a stored version; remove it", []
+        )
     if version.exists():
         return DatasetVersion(name, sha, str(target.resolve()), new=False)
     for leftover in liveness.sweep_partial(folder, liveness.INCOMING_PARTIALS):
@@ -167,7 +191,11 @@ def _point_latest(folder: Path, version: str) -> None:
 
 def versions(root: str | Path, name: str) -> list[str]:
     folder = Path(root) / check_name(name)
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and not p.is_symlink()) if folder.is_dir() else []
+    return (
+        sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and not p.is_symlink())
+        if folder.is_dir()
+        else []
+    )
 
 
 def announced(root: str | Path, version: DatasetVersion) -> bool:

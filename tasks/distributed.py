@@ -35,8 +35,14 @@ def processes_for(cfg: TrainConfig, device: str) -> int:
 
 
 def train_distributed(
-    base_path: str, sets: dict[str, TrainingSet], cfg: TrainConfig, output_dir: str | Path, device: str, processes: int,
-    checkpoint_dir: str | Path | None = None, dev: DevSet | None = None,
+    base_path: str,
+    sets: dict[str, TrainingSet],
+    cfg: TrainConfig,
+    output_dir: str | Path,
+    device: str,
+    processes: int,
+    checkpoint_dir: str | Path | None = None,
+    dev: DevSet | None = None,
 ) -> dict:
     """Run train_model in `processes` processes with torchrun and return the first process's stats."""
     output_dir = Path(output_dir)
@@ -44,18 +50,39 @@ def train_distributed(
     work.mkdir(parents=True, exist_ok=True)
     for name, ts in sets.items():
         ts.frame.write_parquet(work / f"{name}.parquet")
-    spec = {"base_path": base_path, "sets": {name: ts.loss for name, ts in sets.items()}, "cfg": cfg.model_dump(mode="json"),
-            "output_dir": str(output_dir), "device": device, "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None,
-            "dev": None if dev is None else {"queries": dev.queries, "corpus": dev.corpus,
-                                             "relevant": {q: sorted(d) for q, d in dev.relevant.items()},
-                                             "passages": dev.passages.model_dump(mode="json") if dev.passages else None,
-                                             "titles": dev.titles}}
+    spec = {
+        "base_path": base_path,
+        "sets": {name: ts.loss for name, ts in sets.items()},
+        "cfg": cfg.model_dump(mode="json"),
+        "output_dir": str(output_dir),
+        "device": device,
+        "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None,
+        "dev": None
+        if dev is None
+        else {
+            "queries": dev.queries,
+            "corpus": dev.corpus,
+            "relevant": {q: sorted(d) for q, d in dev.relevant.items()},
+            "passages": dev.passages.model_dump(mode="json") if dev.passages else None,
+            "titles": dev.titles,
+        },
+    }
     (work / "spec.json").write_text(json.dumps(spec))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-               "-m", "tasks.distributed", str(work)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={processes}",
+        "-m",
+        "tasks.distributed",
+        str(work),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     with open(work / "torchrun.log", "w") as log:
-        proc = subprocess.run(command, cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.run(
+            command, cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     if proc.returncode != 0:
         tail = (work / "torchrun.log").read_text()[-3000:]
         if proc.returncode < 0 or KILLED.search(tail):  # a worker killed from outside (OOM killer, preemption)
@@ -77,9 +104,22 @@ def _worker(work: Path) -> None:
     dev = None
     if spec["dev"]:
         passages = PassageConfig(**spec["dev"]["passages"]) if spec["dev"]["passages"] else None
-        dev = DevSet(spec["dev"]["queries"], spec["dev"]["corpus"], {q: set(d) for q, d in spec["dev"]["relevant"].items()},
-                     passages, spec["dev"]["titles"])
-    train_model(spec["base_path"], sets, TrainConfig(**spec["cfg"]), spec["output_dir"], spec["device"], spec["checkpoint_dir"], dev)
+        dev = DevSet(
+            spec["dev"]["queries"],
+            spec["dev"]["corpus"],
+            {q: set(d) for q, d in spec["dev"]["relevant"].items()},
+            passages,
+            spec["dev"]["titles"],
+        )
+    train_model(
+        spec["base_path"],
+        sets,
+        TrainConfig(**spec["cfg"]),
+        spec["output_dir"],
+        spec["device"],
+        spec["checkpoint_dir"],
+        dev,
+    )
 
 
 if __name__ == "__main__":

@@ -72,7 +72,9 @@ def encode(model, texts: list[str], batch_size: int, desc: str) -> np.ndarray:
 def corpus_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int) -> np.ndarray:
     """Embeddings of every corpus text in corpus order, computed once per (model, corpus, encoding code) and kept in the
     store."""
-    path = Path(store) / "embeddings" / f"{model_ref.sha256[:16]}-{corpus_ref.sha256[:16]}-{code_digest(encode)[:12]}.npy"
+    path = (
+        Path(store) / "embeddings" / f"{model_ref.sha256[:16]}-{corpus_ref.sha256[:16]}-{code_digest(encode)[:12]}.npy"
+    )
     if path.is_file():
         return np.load(path)
     texts = read_frame(corpus_ref)["text"].to_list()
@@ -83,8 +85,9 @@ def corpus_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef, store:
     return vectors
 
 
-def corpus_passage_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int,
-                              cfg: PassageConfig) -> tuple[np.ndarray, np.ndarray]:
+def corpus_passage_embeddings(
+    model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int, cfg: PassageConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings of every passage of every corpus text and the corpus row of each passage (tasks/passages.py), kept in
     the store per (model, corpus, passage settings, the code that cuts and encodes them). With splitting off: one vector
     per document, as corpus_embeddings."""
@@ -106,8 +109,9 @@ def corpus_passage_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef
     return vectors, doc
 
 
-def corpus_passages(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int,
-                    cfg: PassageConfig) -> tuple[list[str], np.ndarray, np.ndarray]:
+def corpus_passages(
+    model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int, cfg: PassageConfig
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Every passage of the corpus: texts (cut again, deterministically), vectors (kept in the store) and document rows."""
     from tasks.passages import corpus_titles, model_passages
 
@@ -117,8 +121,10 @@ def corpus_passages(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: s
     if cfg.split:
         texts = model_passages(model, texts, cfg, corpus_titles(corpus)).texts
     if len(texts) != len(vectors):
-        raise ValueError(f"{len(texts)} passages but {len(vectors)} stored vectors for corpus {corpus_ref.path}; "
-                         "remove the store's embeddings folder and rerun")
+        raise ValueError(
+            f"{len(texts)} passages but {len(vectors)} stored vectors for corpus {corpus_ref.path}; "
+            "remove the store's embeddings folder and rerun"
+        )
     return texts, vectors, doc
 
 

@@ -25,7 +25,12 @@ def qrels_dict(qrels: pl.DataFrame) -> dict[str, dict[str, int]]:
 
 
 def score_search(
-    query_ids: list[str], doc_ids: list[str], scores: np.ndarray, indices: np.ndarray, qrels: dict[str, dict[str, int]], ks: list[int]
+    query_ids: list[str],
+    doc_ids: list[str],
+    scores: np.ndarray,
+    indices: np.ndarray,
+    qrels: dict[str, dict[str, int]],
+    ks: list[int],
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Metrics of a search result ([queries, k] corpus rows and scores) over every query of the qrels."""
     lexical = np.empty(len(doc_ids), dtype=np.int64)
@@ -53,8 +58,14 @@ def truncated(vectors: np.ndarray, dim: int) -> np.ndarray:
 
 
 def ranked_dense_metrics(
-    query_vectors: np.ndarray, doc_vectors: np.ndarray, query_ids: list[str], doc_ids: list[str],
-    qrels: dict[str, dict[str, int]], ks: list[int], dims: list[int], passage_doc: np.ndarray | None = None,
+    query_vectors: np.ndarray,
+    doc_vectors: np.ndarray,
+    query_ids: list[str],
+    doc_ids: list[str],
+    qrels: dict[str, dict[str, int]],
+    ks: list[int],
+    dims: list[int],
+    passage_doc: np.ndarray | None = None,
 ) -> tuple[Scores, dict[int, dict[str, float]], Ranking]:
     """Scores at full size, macro metrics at each truncated size below it, and the full-size ranking.
 
@@ -76,16 +87,31 @@ def ranked_dense_metrics(
 
 
 def dense_metrics(
-    query_vectors: np.ndarray, doc_vectors: np.ndarray, query_ids: list[str], doc_ids: list[str],
-    qrels: dict[str, dict[str, int]], ks: list[int], dims: list[int], passage_doc: np.ndarray | None = None,
+    query_vectors: np.ndarray,
+    doc_vectors: np.ndarray,
+    query_ids: list[str],
+    doc_ids: list[str],
+    qrels: dict[str, dict[str, int]],
+    ks: list[int],
+    dims: list[int],
+    passage_doc: np.ndarray | None = None,
 ) -> tuple[Scores, dict[int, dict[str, float]]]:
     """Scores at full size, and macro metrics at each truncated size below it (documents by their best passage)."""
-    result, by_dim, _ = ranked_dense_metrics(query_vectors, doc_vectors, query_ids, doc_ids, qrels, ks, dims, passage_doc)
+    result, by_dim, _ = ranked_dense_metrics(
+        query_vectors, doc_vectors, query_ids, doc_ids, qrels, ks, dims, passage_doc
+    )
     return result, by_dim
 
 
-def bm25_ranked(query_texts: list[str], query_ids: list[str], doc_texts: list[str], doc_ids: list[str],
-                qrels: dict[str, dict[str, int]], ks: list[int], engine: str = "bm25s") -> tuple[Scores, Ranking]:
+def bm25_ranked(
+    query_texts: list[str],
+    query_ids: list[str],
+    doc_texts: list[str],
+    doc_ids: list[str],
+    qrels: dict[str, dict[str, int]],
+    ks: list[int],
+    engine: str = "bm25s",
+) -> tuple[Scores, Ranking]:
     """BM25 over the same corpus and queries, scored the same way, and its ranking."""
     from tasks.mining.bm25 import bm25_search
 
@@ -93,8 +119,15 @@ def bm25_ranked(query_texts: list[str], query_ids: list[str], doc_texts: list[st
     return score_search(query_ids, doc_ids, scores, indices, qrels, ks), (scores, indices)
 
 
-def bm25_metrics(query_texts: list[str], query_ids: list[str], doc_texts: list[str], doc_ids: list[str],
-                 qrels: dict[str, dict[str, int]], ks: list[int], engine: str = "bm25s") -> Scores:
+def bm25_metrics(
+    query_texts: list[str],
+    query_ids: list[str],
+    doc_texts: list[str],
+    doc_ids: list[str],
+    qrels: dict[str, dict[str, int]],
+    ks: list[int],
+    engine: str = "bm25s",
+) -> Scores:
     """BM25 over the same corpus and queries, scored the same way."""
     return bm25_ranked(query_texts, query_ids, doc_texts, doc_ids, qrels, ks, engine)[0]
 
@@ -123,12 +156,15 @@ def ranking_frame(query_ids: list[str], doc_ids: list[str], ranking: Ranking) ->
     """A ranking as a table (query_id, rank from 1, doc_id, score), to keep it in the store as a ref."""
     scores, indices = ranking
     query, rank = np.nonzero(indices >= 0)
-    return pl.DataFrame({
-        "query_id": np.array(query_ids, dtype=object)[query].tolist(),
-        "rank": (rank + 1).astype(np.int64),
-        "doc_id": np.array(doc_ids, dtype=object)[indices[query, rank]].tolist(),
-        "score": scores[query, rank].astype(np.float64),
-    }, schema={"query_id": pl.String, "rank": pl.Int64, "doc_id": pl.String, "score": pl.Float64})
+    return pl.DataFrame(
+        {
+            "query_id": np.array(query_ids, dtype=object)[query].tolist(),
+            "rank": (rank + 1).astype(np.int64),
+            "doc_id": np.array(doc_ids, dtype=object)[indices[query, rank]].tolist(),
+            "score": scores[query, rank].astype(np.float64),
+        },
+        schema={"query_id": pl.String, "rank": pl.Int64, "doc_id": pl.String, "score": pl.Float64},
+    )
 
 
 def ranking_rows(frame: pl.DataFrame, query_ids: list[str], doc_ids: list[str], depth: int) -> np.ndarray:
@@ -142,8 +178,15 @@ def ranking_rows(frame: pl.DataFrame, query_ids: list[str], doc_ids: list[str], 
     return rows
 
 
-def hybrid_metrics(dense: np.ndarray, lexical: np.ndarray, query_ids: list[str], doc_ids: list[str],
-                   qrels: dict[str, dict[str, int]], ks: list[int], rrf_k: int) -> Scores:
+def hybrid_metrics(
+    dense: np.ndarray,
+    lexical: np.ndarray,
+    query_ids: list[str],
+    doc_ids: list[str],
+    qrels: dict[str, dict[str, int]],
+    ks: list[int],
+    rrf_k: int,
+) -> Scores:
     """The RRF hybrid of a dense and a BM25 ranking (same queries, corpus rows), scored like every other run."""
     scores, rows = rrf([dense, lexical], rrf_k, max(ks))
     return score_search(query_ids, doc_ids, scores, rows, qrels, ks)
@@ -168,10 +211,13 @@ def evaluate_model_ranked(
     queries, qrels = judged_queries(queries_ref, qrels_ref)
     doc_ids = read_frame(corpus_ref)["doc_id"].to_list()
     model = load_model(model_ref, device)
-    doc_vectors, passage_doc = corpus_passage_embeddings(model, model_ref, corpus_ref, store, cfg.batch_size, cfg.passages)
+    doc_vectors, passage_doc = corpus_passage_embeddings(
+        model, model_ref, corpus_ref, store, cfg.batch_size, cfg.passages
+    )
     query_vectors = encode_queries(model, queries["text"].to_list(), cfg.passages, cfg.batch_size)
-    return ranked_dense_metrics(query_vectors, doc_vectors, queries["query_id"].to_list(), doc_ids, qrels, cfg.k_values,
-                                cfg.dims, passage_doc)
+    return ranked_dense_metrics(
+        query_vectors, doc_vectors, queries["query_id"].to_list(), doc_ids, qrels, cfg.k_values, cfg.dims, passage_doc
+    )
 
 
 def evaluate_model(
@@ -188,23 +234,36 @@ def evaluate_model(
     return result, by_dim
 
 
-def evaluate_bm25(corpus_ref: DatasetRef, queries_ref: DatasetRef, qrels_ref: DatasetRef, ks: list[int],
-                  engine: str = "bm25s") -> tuple[Scores, pl.DataFrame]:
+def evaluate_bm25(
+    corpus_ref: DatasetRef, queries_ref: DatasetRef, qrels_ref: DatasetRef, ks: list[int], engine: str = "bm25s"
+) -> tuple[Scores, pl.DataFrame]:
     """BM25 on the judged queries of one qrels split: its scores and its ranking as a ranking_frame table."""
     queries, qrels = judged_queries(queries_ref, qrels_ref)
     corpus = read_frame(corpus_ref)
     query_ids, doc_ids = queries["query_id"].to_list(), corpus["doc_id"].to_list()
-    result, ranking = bm25_ranked(queries["text"].to_list(), query_ids, corpus["text"].to_list(), doc_ids, qrels, ks, engine)
+    result, ranking = bm25_ranked(
+        queries["text"].to_list(), query_ids, corpus["text"].to_list(), doc_ids, qrels, ks, engine
+    )
     return result, ranking_frame(query_ids, doc_ids, ranking)
 
 
-def hybrid_scores(rankings: dict[str, np.ndarray], lexical: pl.DataFrame, corpus_ref: DatasetRef, queries_ref: DatasetRef,
-                  qrels_ref: DatasetRef, ks: list[int], rrf_k: int) -> dict[str, Scores]:
+def hybrid_scores(
+    rankings: dict[str, np.ndarray],
+    lexical: pl.DataFrame,
+    corpus_ref: DatasetRef,
+    queries_ref: DatasetRef,
+    qrels_ref: DatasetRef,
+    ks: list[int],
+    rrf_k: int,
+) -> dict[str, Scores]:
     """Each model's dense ranking (corpus rows, judged queries in file order) fused with BM25's ranking table by RRF."""
     queries, qrels = judged_queries(queries_ref, qrels_ref)
     query_ids, doc_ids = queries["query_id"].to_list(), read_frame(corpus_ref)["doc_id"].to_list()
     lexical_rows = ranking_rows(lexical, query_ids, doc_ids, max(ks))
-    return {role: hybrid_metrics(rows, lexical_rows, query_ids, doc_ids, qrels, ks, rrf_k) for role, rows in rankings.items()}
+    return {
+        role: hybrid_metrics(rows, lexical_rows, query_ids, doc_ids, qrels, ks, rrf_k)
+        for role, rows in rankings.items()
+    }
 
 
 def per_query_frame(role: str, per_query: dict[str, dict[str, float]]) -> pl.DataFrame:

@@ -57,8 +57,13 @@ def _mean(per_query: PerQuery, metric: str) -> float:
 
 
 def decide(
-    candidate: PerQuery, champion: PerQuery, cfg: GateConfig, champion_name: str = "champion", bm25: PerQuery | None = None,
-    candidate_hybrid: PerQuery | None = None, champion_hybrid: PerQuery | None = None,
+    candidate: PerQuery,
+    champion: PerQuery,
+    cfg: GateConfig,
+    champion_name: str = "champion",
+    bm25: PerQuery | None = None,
+    candidate_hybrid: PerQuery | None = None,
+    champion_hybrid: PerQuery | None = None,
 ) -> Decision:
     """Promote or not; the reason names every number the decision used.
 
@@ -68,8 +73,10 @@ def decide(
     hybrid = _mean(candidate_hybrid, cfg.metric) if candidate_hybrid is not None else None
     if cfg.target == "hybrid":
         if candidate_hybrid is None or champion_hybrid is None:
-            raise ValueError("gate.target=hybrid compares the candidate's and the champion's hybrids with BM25, but "
-                             "their per-query metrics were not given; turn eval.bm25 on or set gate.target=dense")
+            raise ValueError(
+                "gate.target=hybrid compares the candidate's and the champion's hybrids with BM25, but "
+                "their per-query metrics were not given; turn eval.bm25 on or set gate.target=dense"
+            )
         candidate, champion = candidate_hybrid, champion_hybrid
     label = "hybrid " if cfg.target == "hybrid" else ""
     for side, per_query in ((champion_name, champion), ("BM25", bm25)):
@@ -79,7 +86,9 @@ def decide(
                 "a paired decision needs the same queries"
             )
     needed = [cfg.metric, *cfg.guards]
-    sides = [("candidate", candidate, needed), (champion_name, champion, needed)] + ([("BM25", bm25, [cfg.metric])] if bm25 else [])
+    sides = [("candidate", candidate, needed), (champion_name, champion, needed)] + (
+        [("BM25", bm25, [cfg.metric])] if bm25 else []
+    )
     for side, per_query, wanted in sides:
         sample = next(iter(per_query.values()), {})
         missing = [m for m in wanted if m not in sample]
@@ -98,11 +107,21 @@ def decide(
         if cfg.target == "hybrid":
             failures.append(f"the hybrid's {cfg.metric} {new:.4f} is below BM25's {floor:.4f} on the same queries")
         else:
-            fused = (f"; the hybrid (RRF of BM25 and the candidate) scores {hybrid:.4f} — if your search is hybrid, "
-                     "gate on it with gate.target=hybrid") if hybrid is not None else ""
-            failures.append(f"the candidate's {cfg.metric} {new:.4f} is below BM25's {floor:.4f} on the same queries{fused}")
+            fused = (
+                (
+                    f"; the hybrid (RRF of BM25 and the candidate) scores {hybrid:.4f} — if your search is hybrid, "
+                    "gate on it with gate.target=hybrid"
+                )
+                if hybrid is not None
+                else ""
+            )
+            failures.append(
+                f"the candidate's {cfg.metric} {new:.4f} is below BM25's {floor:.4f} on the same queries{fused}"
+            )
     if not (delta > 0 and delta >= cfg.min_delta):
-        failures.append(f"gain {delta:+.4f} is below min_delta {cfg.min_delta:.4f}" if delta > 0 else f"no gain ({delta:+.4f})")
+        failures.append(
+            f"gain {delta:+.4f} is below min_delta {cfg.min_delta:.4f}" if delta > 0 else f"no gain ({delta:+.4f})"
+        )
     if p_value is not None and p_value >= cfg.alpha:
         failures.append(f"paired randomization p={p_value:.4f} is not below alpha {cfg.alpha}")
     for guard, change in guard_deltas.items():
@@ -119,7 +138,15 @@ def decide(
         above = f", not below BM25 {floor:.4f}" if floor is not None else ""
         reason = f"promoted: {head}; gain >= min_delta {cfg.min_delta:.4f}, {significance}guards ok ({guards}){above}"
     return Decision(
-        promote=not failures, reason=reason, metric=cfg.metric, candidate=new, champion=old, delta=delta,
-        p_value=p_value, guard_deltas=guard_deltas, target=cfg.target,
-        bm25=_mean(bm25, cfg.metric) if bm25 is not None else None, hybrid=hybrid,
+        promote=not failures,
+        reason=reason,
+        metric=cfg.metric,
+        candidate=new,
+        champion=old,
+        delta=delta,
+        p_value=p_value,
+        guard_deltas=guard_deltas,
+        target=cfg.target,
+        bm25=_mean(bm25, cfg.metric) if bm25 is not None else None,
+        hybrid=hybrid,
     )

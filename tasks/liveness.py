@@ -18,10 +18,11 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def sweep_partial(root: Path, patterns: tuple[str, ...] = STORE_PARTIALS, stale_after: timedelta = STALE_AFTER) -> list[Path]:
+def sweep_partial(
+    root: Path, patterns: tuple[str, ...] = STORE_PARTIALS, stale_after: timedelta = STALE_AFTER
+) -> list[Path]:
     """Remove what killed runs left half-built under `root`; return what was removed.
 
     A match goes when its `.owner.lock` (for a file: the file itself) can be taken and is not empty (its owner is
@@ -182,8 +185,12 @@ class RunRecord:
 
     def __init__(self, folder: Path, **info: Any) -> None:
         self.path = Path(folder) / f"{os.getpid()}.json"
-        self.data = {"pid": os.getpid(), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                     "flow_runs": [], **info}
+        self.data = {
+            "pid": os.getpid(),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "flow_runs": [],
+            **info,
+        }
         self.fd: int | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.write()
@@ -262,7 +269,13 @@ def _live_records(folder: Path) -> list[Path]:
 
 def _crash(client: Any, flow_run_id: str, why: str) -> bool:
     """Mark one unfinished flow run (and its unfinished task runs) Crashed; False when it is gone or already final."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterState, TaskRunFilterStateType
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterState,
+        TaskRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
     from prefect.exceptions import ObjectNotFound
     from prefect.states import Crashed
@@ -273,8 +286,12 @@ def _crash(client: Any, flow_run_id: str, why: str) -> bool:
         return False
     if run.state is None or run.state.is_final():
         return False
-    unfinished = TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING])))
-    for task_run in client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])), task_run_filter=unfinished):
+    unfinished = TaskRunFilter(
+        state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))
+    )
+    for task_run in client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])), task_run_filter=unfinished
+    ):
         client.set_task_run_state(task_run.id, Crashed(message=why), force=True)
     client.set_flow_run_state(run.id, Crashed(message=why), force=True)
     return True
@@ -302,7 +319,9 @@ def sweep_runs(client: Any, folder: Path, key: str, unrecorded: bool = False) ->
                 continue  # replaced meanwhile, or another database's runs: leave it to a sweep that can reach them
             for flow_run_id in data.get("flow_runs", []):
                 recorded.add(flow_run_id)
-                why = f"its process (pid {data.get('pid')}) died without finishing it; marked Crashed by a later start-up"
+                why = (
+                    f"its process (pid {data.get('pid')}) died without finishing it; marked Crashed by a later start-up"
+                )
                 if _crash(client, flow_run_id, why):
                     crashed.append(flow_run_id)
             path.unlink()  # only once every run it names is settled; an API error leaves it for the next sweep

@@ -49,7 +49,9 @@ class DuplicateRetrieval(ValueError):
     """A run lists the same document twice for one query."""
 
 
-def trec_ranks(query: np.ndarray, score: np.ndarray, doc: np.ndarray | Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def trec_ranks(
+    query: np.ndarray, score: np.ndarray, doc: np.ndarray | Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
     """0-based trec_eval rank of every row within its query: score descending, then document id descending.
 
     doc: codes that sort like the document ids, or a function giving such codes for the rows it is passed (only rows
@@ -102,8 +104,14 @@ def packed_argsort(key: np.ndarray) -> np.ndarray:
 Same = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (run rows, other indices) -> do they hold the same document
 
 
-def judged_rows(query: np.ndarray, doc: np.ndarray, judged_query: np.ndarray, judged_doc: np.ndarray,
-                same_judged: Same, same_run: Same) -> np.ndarray:
+def judged_rows(
+    query: np.ndarray,
+    doc: np.ndarray,
+    judged_query: np.ndarray,
+    judged_doc: np.ndarray,
+    same_judged: Same,
+    same_run: Same,
+) -> np.ndarray:
     """Run row of every judged document, -1 where it was not retrieved.
 
     doc, judged_doc: a non-negative integer per document (codes, or 64-bit hashes), equal for the same document.
@@ -137,7 +145,7 @@ def judged_rows(query: np.ndarray, doc: np.ndarray, judged_query: np.ndarray, ju
         hit = same_judged(candidate, single)
         out[single[hit]] = candidate[hit]
     for j in np.flatnonzero(high - low > 1):
-        candidates = row[low[j]: high[j]]
+        candidates = row[low[j] : high[j]]
         hit = same_judged(candidates, np.full(len(candidates), j))
         if hit.any():
             out[j] = candidates[hit][0]
@@ -156,16 +164,19 @@ def _check_repeats(key: np.ndarray, row: np.ndarray, repeat: np.ndarray, same_ru
     ends = np.searchsorted(key, key[starts], "right")
     for start, end in zip(starts[ends - starts > 2], ends[ends - starts > 2]):  # three or more rows share a key
         members = row[start:end]
-        pairs += [(np.full(len(members) - i - 2, members[i]), members[i + 2:]) for i in range(len(members) - 2)]
+        pairs += [(np.full(len(members) - i - 2, members[i]), members[i + 2 :]) for i in range(len(members) - 2)]
     for first, second in pairs:
         twice = same_run(first, second)
         if twice.any():
-            raise DuplicateRetrieval(f"run row {int(second[twice][0])} repeats the (query, document) of run row "
-                                     f"{int(first[twice][0])}; a run lists each document at most once per query")
+            raise DuplicateRetrieval(
+                f"run row {int(second[twice][0])} repeats the (query, document) of run row "
+                f"{int(first[twice][0])}; a run lists each document at most once per query"
+            )
 
 
-def metric_arrays(query: np.ndarray, doc: np.ndarray, score: np.ndarray, judged: Judgements, n_queries: int,
-                  ks: Iterable[int]) -> dict[str, np.ndarray]:
+def metric_arrays(
+    query: np.ndarray, doc: np.ndarray, score: np.ndarray, judged: Judgements, n_queries: int, ks: Iterable[int]
+) -> dict[str, np.ndarray]:
     """Per-query values of every metric at every K, for a run as flat arrays (one entry per retrieved document).
 
     query: [N] query row (same numbering as judged.query, 0 .. n_queries - 1); doc: [N] codes >= 0 that sort like the
@@ -183,10 +194,14 @@ def metric_arrays(query: np.ndarray, doc: np.ndarray, score: np.ndarray, judged:
     rows = judged_rows(query, doc, judged.query, np.maximum(judged.doc, 0), same, same_run)
     rows[judged.doc < 0] = -1
     rank = trec_ranks(query, score, doc)
-    return metrics_from_ranks(judged, np.where(rows >= 0, rank[np.maximum(rows, 0)] if len(rank) else -1, -1), n_queries, ks)
+    return metrics_from_ranks(
+        judged, np.where(rows >= 0, rank[np.maximum(rows, 0)] if len(rank) else -1, -1), n_queries, ks
+    )
 
 
-def metrics_from_ranks(judged: Judgements, rank: np.ndarray, n_queries: int, ks: Iterable[int]) -> dict[str, np.ndarray]:
+def metrics_from_ranks(
+    judged: Judgements, rank: np.ndarray, n_queries: int, ks: Iterable[int]
+) -> dict[str, np.ndarray]:
     """Per-query values of every metric at every K, from the 0-based rank of each judged document (-1: not retrieved)."""
     ks = sorted(set(ks))
     retrieved = rank >= 0
@@ -213,21 +228,27 @@ def metrics_from_ranks(judged: Judgements, rank: np.ndarray, n_queries: int, ks:
     for k in ks:
         in_cut = retrieved & (rank < k)
         dcg = np.bincount(judged.query, weights=gain * discount * in_cut, minlength=n_queries)
-        idcg = np.bincount(ideal_q, weights=ideal_gain / np.log2(ideal_rank + 2.0) * (ideal_rank < k), minlength=n_queries)
+        idcg = np.bincount(
+            ideal_q, weights=ideal_gain / np.log2(ideal_rank + 2.0) * (ideal_rank < k), minlength=n_queries
+        )
         hits = np.bincount(judged.query, weights=(relevant & in_cut).astype(np.float64), minlength=n_queries)
         precision = np.where(has_relevant, hits / k, 0.0)
         recall = hits / safe_R
         both = precision + recall
         out[f"ndcg@{k}"] = np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1.0), 0.0)
         out[f"mrr@{k}"] = np.where(first_hit <= k, 1.0 / np.where(np.isfinite(first_hit), first_hit, 1.0), 0.0)
-        out[f"map@{k}"] = np.bincount(found_q, weights=precision_at_hit * (found_rank < k), minlength=n_queries) / safe_R
+        out[f"map@{k}"] = (
+            np.bincount(found_q, weights=precision_at_hit * (found_rank < k), minlength=n_queries) / safe_R
+        )
         out[f"recall@{k}"] = recall
         out[f"precision@{k}"] = precision
         out[f"f1@{k}"] = np.where(both > 0, 2 * precision * recall / np.where(both > 0, both, 1.0), 0.0)
     return {f"{m}@{k}": out[f"{m}@{k}"] for m in METRICS for k in ks}
 
 
-def metric_matrix(doc_codes: np.ndarray, scores: np.ndarray, judged: Judgements, ks: Iterable[int]) -> dict[str, np.ndarray]:
+def metric_matrix(
+    doc_codes: np.ndarray, scores: np.ndarray, judged: Judgements, ks: Iterable[int]
+) -> dict[str, np.ndarray]:
     """Per-query values of every metric at every K, for a run as a [queries, depth] matrix (a search result).
 
     doc_codes: [n, depth] int codes that sort like the document ids, -1 for an empty slot; scores: [n, depth].
@@ -236,7 +257,9 @@ def metric_matrix(doc_codes: np.ndarray, scores: np.ndarray, judged: Judgements,
     return metric_arrays(row, doc_codes[row, column], scores[row, column], judged, doc_codes.shape[0], ks)
 
 
-def summarise(values: dict[str, np.ndarray], query_ids: list[str]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+def summarise(
+    values: dict[str, np.ndarray], query_ids: list[str]
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """(macro averages, per-query values) from metric_matrix's arrays."""
     macro = {name: float(v.mean()) if len(v) else 0.0 for name, v in values.items()}
     columns = {name: v.tolist() for name, v in values.items()}
@@ -258,7 +281,8 @@ def evaluate_run(run: Run, qrels: Qrels, ks: Iterable[int]) -> tuple[dict[str, f
             doc=np.array([code[d] for q in query_ids for d in qrels[q]], dtype=np.int64),
             grade=np.array([g for q in query_ids for g in qrels[q].values()], dtype=np.float64),
         ),
-        len(query_ids), ks,
+        len(query_ids),
+        ks,
     )
     return summarise(values, query_ids)
 
@@ -289,17 +313,26 @@ def score_frames(run: pl.DataFrame, qrels: pl.DataFrame, ks: Iterable[int]) -> t
     def same_run(run_rows: np.ndarray, other: np.ndarray) -> np.ndarray:
         return (docs.gather(run_rows) == docs.gather(other)).to_numpy()
 
-    judged = Judgements(qrels["query_id"].cast(as_row).to_physical().to_numpy().astype(np.int64),
-                        np.zeros(qrels.height, dtype=np.int64), qrels["score"].to_numpy().astype(np.float64))
-    rows = judged_rows(query, docs.hash().to_numpy(), judged.query, judged_docs.hash().to_numpy(), same_judged, same_run)
+    judged = Judgements(
+        qrels["query_id"].cast(as_row).to_physical().to_numpy().astype(np.int64),
+        np.zeros(qrels.height, dtype=np.int64),
+        qrels["score"].to_numpy().astype(np.float64),
+    )
+    rows = judged_rows(
+        query, docs.hash().to_numpy(), judged.query, judged_docs.hash().to_numpy(), same_judged, same_run
+    )
     rank = trec_ranks(query, score, lambda tied: docs.gather(tied).rank("dense").to_numpy().astype(np.int64))
-    values = metrics_from_ranks(judged, np.where(rows >= 0, rank[np.maximum(rows, 0)] if len(rank) else -1, -1), query_ids.len(), ks)
+    values = metrics_from_ranks(
+        judged, np.where(rows >= 0, rank[np.maximum(rows, 0)] if len(rank) else -1, -1), query_ids.len(), ks
+    )
     macro = {name: float(v.mean()) if len(v) else 0.0 for name, v in values.items()}
     retrieved = np.bincount(query, minlength=query_ids.len())
     return macro, pl.DataFrame({"query_id": query_ids, "retrieved": retrieved, **values})
 
 
-def score_files(run_path: str | Path, qrels_path: str | Path, ks: Iterable[int]) -> tuple[dict[str, float], pl.DataFrame]:
+def score_files(
+    run_path: str | Path, qrels_path: str | Path, ks: Iterable[int]
+) -> tuple[dict[str, float], pl.DataFrame]:
     """score_frames on a TREC run file and a TREC or BEIR qrels file; bad lines raise DataError naming each one."""
     from tasks.ingest.trec import read_qrels_frame, read_run, read_run_frame
 

@@ -55,17 +55,23 @@ def word_span(text: str, offsets: list[tuple[int, int]], start: int, end: int) -
     """Tokens [start, end) narrowed to whole words: a window that begins or ends inside a word ("…indemni|fy") would
     read as other tokens once cut out as text ("fy" is not "##fy"), and could overrun the window. The start moves on to
     the next word's first token, the end back to the last word's end; a window within one word is kept as it is."""
+
     def starts_word(i: int) -> bool:
-        return i == 0 or i >= len(offsets) or offsets[i][0] > offsets[i - 1][1] or not (
-            text[offsets[i][0] - 1].isalnum() and text[offsets[i][0]].isalnum())
+        return (
+            i == 0
+            or i >= len(offsets)
+            or offsets[i][0] > offsets[i - 1][1]
+            or not (text[offsets[i][0] - 1].isalnum() and text[offsets[i][0]].isalnum())
+        )
 
     first = next((i for i in range(start, end) if starts_word(i)), start)
     stop = next((i for i in range(end, first, -1) if starts_word(i)), end)
     return first, stop
 
 
-def split_passages(texts: list[str], tokenizer, window: int, overlap: int, max_passages: int,
-                   titles: list[str] | None = None) -> Passages:
+def split_passages(
+    texts: list[str], tokenizer, window: int, overlap: int, max_passages: int, titles: list[str] | None = None
+) -> Passages:
     """Cut each text into windows of `window` tokens of `tokenizer` (the encoder's own), as text spans of the original.
 
     `window` counts content tokens: pass the model's max_seq_length minus its special tokens. With `titles` (a text
@@ -73,8 +79,14 @@ def split_passages(texts: list[str], tokenizer, window: int, overlap: int, max_p
     windows cut the body in the room left, so no passage loses what the document is about. A title longer than a
     quarter of the window is not repeated (the windows then cut the whole text).
     """
-    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False,
-                        return_token_type_ids=False, verbose=False)
+    encoded = tokenizer(
+        texts,
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        verbose=False,
+    )
     passages: list[str] = []
     doc: list[int] = []
     tokens = np.zeros(len(texts), dtype=np.int64)
@@ -94,7 +106,7 @@ def split_passages(texts: list[str], tokenizer, window: int, overlap: int, max_p
         last = 0
         for start in window_starts(len(body), room, min(overlap, room - 1), max_passages):
             start, end = word_span(text, body, start, min(start + room, len(body)))
-            span = text[body[start][0]:body[end - 1][1]]
+            span = text[body[start][0] : body[end - 1][1]]
             passages.append(f"{title} {span}" if title else span)
             doc.append(row)
             last = end
@@ -102,8 +114,9 @@ def split_passages(texts: list[str], tokenizer, window: int, overlap: int, max_p
     return Passages(passages, np.asarray(doc, dtype=np.int64), tokens, dropped)
 
 
-def best_passage_search(query_vectors: np.ndarray, passage_vectors: np.ndarray, passage_doc: np.ndarray, k: int,
-                        max_per_doc: int) -> tuple[np.ndarray, np.ndarray]:
+def best_passage_search(
+    query_vectors: np.ndarray, passage_vectors: np.ndarray, passage_doc: np.ndarray, k: int, max_per_doc: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k documents per query, each scored by its best passage: ([queries, k] scores, document rows; -1 pads).
 
     Exact: with at most `max_per_doc` passages per document, a document in the true top k has its best passage among
@@ -116,9 +129,11 @@ def best_passage_search(query_vectors: np.ndarray, passage_vectors: np.ndarray, 
     out_docs = np.full((len(query_vectors), k), -1, dtype=np.int64)
     for q in range(len(query_vectors)):
         docs = passage_doc[indices[q][indices[q] >= 0]]
-        first = np.sort(np.unique(docs, return_index=True)[1])[:k]  # hits are best first: a document's first is its best
-        out_docs[q, :len(first)] = docs[first]
-        out_scores[q, :len(first)] = scores[q][first]
+        first = np.sort(np.unique(docs, return_index=True)[1])[
+            :k
+        ]  # hits are best first: a document's first is its best
+        out_docs[q, : len(first)] = docs[first]
+        out_scores[q, : len(first)] = scores[q][first]
     return out_scores, out_docs
 
 
@@ -136,8 +151,9 @@ def model_passages(model, texts: list[str], cfg: PassageConfig, titles: list[str
     return split_passages(texts, model.tokenizer, window, min(cfg.overlap, window - 1), cfg.max_passages, titles)
 
 
-def encode_passages(model, texts: list[str], cfg: PassageConfig, batch_size: int, desc: str,
-                    titles: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def encode_passages(
+    model, texts: list[str], cfg: PassageConfig, batch_size: int, desc: str, titles: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors of every passage of `texts` (under their `titles`, if given) and the text row of each; one vector
     per text when splitting is off."""
     from tasks.embeddings import encode
@@ -147,7 +163,9 @@ def encode_passages(model, texts: list[str], cfg: PassageConfig, batch_size: int
     passages = model_passages(model, texts, cfg, titles)
     window = content_window(model, cfg)
     long = int((passages.tokens > window).sum())
-    what = f"{desc} ({long} of {len(texts)} longer than {window} tokens: {len(passages.texts)} passages)" if long else desc
+    what = (
+        f"{desc} ({long} of {len(texts)} longer than {window} tokens: {len(passages.texts)} passages)" if long else desc
+    )
     return encode(model, passages.texts, batch_size, what), passages.doc
 
 
@@ -171,8 +189,13 @@ def encode_queries(model, texts: list[str], cfg: PassageConfig, batch_size: int)
     return pooled(vectors, rows, len(texts))
 
 
-def best_passages(query_vectors: np.ndarray, pair_query: np.ndarray, pair_doc: np.ndarray, passage_vectors: np.ndarray,
-                  passage_doc: np.ndarray) -> np.ndarray:
+def best_passages(
+    query_vectors: np.ndarray,
+    pair_query: np.ndarray,
+    pair_doc: np.ndarray,
+    passage_vectors: np.ndarray,
+    passage_doc: np.ndarray,
+) -> np.ndarray:
     """For each (query row, document row) pair, the row of that document's passage that scores highest for the query.
 
     `passage_doc` is sorted (documents in order, as split_passages makes it), so a document's passages are one slice.
@@ -181,7 +204,7 @@ def best_passages(query_vectors: np.ndarray, pair_query: np.ndarray, pair_doc: n
     counts = np.searchsorted(passage_doc, pair_doc, side="right") - starts
     best = starts.copy()
     for i in np.flatnonzero(counts > 1):
-        block = passage_vectors[starts[i]:starts[i] + counts[i]]
+        block = passage_vectors[starts[i] : starts[i] + counts[i]]
         best[i] = starts[i] + int(np.argmax(block @ query_vectors[pair_query[i]]))
     return best
 
@@ -218,8 +241,9 @@ def corpus_titles(corpus) -> list[str] | None:
     return corpus["title"].to_list() if "title" in corpus.columns else None
 
 
-def chooser_for(model_ref, corpus_ref, pairs, store: str, cfg: PassageConfig, batch_size: int,
-                device: str = "auto") -> PassageChooser | None:
+def chooser_for(
+    model_ref, corpus_ref, pairs, store: str, cfg: PassageConfig, batch_size: int, device: str = "auto"
+) -> PassageChooser | None:
     """The PassageChooser of a training set under the model of `model_ref` (the base model), or None when no document
     is split."""
     from tasks.embeddings import corpus_passages, load_model
@@ -234,20 +258,35 @@ def chooser_for(model_ref, corpus_ref, pairs, store: str, cfg: PassageConfig, ba
         return None
     anchors = pairs.unique("query_id", keep="first", maintain_order=True)
     query_vectors = encode_queries(model, anchors["anchor"].to_list(), cfg, batch_size)
-    return PassageChooser({q: i for i, q in enumerate(anchors["query_id"].to_list())}, query_vectors,
-                          {d: i for i, d in enumerate(doc_ids)}, texts, vectors, doc)
+    return PassageChooser(
+        {q: i for i, q in enumerate(anchors["query_id"].to_list())},
+        query_vectors,
+        {d: i for i, d in enumerate(doc_ids)},
+        texts,
+        vectors,
+        doc,
+    )
 
 
-def passage_summary(model_ref, corpus_ref, cfg: PassageConfig, store: str, batch_size: int, device: str = "auto") -> dict:
+def passage_summary(
+    model_ref, corpus_ref, cfg: PassageConfig, store: str, batch_size: int, device: str = "auto"
+) -> dict:
     """How the corpus was read (from the base model's stored passage vectors): what a person checks in the report."""
     from tasks.embeddings import corpus_passage_embeddings, load_model
 
     model = load_model(model_ref, device)
     _, doc = corpus_passage_embeddings(model, model_ref, corpus_ref, store, batch_size, cfg)
     per_doc = np.bincount(doc)
-    return {"split": cfg.split, "length": content_window(model, cfg), "overlap": cfg.overlap, "max_passages": cfg.max_passages,
-            "documents": int(len(per_doc)), "documents_split": int((per_doc > 1).sum()), "passages": int(len(doc)),
-            "documents_at_cap": int((per_doc >= cfg.max_passages).sum()) if cfg.split else 0}
+    return {
+        "split": cfg.split,
+        "length": content_window(model, cfg),
+        "overlap": cfg.overlap,
+        "max_passages": cfg.max_passages,
+        "documents": int(len(per_doc)),
+        "documents_split": int((per_doc > 1).sum()),
+        "passages": int(len(doc)),
+        "documents_at_cap": int((per_doc >= cfg.max_passages).sum()) if cfg.split else 0,
+    }
 
 
 def length_stats(tokens: np.ndarray, limit: int) -> dict:
@@ -255,5 +294,12 @@ def length_stats(tokens: np.ndarray, limit: int) -> dict:
     if len(tokens) == 0:
         return {"texts": 0, "median": 0, "p90": 0, "max": 0, "over_limit": 0, "over_limit_share": 0.0, "limit": limit}
     over = int((tokens > limit).sum())
-    return {"texts": int(len(tokens)), "median": int(np.median(tokens)), "p90": int(np.percentile(tokens, 90)),
-            "max": int(tokens.max()), "over_limit": over, "over_limit_share": round(over / len(tokens), 4), "limit": limit}
+    return {
+        "texts": int(len(tokens)),
+        "median": int(np.median(tokens)),
+        "p90": int(np.percentile(tokens, 90)),
+        "max": int(tokens.max()),
+        "over_limit": over,
+        "over_limit_share": round(over / len(tokens), 4),
+        "limit": limit,
+    }

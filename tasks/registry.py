@@ -29,10 +29,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict
 
@@ -45,7 +45,9 @@ LOCK = ".lock"
 ROLLED_BACK = "ROLLED_BACK"  # marker in a version folder: taken out of service by hand, never re-promoted automatically
 BASE = "base"  # the champion (or a baseline) when it is the configured base model rather than a registered version
 FILE_MODE, DIR_MODE = 0o644, 0o755  # a serving account other than the training one must be able to read the champion
-LOCK_TIMEOUT_S = 600.0  # registry operations hold the lock for seconds (hashing weights); ten minutes means one is stuck
+LOCK_TIMEOUT_S = (
+    600.0  # registry operations hold the lock for seconds (hashing weights); ten minutes means one is stuck
+)
 
 # The top-level files of a SentenceTransformer (or transformers) folder that decide what it computes. An allow-list,
 # not a deny-list: files the registry adds (manifest.json, report.md, ROLLED_BACK) and whatever a trainer leaves behind
@@ -80,8 +82,11 @@ def line_root(root: str | Path, line: str = DEFAULT_LINE) -> Path:
 def lines(root: str | Path) -> list[str]:
     """The model lines under a registry root that hold a version or a pointer, the default line first."""
     others = Path(root) / LINES
-    named = sorted(p.name for p in others.iterdir() if p.is_dir() and (_registered(p) or (p / POINTER).is_file())) \
-        if others.is_dir() else []
+    named = (
+        sorted(p.name for p in others.iterdir() if p.is_dir() and (_registered(p) or (p / POINTER).is_file()))
+        if others.is_dir()
+        else []
+    )
     held = _registered(root) or (Path(root) / POINTER).is_file()
     return ([DEFAULT_LINE] if held else []) + [n for n in named if n != DEFAULT_LINE]
 
@@ -126,8 +131,11 @@ def model_files(path: str | Path) -> list[str]:
         if not module_dir.is_relative_to(folder.resolve()):
             raise RegistryError(f"{modules} names module folder {sub!r}, which lies outside {folder}")
         # a module writes only what it needs to load (Pooling, Dense, Normalize): all of it defines the model
-        names.update(p.relative_to(folder).as_posix() for p in (folder / sub).rglob("*")
-                     if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        names.update(
+            p.relative_to(folder).as_posix()
+            for p in (folder / sub).rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        )
     if not any(fnmatch.fnmatchcase(Path(name).name, w) for name in names for w in WEIGHTS):
         raise RegistryError(f"{folder} holds no weights (*.safetensors or *.bin): not a model folder")
     return sorted(names)
@@ -170,7 +178,7 @@ def version_of(ref: ModelRef) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -256,13 +264,19 @@ def _registered(root: str | Path) -> list[str]:
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file())
+    return sorted(
+        p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file()
+    )
 
 
 def _check_registered(root: str | Path, version: str) -> None:
     known = _registered(root)
     if version not in known:
-        hint = " (a path is not accepted: a model enters the registry through a run)" if "/" in version or "\\" in version else ""
+        hint = (
+            " (a path is not accepted: a model enters the registry through a run)"
+            if "/" in version or "\\" in version
+            else ""
+        )
         raise RegistryError(
             f"{version!r} is not a registered version id in {root}{hint}; registered: {', '.join(known) or 'none'}"
         )
@@ -289,12 +303,16 @@ def verify(root: str | Path, version: str) -> ModelRef:
         )
     added = sorted(set(model_files(folder)) - set(recorded))
     if added:
-        raise RegistryError(f"{folder} holds model files its manifest does not list: {', '.join(added)}; "
-                            f"they were added after registration: remove them or register the model again")
+        raise RegistryError(
+            f"{folder} holds model files its manifest does not list: {', '.join(added)}; "
+            f"they were added after registration: remove them or register the model again"
+        )
     for name, expected in sorted(recorded.items()):
         file = folder / name
         if not file.is_file():
-            raise RegistryError(f"{file} is missing: version {version} was registered with it (sha256 {expected[:16]}...)")
+            raise RegistryError(
+                f"{file} is missing: version {version} was registered with it (sha256 {expected[:16]}...)"
+            )
         found = file_sha256(file)
         if found != expected:
             raise RegistryError(
@@ -373,8 +391,10 @@ def _stage(candidate: ModelRef, version: str, root: Path, files: dict[str, str |
         checksums = _checksums(staging)
         identity = _digest(checksums)
         if identity[:12] != version:
-            raise RegistryError(f"{candidate.path} changed while it was copied into the registry "
-                                f"(version {version} before, {identity[:12]} after); register it again")
+            raise RegistryError(
+                f"{candidate.path} changed while it was copied into the registry "
+                f"(version {version} before, {identity[:12]} after); register it again"
+            )
         record = {
             "created_at": _now(),
             **manifest,
@@ -405,10 +425,18 @@ def _place(staging: Path, folder: Path) -> None:
 def _write_promotion(root: Path, state: dict, version: str, ref: ModelRef, baseline: str, by: str) -> None:
     at = _now()
     event = {"action": "promote", "version": version, "baseline": baseline, "by": by, "at": at}
-    _write_json(root / POINTER, {
-        "version": version, "path": ref.path, "sha256": ref.sha256, "name": ref.name,
-        "baseline": baseline, "promoted_at": at, "history": [*state.get("history", []), event],
-    })
+    _write_json(
+        root / POINTER,
+        {
+            "version": version,
+            "path": ref.path,
+            "sha256": ref.sha256,
+            "name": ref.name,
+            "baseline": baseline,
+            "promoted_at": at,
+            "history": [*state.get("history", []), event],
+        },
+    )
 
 
 def register(
@@ -447,11 +475,16 @@ def register(
                 promoted = promote  # not asked, or already champion (the same model registered again)
             elif (folder / ROLLED_BACK).exists():
                 promoted = False
-                note = f"version {version} was rolled back by hand; promote it explicitly with `embedforge models promote {version}`"
+                note = (
+                    f"version {version} was rolled back by hand; "
+                    f"promote it explicitly with `embedforge models promote {version}`"
+                )
             elif gated != current:
                 promoted = False
-                note = (f"the champion moved from {gated} to {current} after the gate judged {version} against {gated}, "
-                        f"so {version} was registered without promotion; the next run judges against {current}")
+                note = (
+                    f"the champion moved from {gated} to {current} after the gate judged {version} against {gated}, "
+                    f"so {version} was registered without promotion; the next run judges against {current}"
+                )
             else:
                 # the baseline recorded is the one the gate judged against (equal to the champion, checked above)
                 _write_promotion(root, state, version, verify(root, version), baseline=gated, by="gate")
@@ -487,24 +520,41 @@ def rollback(root: str | Path) -> dict | None:
         if not current:
             raise RegistryError(f"nothing to roll back in {root}: the base model is already the champion")
         if "baseline" not in state:
-            raise RegistryError(f"{root / POINTER} was written by an older embedforge and records no baseline to roll "
-                                f"back to; promote a version by hand, or delete it to make the base model champion")
+            raise RegistryError(
+                f"{root / POINTER} was written by an older embedforge and records no baseline to roll "
+                f"back to; promote a version by hand, or delete it to make the base model champion"
+            )
         target = state["baseline"]
         if target != BASE:
             if target not in _registered(root):
-                raise RegistryError(f"cannot roll back {current}: {target}, the model it replaced, is no longer in {root} "
-                                    f"(pruned?); promote another version by hand with `embedforge models promote`")
+                raise RegistryError(
+                    f"cannot roll back {current}: {target}, the model it replaced, is no longer in {root} "
+                    f"(pruned?); promote another version by hand with `embedforge models promote`"
+                )
             ref = verify(root, target)
         _write_json(root / current / ROLLED_BACK, {"rolled_back_at": _now()})
         event = {"action": "rollback", "version": target, "replaced": current, "at": _now()}
         events = [*state.get("history", []), event]
         if target == BASE:
-            pointer = {"version": None, "path": None, "sha256": None, "name": None, "baseline": None, "promoted_at": None}
+            pointer = {
+                "version": None,
+                "path": None,
+                "sha256": None,
+                "name": None,
+                "baseline": None,
+                "promoted_at": None,
+            }
         else:
             # the target takes back its own baseline, so a second rollback continues down the chain
             last = _last_promotions(events).get(target, {})
-            pointer = {"version": target, "path": ref.path, "sha256": ref.sha256, "name": ref.name,
-                       "baseline": last.get("baseline", BASE), "promoted_at": last.get("at")}
+            pointer = {
+                "version": target,
+                "path": ref.path,
+                "sha256": ref.sha256,
+                "name": ref.name,
+                "baseline": last.get("baseline", BASE),
+                "promoted_at": last.get("at"),
+            }
         _write_json(root / POINTER, {**pointer, "history": events})
         return read_champion(root)
 
@@ -560,8 +610,16 @@ def code_version() -> str:
     """The git commit of the code that produced a model (with '+dirty' for uncommitted changes), else the package version."""
     here = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         from importlib.metadata import PackageNotFoundError, version

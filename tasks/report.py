@@ -26,7 +26,9 @@ def _cutoffs(metrics: dict[str, float]) -> list[int]:
 REFERENCES = ("bm25", "hybrid")  # rows that are baselines, not models: no change against the base model
 
 
-def metrics_table(rows: dict[str, dict[str, float]], columns: tuple[str, ...] = HEADLINE, baseline: str = "base") -> str:
+def metrics_table(
+    rows: dict[str, dict[str, float]], columns: tuple[str, ...] = HEADLINE, baseline: str = "base"
+) -> str:
     """Markdown table, one row per model, with the relative change against `baseline` in brackets (models only)."""
     lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
     base = rows.get(baseline, {})
@@ -93,7 +95,9 @@ def chart_png(summary: dict) -> bytes:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for name, values in rows.items():
         ks = _cutoffs(values)
-        left.plot(ks, [values[f"ndcg@{k}"] for k in ks], marker="o", label=name, linestyle="--" if name in REFERENCES else "-")
+        left.plot(
+            ks, [values[f"ndcg@{k}"] for k in ks], marker="o", label=name, linestyle="--" if name in REFERENCES else "-"
+        )
     left.set_xscale("log")
     left.set(title="NDCG@K on the test queries", xlabel="K", ylabel="NDCG@K")
     left.legend()
@@ -126,11 +130,16 @@ def against_bm25(summary: dict) -> str | None:
     metric = summary.get("decision", {}).get("metric", "ndcg@10")
     candidate, lexical = summary["metrics"]["candidate"][metric], bm25[metric]
     side = "above" if candidate > lexical else "level with" if candidate == lexical else "**below**"
-    line = f"**Against BM25:** the candidate's {metric} {candidate:.4f} is {side} BM25's {lexical:.4f} ({candidate - lexical:+.4f})"
+    line = (
+        f"**Against BM25:** the candidate's {metric} {candidate:.4f} is {side} BM25's {lexical:.4f} "
+        f"({candidate - lexical:+.4f})"
+    )
     if hybrid:
         fused = hybrid[metric]
-        line += (f"; the hybrid (reciprocal-rank fusion of BM25 and the candidate, k={summary.get('rrf_k')}) scores "
-                 f"{fused:.4f} ({fused - lexical:+.4f} over BM25, {fused - candidate:+.4f} over the candidate alone)")
+        line += (
+            f"; the hybrid (reciprocal-rank fusion of BM25 and the candidate, k={summary.get('rrf_k')}) scores "
+            f"{fused:.4f} ({fused - lexical:+.4f} over BM25, {fused - candidate:+.4f} over the candidate alone)"
+        )
     target = summary.get("decision", {}).get("target", "dense")
     return line + (". The gate compared the hybrids." if target == "hybrid" else ".")
 
@@ -143,14 +152,21 @@ def _final_loss(training: dict) -> str:
 
 def steps_table(steps: dict[str, dict]) -> str:
     """Every step with cache hit, time and peak memory, and the total (time summed, memory the highest step's)."""
+
     def gb(s: dict) -> str:
         return f"{s['peak_gb']:.2f}" if s.get("peak_gb") is not None else "—"
 
     lines = ["| step | cached | seconds | peak GB |", "|---|---|---:|---:|"]
-    lines += [f"| {name} | {'yes' if s['cached'] else 'no'} | {s['seconds']:.1f} | {gb(s)} |" for name, s in steps.items()]
+    lines += [
+        f"| {name} | {'yes' if s['cached'] else 'no'} | {s['seconds']:.1f} | {gb(s)} |" for name, s in steps.items()
+    ]
     peaks = [s["peak_gb"] for s in steps.values() if s.get("peak_gb") is not None]
     total = sum(s["seconds"] for s in steps.values())
-    lines.append(f"| **total** | | **{total:.1f}** | **{max(peaks):.2f}** |" if peaks else f"| **total** | | **{total:.1f}** | — |")
+    lines.append(
+        f"| **total** | | **{total:.1f}** | **{max(peaks):.2f}** |"
+        if peaks
+        else f"| **total** | | **{total:.1f}** | — |"
+    )
     return "\n".join(lines)
 
 
@@ -159,23 +175,32 @@ def mining_table(report: dict) -> str:
     deeper or at a looser margin, the random fill) and its held-out-label false-negative estimate."""
     rates, origins = report.get("false_negative_rate", {}), report.get("origins", {})
     warnings = [f"**Warning:** {w}" for w in report.get("warnings", [])]
-    lines = ["| strategy | negatives | top-k | deeper | relaxed | random | false-negative rate (held-out labels) |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| strategy | negatives | top-k | deeper | relaxed | random | false-negative rate (held-out labels) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, rows in sorted(report["rows"].items()):
         rate = f"{rates[name]:.1%}" if name in rates else "–"
-        split = " | ".join(str(origins[name].get(o, 0)) if name in origins else "–" for o in ("top_k", "deeper", "relaxed", "random"))
+        split = " | ".join(
+            str(origins[name].get(o, 0)) if name in origins else "–" for o in ("top_k", "deeper", "relaxed", "random")
+        )
         lines.append(f"| {name} | {rows} | {split} | {rate} |")
     if "all" in rates:
         lines.append(f"| **all** | {sum(report['rows'].values())} | | | | | {rates['all']:.1%} |")
     checked = report.get("false_negative_pairs", 0)
     notes = []
     if "random_share" in report:
-        notes.append(f"Random negatives: {report['random_share']:.1%} ({report['pairs_short']} pairs short of real "
-                     f"candidates; {report['pairs_widened']} pairs widened; mining.fill={report['fill']}). Deeper: further "
-                     "down each strategy's list; relaxed: at a looser margin, still below the positive's score.")
-    notes.append(f"False-negative rate: mined again for the {checked} pairs whose query has other positives, hiding those, "
-                 "and counted the negatives that are in fact relevant." if checked else
-                 "No query has several positives, so no false-negative estimate.")
+        notes.append(
+            f"Random negatives: {report['random_share']:.1%} ({report['pairs_short']} pairs short of real "
+            f"candidates; {report['pairs_widened']} pairs widened; mining.fill={report['fill']}). Deeper: further "
+            "down each strategy's list; relaxed: at a looser margin, still below the positive's score."
+        )
+    notes.append(
+        f"False-negative rate: mined again for the {checked} pairs whose query has other positives, hiding those, "
+        "and counted the negatives that are in fact relevant."
+        if checked
+        else "No query has several positives, so no false-negative estimate."
+    )
     return "\n\n".join([*warnings, "\n".join(lines), *notes])
 
 
@@ -191,8 +216,11 @@ def difficulty_png(negatives) -> bytes:
         part = scored.filter(pl.col("stage") == stage)
         for name in sorted(part["strategy"].unique().to_list()):
             ax.hist(part.filter(pl.col("strategy") == name)["difficulty"].to_numpy(), bins=30, alpha=0.55, label=name)
-        ax.set(title=f"stage {stage + 1}" if len(stages) > 1 else "negative difficulty",
-               xlabel="score / positive score", ylabel="negatives")
+        ax.set(
+            title=f"stage {stage + 1}" if len(stages) > 1 else "negative difficulty",
+            xlabel="score / positive score",
+            ylabel="negatives",
+        )
         if part.height:
             ax.legend()
     return _png(fig, dpi=100)
@@ -203,7 +231,9 @@ def publish_mining(report: dict, negatives) -> None:
     from prefect.artifacts import create_markdown_artifact
 
     png = base64.b64encode(difficulty_png(negatives)).decode()
-    markdown = "\n\n".join(["# Hard-negative mining", mining_table(report), f"![difficulty](data:image/png;base64,{png})"])
+    markdown = "\n\n".join(
+        ["# Hard-negative mining", mining_table(report), f"![difficulty](data:image/png;base64,{png})"]
+    )
     create_markdown_artifact(markdown=markdown, key=MINING_KEY, description="hard negatives per strategy")
 
 
@@ -212,33 +242,42 @@ def budget_line(training: dict) -> str | None:
     budget = training.get("budget")
     if not budget or not budget["capped"]:
         return None
-    return (f"**Stopped by the time budget** (train.budget_minutes={budget['minutes']:g}): at {budget['seconds_per_step']:g} s "
-            f"a step, {budget['steps_allowed']} of {budget['planned_steps']} planned steps, {training['epochs']:g} of "
-            f"{training['planned_epochs']:g} epochs; the learning rate schedule was shortened to end there.")
+    return (
+        f"**Stopped by the time budget** (train.budget_minutes={budget['minutes']:g}): at {budget['seconds_per_step']:g} s "
+        f"a step, {budget['steps_allowed']} of {budget['planned_steps']} planned steps, {training['epochs']:g} of "
+        f"{training['planned_epochs']:g} epochs; the learning rate schedule was shortened to end there."
+    )
 
 
 def auto_table(search: dict) -> str:
     """The trials of the recipe search, each with its dev curve, and why the pick won; judged on held-out training
     queries only, never on the test queries."""
     recipe = search["recipe"]
-    lines = [f"**Chosen:** lr {recipe['learning_rate']:g}, batch {recipe['batch_size']}, {recipe['epochs']:g} epochs — {search['why']}. "
-             f"Trials trained on {search['trial_pairs']} of the {search['train_pairs']} training pairs (whole queries) and were "
-             f"judged on {search['dev_fraction']:.0%} of their queries held out (dev); the test queries "
-             f"scored only the final model, trained on all training queries. Successive halving, eta {search['eta']}, "
-             f"rungs of {', '.join(f'{e:g}' for e in search['rungs'])} epochs."]
+    lines = [
+        f"**Chosen:** lr {recipe['learning_rate']:g}, batch {recipe['batch_size']}, {recipe['epochs']:g} epochs — "
+        f"{search['why']}. "
+        f"Trials trained on {search['trial_pairs']} of the {search['train_pairs']} training pairs (whole queries) and were "
+        f"judged on {search['dev_fraction']:.0%} of their queries held out (dev); the test queries "
+        f"scored only the final model, trained on all training queries. Successive halving, eta {search['eta']}, "
+        f"rungs of {', '.join(f'{e:g}' for e in search['rungs'])} epochs."
+    ]
     for note in (search.get("stopped"), search.get("capped")):
         if note:
             lines.append(f"**Budget:** {note}")
-    rows = ["| trial | rung | lr | batch | epochs | dev NDCG@10 | dev curve (step: NDCG@10) | seconds |",
-            "|---|---:|---:|---:|---:|---:|---|---:|"]
+    rows = [
+        "| trial | rung | lr | batch | epochs | dev NDCG@10 | dev curve (step: NDCG@10) | seconds |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
     best = max((t["dev_ndcg@10"] for t in search["trials"] if t["dev_ndcg@10"] is not None), default=None)
     for t in search["trials"]:
         score = "—" if t["dev_ndcg@10"] is None else f"{t['dev_ndcg@10']:.4f}"
         if t["dev_ndcg@10"] is not None and t["dev_ndcg@10"] == best:
             score = f"**{score}**"
         curve = ", ".join(f"{step}: {value:.3f}" for step, value in t["dev_curve"]) or "—"
-        rows.append(f"| {t['name']} | {t['rung']} | {t['learning_rate']:g} | {t['batch_size']} | {t['epochs']:g} | {score} | "
-                    f"{curve} | {t['seconds']:.0f}{' (cached)' if t['cached'] else ''} |")
+        rows.append(
+            f"| {t['name']} | {t['rung']} | {t['learning_rate']:g} | {t['batch_size']} | {t['epochs']:g} | {score} | "
+            f"{curve} | {t['seconds']:.0f}{' (cached)' if t['cached'] else ''} |"
+        )
     return "\n\n".join([*lines, "\n".join(rows)])
 
 
@@ -256,8 +295,9 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
         "## Test metrics",
         metrics_table(rows),
         "In brackets: change against the base model. bm25 and hybrid are baselines on the same queries (hybrid: "
-        f"reciprocal-rank fusion of BM25 and the candidate, k={summary.get('rrf_k')})." if "hybrid" in rows else
-        "In brackets: change against the base model.",
+        f"reciprocal-rank fusion of BM25 and the candidate, k={summary.get('rrf_k')})."
+        if "hybrid" in rows
+        else "In brackets: change against the base model.",
     ]
     if chart:
         parts.append(f"![metrics chart]({chart})")
@@ -270,16 +310,27 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
             *[f"- warning: {w}" for w in ingest.get("warnings", [])],
         ]
         if ingest.get("lengths"):
-            parts.append("\n".join(["| texts | count | median tokens | p90 | max | over the model's limit |", "|---|---:|---:|---:|---:|---:|"]
-                                    + [f"| {kind} | {s['texts']} | {s['median']} | {s['p90']} | {s['max']} | "
-                                       f"{s['over_limit']} ({s['over_limit_share']:.0%} over {s['limit']}) |"
-                                       for kind, s in ingest["lengths"].items()]))
+            parts.append(
+                "\n".join(
+                    [
+                        "| texts | count | median tokens | p90 | max | over the model's limit |",
+                        "|---|---:|---:|---:|---:|---:|",
+                    ]
+                    + [
+                        f"| {kind} | {s['texts']} | {s['median']} | {s['p90']} | {s['max']} | "
+                        f"{s['over_limit']} ({s['over_limit_share']:.0%} over {s['limit']}) |"
+                        for kind, s in ingest["lengths"].items()
+                    ]
+                )
+            )
     read = summary.get("passages")
     if read and read.get("split"):
-        parts.append(f"Documents longer than {read['length']} tokens were read as passages of {read['length']} tokens "
-                     f"(overlap {read['overlap']}), each scored by its best passage: {read['documents_split']} of "
-                     f"{read['documents']} documents split, {read['passages']} passages; {read['documents_at_cap']} "
-                     f"reached the cap of {read['max_passages']} passages (beyond it a document is not read).")
+        parts.append(
+            f"Documents longer than {read['length']} tokens were read as passages of {read['length']} tokens "
+            f"(overlap {read['overlap']}), each scored by its best passage: {read['documents_split']} of "
+            f"{read['documents']} documents split, {read['passages']} passages; {read['documents_at_cap']} "
+            f"reached the cap of {read['max_passages']} passages (beyond it a document is not read)."
+        )
     elif read:
         parts.append("Every document was read only up to the model's limit (eval.passages.split=false).")
     if summary.get("dims"):
@@ -295,8 +346,12 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
         if cut := budget_line(training):
             parts.append(cut)
         if len(training.get("datasets", {})) > 1:
-            parts.append("\n".join(["| dataset | rows | loss |", "|---|---:|---|"]
-                                    + [f"| {name} | {d['rows']} | {d['loss']} |" for name, d in training["datasets"].items()]))
+            parts.append(
+                "\n".join(
+                    ["| dataset | rows | loss |", "|---|---:|---|"]
+                    + [f"| {name} | {d['rows']} | {d['loss']} |" for name, d in training["datasets"].items()]
+                )
+            )
         diagnosis = training.get("diagnosis")
         if diagnosis:
             evidence = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in diagnosis["evidence"].items())
@@ -305,17 +360,26 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
         dev = training.get("dev")
         if dev:
             history = ", ".join(f"step {step}: {value:.4f}" for step, value in dev["ndcg@10_by_step"])
-            parts.append(f"**Dev set** ({dev['queries']} held-out queries, {dev['documents']} documents): NDCG@10 {history}; "
-                         f"kept the checkpoint of step {dev['best_checkpoint_step']}")
+            parts.append(
+                f"**Dev set** ({dev['queries']} held-out queries, {dev['documents']} documents): NDCG@10 {history}; "
+                f"kept the checkpoint of step {dev['best_checkpoint_step']}"
+            )
     if summary.get("auto"):
         parts += ["## Recipe search (train.auto)", auto_table(summary["auto"])]
     if summary.get("mining", {}).get("rows"):
         parts += ["## Hard negatives", mining_table(summary["mining"])]
     if summary.get("curriculum"):
-        parts += ["## Curriculum stages", "\n".join(
-            ["| stage | cached | seconds | mean loss | loss curve |", "|---:|---|---:|---:|---|"]
-            + [f"| {r['stage']} | {'yes' if r['cached'] else 'no'} | {r['seconds']:.1f} | {r['train_loss']:.4f} | {r.get('loss_curve') or '—'} |"
-               for r in summary["curriculum"]])]
+        parts += [
+            "## Curriculum stages",
+            "\n".join(
+                ["| stage | cached | seconds | mean loss | loss curve |", "|---:|---|---:|---:|---|"]
+                + [
+                    f"| {r['stage']} | {'yes' if r['cached'] else 'no'} | {r['seconds']:.1f} | {r['train_loss']:.4f} | "
+                    f"{r.get('loss_curve') or '—'} |"
+                    for r in summary["curriculum"]
+                ]
+            ),
+        ]
     if summary.get("steps"):
         parts += ["## Steps", steps_table(summary["steps"])]
     return "\n\n".join(parts) + "\n"
@@ -327,7 +391,9 @@ def with_readings(summary: dict, readings: list[dict]) -> dict:
     if readings and summary.get("training"):
         summary["training"] = {**summary["training"], "diagnosis": readings[-1]}
     if summary.get("curriculum"):
-        summary["curriculum"] = [{**row, "loss_curve": reading["advice"]} for row, reading in zip(summary["curriculum"], readings)]
+        summary["curriculum"] = [
+            {**row, "loss_curve": reading["advice"]} for row, reading in zip(summary["curriculum"], readings)
+        ]
     return summary
 
 
@@ -345,7 +411,9 @@ def publish(summary: dict, negatives: DatasetRef | None = None) -> None:
 
     png = base64.b64encode(chart_png(summary)).decode()
     create_markdown_artifact(
-        markdown=run_markdown(summary, chart=f"data:image/png;base64,{png}"), key=ARTIFACT_KEY, description="retraining run report"
+        markdown=run_markdown(summary, chart=f"data:image/png;base64,{png}"),
+        key=ARTIFACT_KEY,
+        description="retraining run report",
     )
     rows = _models(summary)
     create_table_artifact(

@@ -25,7 +25,9 @@ from pydantic import BaseModel
 
 logger = logging.getLogger(__name__)
 
-PROJECT_PACKAGES = tuple(p.name for p in Path(__file__).resolve().parent.parent.iterdir() if (p / "__init__.py").is_file())
+PROJECT_PACKAGES = tuple(
+    p.name for p in Path(__file__).resolve().parent.parent.iterdir() if (p / "__init__.py").is_file()
+)
 
 
 def _project_class(qualified: str) -> type[BaseModel] | None:

@@ -14,7 +14,7 @@ import json
 import logging
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -59,8 +59,20 @@ from tasks.storage import (
 logger = logging.getLogger(__name__)
 
 # OSError numbers that say "try again later" (busy, interrupted, network or NFS hiccups), unlike a missing file
-TRANSIENT_ERRNO = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.ECONNRESET,
-                   errno.ECONNREFUSED, errno.ECONNABORTED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN}
+TRANSIENT_ERRNO = {
+    errno.EAGAIN,
+    errno.EBUSY,
+    errno.EINTR,
+    errno.EIO,
+    errno.ESTALE,
+    errno.ETIMEDOUT,
+    errno.ECONNRESET,
+    errno.ECONNREFUSED,
+    errno.ECONNABORTED,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ENETDOWN,
+}
 
 
 def transient(exc: BaseException | None) -> bool:
@@ -167,8 +179,14 @@ def ingest(source: SourceRef, cfg: DataConfig, store: str, base: ModelRef | None
 
 
 @task(name="mine", cache_key_fn=content_key(ignore=("device",)), **RETRIES, **RESULTS)
-def mine(data: Ingested, base: ModelRef, cfg: MiningConfig, store: str, device: str = "auto",
-         passages: PassageConfig = PassageConfig()) -> Mined:
+def mine(
+    data: Ingested,
+    base: ModelRef,
+    cfg: MiningConfig,
+    store: str,
+    device: str = "auto",
+    passages: PassageConfig = PassageConfig(),
+) -> Mined:
     """Hard negatives for every train pair from the configured strategies, positive-aware filtered, with a report."""
     started = time.perf_counter()
     pairs, corpus = read_frame(data.train_pairs), read_frame(data.corpus)
@@ -176,12 +194,16 @@ def mine(data: Ingested, base: ModelRef, cfg: MiningConfig, store: str, device: 
     if cfg.needs_vectors:
         model = load_model(base, device)
         # a document longer than the model reads is the mean of its passages (the same vectors the evaluation keeps)
-        vectors, passage_doc = corpus_passage_embeddings(model, base, data.corpus, store, cfg.encode_batch_size, passages)
+        vectors, passage_doc = corpus_passage_embeddings(
+            model, base, data.corpus, store, cfg.encode_batch_size, passages
+        )
         doc_vectors = passage_logic.pooled(vectors, passage_doc, corpus.height)
         anchors = pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list()
         query_vectors = passage_logic.encode_queries(model, anchors, passages, cfg.encode_batch_size)
     metadata = read_frame(data.doc_metadata) if data.doc_metadata is not None else None
-    negatives, mined = mining.mine_negatives(pairs, corpus, cfg, query_vectors, doc_vectors, read_frame(data.labels), metadata)
+    negatives, mined = mining.mine_negatives(
+        pairs, corpus, cfg, query_vectors, doc_vectors, read_frame(data.labels), metadata
+    )
     ref = write_frame(negatives, store, "negatives")
     return Mined(negatives=ref, report={**mined, "seconds": round(time.perf_counter() - started, 2)})
 
@@ -196,8 +218,16 @@ def _finished(record: Path) -> Trained | None:
 
 
 @task(name="train", cache_key_fn=content_key(), **RETRIES, **RESULTS)
-def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfig, store: str, stage: int = 0, stages: int = 1,
-          passages: PassageConfig = PassageConfig()) -> Trained:
+def train(
+    data: Ingested,
+    negatives: DatasetRef,
+    base: ModelRef,
+    cfg: TrainConfig,
+    store: str,
+    stage: int = 0,
+    stages: int = 1,
+    passages: PassageConfig = PassageConfig(),
+) -> Trained:
     """Fine-tune `base` on (anchor, positive, negatives…) of one curriculum stage and publish it to the store.
 
     With a curriculum each stage trains epochs / stages, starting from the previous stage's model. Checkpoints live
@@ -219,11 +249,25 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
         sets[extra.name] = train_logic.TrainingSet(rows, train_logic.loss_for(extra.type, extra.loss, cfg.loss))
     if stages > 1:
         epochs = cfg.epochs or train_logic.auto_epochs(sum(ts.frame.height for ts in sets.values()))
-        cfg = cfg.model_copy(update={"epochs": epochs / stages,
-                                     "budget_minutes": cfg.budget_minutes / stages if cfg.budget_minutes else None})
+        cfg = cfg.model_copy(
+            update={
+                "epochs": epochs / stages,
+                "budget_minutes": cfg.budget_minutes / stages if cfg.budget_minutes else None,
+            }
+        )
     Path(store).mkdir(parents=True, exist_ok=True)
-    inputs = json.dumps([data.train_pairs.sha256, negatives.sha256, base.sha256, cfg.model_dump(mode="json"), stage,
-                         [extra.table.sha256 for extra in data.extra], passages.model_dump(mode="json")], sort_keys=True)
+    inputs = json.dumps(
+        [
+            data.train_pairs.sha256,
+            negatives.sha256,
+            base.sha256,
+            cfg.model_dump(mode="json"),
+            stage,
+            [extra.table.sha256 for extra in data.extra],
+            passages.model_dump(mode="json"),
+        ],
+        sort_keys=True,
+    )
     checkpoints = Path(store) / "checkpoints" / hashlib.sha256(inputs.encode()).hexdigest()[:16]
     checkpoints.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(checkpoints / ".lock", waiting="an identical training is running; waiting for it to finish"):
@@ -249,17 +293,31 @@ def train(data: Ingested, negatives: DatasetRef, base: ModelRef, cfg: TrainConfi
 
 
 @task(name="baseline", cache_key_fn=content_key(), **RETRIES, **RESULTS)
-def bm25_baseline(corpus: DatasetRef, queries: DatasetRef, qrels: DatasetRef, engine: str, k_values: list[int], store: str) -> Baseline:
+def bm25_baseline(
+    corpus: DatasetRef, queries: DatasetRef, qrels: DatasetRef, engine: str, k_values: list[int], store: str
+) -> Baseline:
     """BM25 on the judged test queries: metrics and ranking, cached by the data's content, not recomputed per model."""
     (macro, per_query), ranking = evaluation_logic.evaluate_bm25(corpus, queries, qrels, k_values, engine)
     logger.info("bm25 (%s): %s", engine, {k: round(macro[k], 4) for k in evaluation_logic.HEADLINE})
-    return Baseline(metrics=macro, per_query=write_frame(evaluation_logic.per_query_frame("bm25", per_query), store, "bm25_per_query"),
-                    ranking=write_frame(ranking, store, "bm25_ranking"), engine=engine)
+    return Baseline(
+        metrics=macro,
+        per_query=write_frame(evaluation_logic.per_query_frame("bm25", per_query), store, "bm25_per_query"),
+        ranking=write_frame(ranking, store, "bm25_ranking"),
+        engine=engine,
+    )
 
 
 @task(name="evaluate", cache_key_fn=content_key(ignore=("device",)), **RETRIES, **RESULTS)
-def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: ModelRef, cfg: EvalConfig, store: str,
-             lexical: Baseline | None = None, device: str = "auto") -> Evaluation:
+def evaluate(
+    data: Ingested,
+    base: ModelRef,
+    candidate: ModelRef,
+    champion: ModelRef,
+    cfg: EvalConfig,
+    store: str,
+    lexical: Baseline | None = None,
+    device: str = "auto",
+) -> Evaluation:
     """Base, champion and candidate on the test qrels, and each one's hybrid with the BM25 `lexical` baseline.
 
     A model evaluated once is not evaluated again.
@@ -271,7 +329,9 @@ def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: Mode
     frames = []
     for role, ref in roles.items():
         if ref.sha256 not in by_sha:
-            by_sha[ref.sha256] = evaluation_logic.evaluate_model_ranked(ref, data.corpus, data.queries, data.test_qrels, cfg, store, device)
+            by_sha[ref.sha256] = evaluation_logic.evaluate_model_ranked(
+                ref, data.corpus, data.queries, data.test_qrels, cfg, store, device
+            )
         (macro, per_query), by_dim, _ = by_sha[ref.sha256]
         metrics[role] = macro
         dims[role] = {str(dim): values for dim, values in by_dim.items()}
@@ -280,37 +340,58 @@ def evaluate(data: Ingested, base: ModelRef, candidate: ModelRef, champion: Mode
     hybrid: dict[str, dict[str, float]] = {}
     if lexical is not None:
         rankings = {role: by_sha[ref.sha256][2][1] for role, ref in roles.items()}
-        fused = evaluation_logic.hybrid_scores(rankings, read_frame(lexical.ranking), data.corpus, data.queries,
-                                               data.test_qrels, cfg.k_values, cfg.rrf_k)
+        fused = evaluation_logic.hybrid_scores(
+            rankings, read_frame(lexical.ranking), data.corpus, data.queries, data.test_qrels, cfg.k_values, cfg.rrf_k
+        )
         for role, (macro, per_query) in fused.items():
             hybrid[role] = macro
             frames.append(evaluation_logic.per_query_frame(f"hybrid:{role}", per_query))
         frames.append(read_frame(lexical.per_query))
-        logger.info("hybrid of bm25 and the candidate (RRF k=%d): %s", cfg.rrf_k,
-                    {k: round(hybrid["candidate"][k], 4) for k in evaluation_logic.HEADLINE})
+        logger.info(
+            "hybrid of bm25 and the candidate (RRF k=%d): %s",
+            cfg.rrf_k,
+            {k: round(hybrid["candidate"][k], 4) for k in evaluation_logic.HEADLINE},
+        )
     per_query_ref = write_frame(pl.concat(frames), store, "eval_per_query")
-    return Evaluation(metrics=metrics, dims=dims, bm25=lexical.metrics if lexical is not None else None, per_query=per_query_ref,
-                      champion_name=champion.name, models=roles, hybrid=hybrid, rrf_k=cfg.rrf_k if lexical is not None else None,
-                      passages=passage_logic.passage_summary(base, data.corpus, cfg.passages, store, cfg.batch_size, device))
+    return Evaluation(
+        metrics=metrics,
+        dims=dims,
+        bm25=lexical.metrics if lexical is not None else None,
+        per_query=per_query_ref,
+        champion_name=champion.name,
+        models=roles,
+        hybrid=hybrid,
+        rrf_k=cfg.rrf_k if lexical is not None else None,
+        passages=passage_logic.passage_summary(base, data.corpus, cfg.passages, store, cfg.batch_size, device),
+    )
 
 
 @task(name="gate", cache_key_fn=content_key(), **RETRIES, **RESULTS)
 def gate(result: Evaluation, cfg: GateConfig) -> Decision:
     """Promote or not, from the per-query metrics of candidate, champion, BM25 and their hybrids alone."""
     roles = evaluation_logic.per_query_by_role(read_frame(result.per_query))
-    decision = decide(roles["candidate"], roles["champion"], cfg, champion_name=result.champion_name, bm25=roles.get("bm25"),
-                      candidate_hybrid=roles.get("hybrid:candidate"), champion_hybrid=roles.get("hybrid:champion"))
+    decision = decide(
+        roles["candidate"],
+        roles["champion"],
+        cfg,
+        champion_name=result.champion_name,
+        bm25=roles.get("bm25"),
+        candidate_hybrid=roles.get("hybrid:candidate"),
+        champion_hybrid=roles.get("hybrid:champion"),
+    )
     logger.info(decision.reason)
     return decision
 
 
 @task(name="register", cache_key_fn=content_key(ignore=("summary",)), **RETRIES, **RESULTS)
-def register(candidate: ModelRef, decision: Decision, baseline: ModelRef, cfg: PipelineConfig, data: Ingested, summary: dict) -> RegistryEntry:
+def register(
+    candidate: ModelRef, decision: Decision, baseline: ModelRef, cfg: PipelineConfig, data: Ingested, summary: dict
+) -> RegistryEntry:
     """Save the candidate as a registry version with manifest and config; move the champion pointer if promoted."""
     root = registry.line_root(cfg.registry.root, cfg.registry.line)
     manifest = {
         "line": cfg.registry.line,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": candidate.model_dump(),
         "base_model": summary["base_model"],
         "judged_against": baseline.model_dump(),
@@ -324,7 +405,9 @@ def register(candidate: ModelRef, decision: Decision, baseline: ModelRef, cfg: P
         "code_version": registry.code_version(),
         "config": cfg.model_dump(mode="json"),
     }
-    entry = registry.register(candidate, decision.promote, baseline, root, {"pipeline_config.yaml": dump_config(cfg)}, manifest)
+    entry = registry.register(
+        candidate, decision.promote, baseline, root, {"pipeline_config.yaml": dump_config(cfg)}, manifest
+    )
     logger.info("registered %s at %s (champion: %s) %s", entry.version, entry.path, entry.champion, entry.note)
     pruned = registry.prune(root, cfg.registry.keep)
     if pruned:

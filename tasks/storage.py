@@ -14,9 +14,10 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
@@ -71,7 +72,11 @@ def dir_sha256(path: str | Path) -> str:
     """Hash of a folder: every file's relative path and content, in sorted order (hidden files skipped)."""
     root = Path(path)
     digest = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
     for file in files:
         digest.update(file.relative_to(root).as_posix().encode())
         digest.update(b"\0")

@@ -12,9 +12,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Union
 
 from tasks.config import PassageConfig, TrainConfig
 
@@ -24,8 +25,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def training_frame(pairs: pl.DataFrame, negatives: pl.DataFrame, corpus: pl.DataFrame,
-                   choose: Callable[[list[str], list[str]], list[str]] | None = None) -> pl.DataFrame:
+def training_frame(
+    pairs: pl.DataFrame,
+    negatives: pl.DataFrame,
+    corpus: pl.DataFrame,
+    choose: Callable[[list[str], list[str]], list[str]] | None = None,
+) -> pl.DataFrame:
     """(anchor, positive, negative_1 … negative_n) rows in pair order; columns are read by position by the trainer.
 
     Input: pairs PairSchema, negatives MinedNegativeSchema (n slots per pair, possibly 0), corpus CorpusSchema.
@@ -43,13 +48,21 @@ def training_frame(pairs: pl.DataFrame, negatives: pl.DataFrame, corpus: pl.Data
             .rename({"positive_id": "doc_id"})
         )
         slots = sorted((c for c in wide.columns if c.startswith("negative_")), key=lambda c: int(c.split("_")[1]))
-        frame = frame.join(wide.select("query_id", "doc_id", *slots), on=["query_id", "doc_id"], how="left", maintain_order="left")
+        frame = frame.join(
+            wide.select("query_id", "doc_id", *slots), on=["query_id", "doc_id"], how="left", maintain_order="left"
+        )
         missing = frame.select(pl.any_horizontal(pl.col(slots).is_null()).sum()).item()
         if missing:
-            raise ValueError(f"{missing} training pairs lack a negative text; the mined negatives do not match the pairs")
-        unknown = frame.select(pl.concat_list(slots).explode().alias("id")).filter(~pl.col("id").is_in(corpus["doc_id"].implode()))
+            raise ValueError(
+                f"{missing} training pairs lack a negative text; the mined negatives do not match the pairs"
+            )
+        unknown = frame.select(pl.concat_list(slots).explode().alias("id")).filter(
+            ~pl.col("id").is_in(corpus["doc_id"].implode())
+        )
         if unknown.height:
-            raise ValueError(f"{unknown.height} training pairs lack a negative text; the mined negatives do not match the pairs")
+            raise ValueError(
+                f"{unknown.height} training pairs lack a negative text; the mined negatives do not match the pairs"
+            )
     query_ids = frame["query_id"].to_list()
     if choose is not None:
         frame = frame.with_columns(pl.Series("positive", choose(query_ids, frame["doc_id"].to_list()), dtype=pl.String))
@@ -131,14 +144,22 @@ def loss_for(kind: str, requested: str, main_loss: str) -> str:
     else:  # an in-batch dataset follows the main loss, but never becomes triplets unasked
         name = main_loss if main_loss in IN_BATCH else "mnrl"
     if (kind == "sts") != (name == "cosent"):
-        raise ValueError(f"loss {name!r} does not fit {kind} data: CoSENT trains on STS scores, and STS data needs CoSENT")
+        raise ValueError(
+            f"loss {name!r} does not fit {kind} data: CoSENT trains on STS scores, and STS data needs CoSENT"
+        )
     if name == "triplet" and kind not in ("triplets", "nli", "hard_negatives", "ir"):
         raise ValueError(f"TripletLoss needs a negative per row; {kind} data has none")
     return name
 
 
-def split_dev(pairs: pl.DataFrame, corpus: pl.DataFrame, fraction: float, corpus_size: int, seed: int,
-              passages: PassageConfig | None = None) -> tuple[pl.DataFrame, DevSet]:
+def split_dev(
+    pairs: pl.DataFrame,
+    corpus: pl.DataFrame,
+    fraction: float,
+    corpus_size: int,
+    seed: int,
+    passages: PassageConfig | None = None,
+) -> tuple[pl.DataFrame, DevSet]:
     """Hold out a seeded share of the training queries (all their pairs) as a dev set searched over their positives
     plus a seeded sample of the other documents, `corpus_size` in all, read as `passages` says. Returns (the remaining
     pairs, the dev set)."""
@@ -161,9 +182,13 @@ def split_dev(pairs: pl.DataFrame, corpus: pl.DataFrame, fraction: float, corpus
     relevant: dict[str, set[str]] = {}
     for query_id, doc_id in dev_pairs.select("query_id", "doc_id").iter_rows():
         relevant.setdefault(query_id, set()).add(doc_id)
-    dev = DevSet(queries=dict(zip(dev_pairs["query_id"].to_list(), dev_pairs["anchor"].to_list())),
-                 corpus=dict(zip(texts["doc_id"].to_list(), texts["text"].to_list())), relevant=relevant, passages=passages,
-                 titles=titles)
+    dev = DevSet(
+        queries=dict(zip(dev_pairs["query_id"].to_list(), dev_pairs["anchor"].to_list())),
+        corpus=dict(zip(texts["doc_id"].to_list(), texts["text"].to_list())),
+        relevant=relevant,
+        passages=passages,
+        titles=titles,
+    )
     return pairs.filter(~pl.col("query_id").is_in(list(held))), dev
 
 
@@ -195,8 +220,11 @@ def as_triplets(table: Table) -> dict[str, list]:
     if len(names) < 3:
         raise ValueError("TripletLoss needs a negative per row; mine at least one (mining.num_negatives >= 1)")
     first, second = names[:2]
-    return {"anchor": columns[first] * (len(names) - 2), "positive": columns[second] * (len(names) - 2),
-            "negative": [text for name in names[2:] for text in columns[name]]}
+    return {
+        "anchor": columns[first] * (len(names) - 2),
+        "positive": columns[second] * (len(names) - 2),
+        "negative": [text for name in names[2:] for text in columns[name]],
+    }
 
 
 def budgeted_steps(planned: int, step: int, done: int, elapsed: float, budget_seconds: float) -> int:
@@ -223,8 +251,9 @@ def build_loss(model, name: str, cfg: TrainConfig):
     if name == "mnrl":
         loss = losses.MultipleNegativesRankingLoss(model, scale=cfg.scale, gather_across_devices=gather)
     elif name == "cached_mnrl":
-        loss = losses.CachedMultipleNegativesRankingLoss(model, scale=cfg.scale, mini_batch_size=cfg.mini_batch_size,
-                                                         gather_across_devices=gather)
+        loss = losses.CachedMultipleNegativesRankingLoss(
+            model, scale=cfg.scale, mini_batch_size=cfg.mini_batch_size, gather_across_devices=gather
+        )
     elif name == "cosent":
         loss = losses.CoSENTLoss(model, scale=cfg.scale)
     elif name == "triplet":
@@ -235,8 +264,12 @@ def build_loss(model, name: str, cfg: TrainConfig):
     if cfg.matryoshka_dims:
         dim = model.get_sentence_embedding_dimension()
         if cfg.matryoshka_dims[0] > dim:
-            raise ValueError(f"train.matryoshka_dims starts at {cfg.matryoshka_dims[0]} but the model has {dim} dimensions")
-        loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=cfg.matryoshka_dims, matryoshka_weights=cfg.matryoshka_weights)
+            raise ValueError(
+                f"train.matryoshka_dims starts at {cfg.matryoshka_dims[0]} but the model has {dim} dimensions"
+            )
+        loss = losses.MatryoshkaLoss(
+            model, loss, matryoshka_dims=cfg.matryoshka_dims, matryoshka_weights=cfg.matryoshka_weights
+        )
     return loss
 
 
@@ -269,8 +302,16 @@ class MemoryPlan:
         return self.per_text_gb * self.mini_batch_size if self.loss == "cached_mnrl" else self.estimate_gb
 
 
-def memory_plan(loss: str, batch_size: int, columns: int, seq_len: int, shape: tuple[int, int, int], precision: str,
-                budget_gb: float | None, mini_batch_size: int) -> MemoryPlan:
+def memory_plan(
+    loss: str,
+    batch_size: int,
+    columns: int,
+    seq_len: int,
+    shape: tuple[int, int, int],
+    precision: str,
+    budget_gb: float | None,
+    mini_batch_size: int,
+) -> MemoryPlan:
     """MNRL as asked when one step fits `budget_gb`; else CachedMNRL, whose gradients are the same (GradCache,
     Gao et al. 2021), in mini-batches sized to the budget: it trades a second forward pass for memory. A configured
     CachedMNRL keeps its mini-batch size unless that does not fit the budget either."""
@@ -284,13 +325,20 @@ def memory_plan(loss: str, batch_size: int, columns: int, seq_len: int, shape: t
     fits = max(1, min(batch_size, int(budget_gb / per_text + 1e-9)))
     if loss == "cached_mnrl":
         mini = min(mini_batch_size, fits)
-        reason = "as configured" if mini == mini_batch_size else (
-            f"a CachedMNRL mini-batch of {mini_batch_size} rows would keep ~{per_text * mini_batch_size:.1f} GB of "
-            f"activations, above train.memory_budget_gb={budget_gb}: mini-batches of {mini}")
+        reason = (
+            "as configured"
+            if mini == mini_batch_size
+            else (
+                f"a CachedMNRL mini-batch of {mini_batch_size} rows would keep ~{per_text * mini_batch_size:.1f} GB of "
+                f"activations, above train.memory_budget_gb={budget_gb}: mini-batches of {mini}"
+            )
+        )
         return MemoryPlan(loss, mini, round(estimate, 2), reason, per_text)
-    reason = (f"one MNRL step would keep ~{estimate:.1f} GB of activations ({batch_size} rows x {columns} texts x {seq_len} "
-              f"tokens), above train.memory_budget_gb={budget_gb}: trained with CachedMNRL (same gradients) in "
-              f"mini-batches of {fits}")
+    reason = (
+        f"one MNRL step would keep ~{estimate:.1f} GB of activations ({batch_size} rows x {columns} texts x {seq_len} "
+        f"tokens), above train.memory_budget_gb={budget_gb}: trained with CachedMNRL (same gradients) in "
+        f"mini-batches of {fits}"
+    )
     return MemoryPlan("cached_mnrl", fits, round(estimate, 2), reason, per_text)
 
 
@@ -298,7 +346,11 @@ def budget_after_oom(plans: list[MemoryPlan]) -> float | None:
     """The memory budget to train again with after the accelerator ran out of memory: half of what the failed plan's
     biggest step kept, so MNRL becomes CachedMNRL and a CachedMNRL mini-batch halves (the gradients stay the same).
     None when nothing can shrink: no in-batch loss, or already one row per mini-batch."""
-    shrinkable = [p for p in plans if p.per_text_gb > 0 and (p.loss == "mnrl" or (p.loss == "cached_mnrl" and p.mini_batch_size > 1))]
+    shrinkable = [
+        p
+        for p in plans
+        if p.per_text_gb > 0 and (p.loss == "mnrl" or (p.loss == "cached_mnrl" and p.mini_batch_size > 1))
+    ]
     if not shrinkable:
         return None
     return max(p.step_gb for p in shrinkable) / 2
@@ -311,7 +363,7 @@ def shorten(text: str, limit: int = CARD_EXAMPLE_CHARS) -> str:
     """`text` cut at a word boundary to at most `limit` characters, with an ellipsis when cut."""
     if len(text) <= limit:
         return text
-    cut = text[:limit - 1]
+    cut = text[: limit - 1]
     return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip() + "…"
 
 
@@ -330,7 +382,11 @@ def shorten_card_examples(card) -> None:
 
 def latest_checkpoint(folder: Path) -> Path | None:
     """The newest complete `checkpoint-<step>` folder (a half-written one has no trainer_state.json yet)."""
-    done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file() and p.name.split("-")[-1].isdigit()]
+    done = [
+        p
+        for p in folder.glob("checkpoint-*")
+        if (p / "trainer_state.json").is_file() and p.name.split("-")[-1].isdigit()
+    ]
     return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
@@ -344,7 +400,9 @@ def _memory_plan(model, ts: TrainingSet, cfg: TrainConfig, precision: str) -> Me
     seq_len = min(model.max_seq_length, max((len(ids) for ids in lengths), default=1))
     config = model[0].auto_model.config
     shape = (config.hidden_size, config.num_attention_heads, config.num_hidden_layers)
-    return memory_plan(ts.loss, cfg.batch_size, columns, seq_len, shape, precision, cfg.memory_budget_gb, cfg.mini_batch_size)
+    return memory_plan(
+        ts.loss, cfg.batch_size, columns, seq_len, shape, precision, cfg.memory_budget_gb, cfg.mini_batch_size
+    )
 
 
 def train_model(
@@ -366,18 +424,24 @@ def train_model(
     import torch
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
-    from tasks.trainer_parts import DevEvaluator, TimeBudget
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import (
         BatchSamplers,
         SentenceTransformerTrainingArguments,
     )
 
+    from tasks.trainer_parts import DevEvaluator, TimeBudget
+
     output_dir = Path(output_dir)
     named = data if isinstance(data, dict) and all(isinstance(v, TrainingSet) for v in data.values()) else None
-    sets = {name: TrainingSet(columns_of(ts.frame), ts.loss) for name, ts in (named or {"main": TrainingSet(data, cfg.loss)}).items()}
-    sets = {name: TrainingSet(as_triplets(ts.frame), ts.loss) if ts.loss == "triplet" and len(ts.frame) > 3 else ts
-            for name, ts in sets.items()}
+    sets = {
+        name: TrainingSet(columns_of(ts.frame), ts.loss)
+        for name, ts in (named or {"main": TrainingSet(data, cfg.loss)}).items()
+    }
+    sets = {
+        name: TrainingSet(as_triplets(ts.frame), ts.loss) if ts.loss == "triplet" and len(ts.frame) > 3 else ts
+        for name, ts in sets.items()
+    }
     if not sets or any(not ts.frame for ts in sets.values()):
         raise ValueError("no training data: train_model needs at least one table with columns")
     height = {name: len(next(iter(ts.frame.values()))) for name, ts in sets.items()}
@@ -440,12 +504,16 @@ def train_model(
     for name, plan in plans.items():
         if plan.loss != sets[name].loss:
             logger.warning("%s: %s", name, plan.reason)
-    losses = {name: build_loss(model, plan.loss, cfg.model_copy(update={"mini_batch_size": plan.mini_batch_size}))
-              for name, plan in plans.items()}
+    losses = {
+        name: build_loss(model, plan.loss, cfg.model_copy(update={"mini_batch_size": plan.mini_batch_size}))
+        for name, plan in plans.items()
+    }
     single = len(sets) == 1  # one dataset: plain Dataset and loss, exactly as a single-dataset script would run
     time_budget = TimeBudget(cfg.budget_minutes) if cfg.budget_minutes else None
     trainer = SentenceTransformerTrainer(
-        model=model, args=args, evaluator=evaluator,
+        model=model,
+        args=args,
+        evaluator=evaluator,
         train_dataset=next(iter(datasets.values())) if single else datasets,
         loss=next(iter(losses.values())) if single else losses,
         callbacks=[time_budget] if time_budget else None,
@@ -457,14 +525,25 @@ def train_model(
         budget = budget_after_oom(list(plans.values()))
         if budget is None:
             raise
-        logger.warning("out of %s memory; training again under train.memory_budget_gb=%.2f (CachedMNRL, smaller "
-                       "mini-batches, same gradients), from the newest checkpoint if any", device, budget)
+        logger.warning(
+            "out of %s memory; training again under train.memory_budget_gb=%.2f (CachedMNRL, smaller "
+            "mini-batches, same gradients), from the newest checkpoint if any",
+            device,
+            budget,
+        )
         del trainer, model, losses
         gc.collect()
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
-        stats = train_model(base_path, data, cfg.model_copy(update={"memory_budget_gb": budget}), output_dir, device,
-                            checkpoint_dir, dev)
+        stats = train_model(
+            base_path,
+            data,
+            cfg.model_copy(update={"memory_budget_gb": budget}),
+            output_dir,
+            device,
+            checkpoint_dir,
+            dev,
+        )
         if stats:
             stats["out_of_memory_retries"] = stats.get("out_of_memory_retries", 0) + 1
         return stats
@@ -475,19 +554,37 @@ def train_model(
     shorten_card_examples(model.model_card_data)
     model.save(str(model_dir))
     curve = [(log["step"], log["loss"]) for log in trainer.state.log_history if "loss" in log]
-    dev_history = [(log["step"], log["eval_dev_cosine_ndcg@10"]) for log in trainer.state.log_history if "eval_dev_cosine_ndcg@10" in log]
+    dev_history = [
+        (log["step"], log["eval_dev_cosine_ndcg@10"])
+        for log in trainer.state.log_history
+        if "eval_dev_cosine_ndcg@10" in log
+    ]
     main = next(iter(sets.values()))
     # a budget may have stopped training early; a resumed training did the steps before the resume in another process
-    trained_epochs = round(epochs * trainer.state.global_step / max(time_budget.planned, 1), 4) if time_budget and time_budget.capped else epochs
-    resumed_epochs = trained_epochs * (int(resume.name.split("-")[-1]) if resume else 0) / max(trainer.state.global_step, 1)
+    trained_epochs = (
+        round(epochs * trainer.state.global_step / max(time_budget.planned, 1), 4)
+        if time_budget and time_budget.capped
+        else epochs
+    )
+    resumed_epochs = (
+        trained_epochs * (int(resume.name.split("-")[-1]) if resume else 0) / max(trainer.state.global_step, 1)
+    )
     stats = {
         "device": device,
         "precision": precision,
         "examples": rows,
         "columns": list(main.frame),
         "loss": main.loss,
-        "memory_plan": {name: {"loss": p.loss, "mini_batch_size": p.mini_batch_size, "estimate_gb": p.estimate_gb,
-                               "budget_gb": cfg.memory_budget_gb, "reason": p.reason} for name, p in plans.items()},
+        "memory_plan": {
+            name: {
+                "loss": p.loss,
+                "mini_batch_size": p.mini_batch_size,
+                "estimate_gb": p.estimate_gb,
+                "budget_gb": cfg.memory_budget_gb,
+                "reason": p.reason,
+            }
+            for name, p in plans.items()
+        },
         "datasets": {name: {"rows": height[name], "loss": ts.loss} for name, ts in sets.items()},
         "matryoshka_dims": cfg.matryoshka_dims,
         "matryoshka_weights": cfg.matryoshka_weights,
@@ -495,7 +592,9 @@ def train_model(
         "planned_epochs": epochs,
         "budget": time_budget.summary() if time_budget else None,
         "learning_rate": cfg.learning_rate,
-        "learning_rate_at_end": next((log["learning_rate"] for log in reversed(trainer.state.log_history) if "learning_rate" in log), None),
+        "learning_rate_at_end": next(
+            (log["learning_rate"] for log in reversed(trainer.state.log_history) if "learning_rate" in log), None
+        ),
         "batch_size": cfg.batch_size,
         "steps": trainer.state.global_step,
         "train_loss": result.training_loss,
@@ -508,11 +607,21 @@ def train_model(
     }
     if evaluator is not None:
         best = trainer.state.best_model_checkpoint
-        stats["dev"] = {"queries": len(dev.queries), "documents": len(dev.corpus), "ndcg@10_by_step": dev_history,
-                        "best_checkpoint_step": int(best.rsplit("-", 1)[-1]) if best else None,
-                        "best_ndcg@10": trainer.state.best_metric}
+        stats["dev"] = {
+            "queries": len(dev.queries),
+            "documents": len(dev.corpus),
+            "ndcg@10_by_step": dev_history,
+            "best_checkpoint_step": int(best.rsplit("-", 1)[-1]) if best else None,
+            "best_ndcg@10": trainer.state.best_metric,
+        }
     # beside the model, not in it: timings must not change what identifies the model
     (output_dir / STATS_FILE).write_text(json.dumps(stats, indent=2))
-    logger.info("trained %d steps in %.1f s on %s (%s), mean loss %.4f", stats["steps"], seconds, device, precision,
-                result.training_loss)
+    logger.info(
+        "trained %d steps in %.1f s on %s (%s), mean loss %.4f",
+        stats["steps"],
+        seconds,
+        device,
+        precision,
+        result.training_loss,
+    )
     return stats

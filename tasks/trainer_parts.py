@@ -33,11 +33,14 @@ class DevEvaluator(BaseEvaluator):
         query_ids, doc_ids = list(self.dev.queries), list(self.dev.corpus)
         queries = encode_queries(model, [self.dev.queries[q] for q in query_ids], cfg, self.batch_size)
         titles = [self.dev.titles.get(d, "") for d in doc_ids] if self.dev.titles else None
-        docs, rows = encode_passages(model, [self.dev.corpus[d] for d in doc_ids], cfg, self.batch_size, "dev documents",
-                                     titles)
+        docs, rows = encode_passages(
+            model, [self.dev.corpus[d] for d in doc_ids], cfg, self.batch_size, "dev documents", titles
+        )
         qrels = {q: dict.fromkeys(self.dev.relevant[q], 1) for q in query_ids}
         (macro, _), _, _ = ranked_dense_metrics(queries, docs, query_ids, doc_ids, qrels, [10], [], rows)
-        metrics = self.prefix_name_to_metrics({f"cosine_{m}@10": macro[f"{m}@10"] for m in ("ndcg", "mrr", "recall")}, "dev")
+        metrics = self.prefix_name_to_metrics(
+            {f"cosine_{m}@10": macro[f"{m}@10"] for m in ("ndcg", "mrr", "recall")}, "dev"
+        )
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return metrics
 
@@ -71,20 +74,32 @@ class TimeBudget(TrainerCallback):
         self.seconds_per_step = round(elapsed / done, 3)
         if total >= state.max_steps:
             return
-        logger.warning("train.budget_minutes=%g: at %.1f s a step, %d of the %d planned steps fit; training stops there "
-                       "(learning rate schedule shortened to match)", self.seconds / 60, elapsed / done, total, state.max_steps)
+        logger.warning(
+            "train.budget_minutes=%g: at %.1f s a step, %d of the %d planned steps fit; training stops there "
+            "(learning rate schedule shortened to match)",
+            self.seconds / 60,
+            elapsed / done,
+            total,
+            state.max_steps,
+        )
         self.capped, state.max_steps = total, total
         schedule = getattr(lr_scheduler, "lr_lambdas", [None])[0]
         if isinstance(schedule, functools.partial) and "num_training_steps" in schedule.keywords:
             warmup = round(schedule.keywords.get("num_warmup_steps", 0) * total / max(self.planned, 1))  # same share
-            lr_scheduler.lr_lambdas[0] = functools.partial(schedule.func, **{**schedule.keywords, "num_training_steps": total,
-                                                                             "num_warmup_steps": warmup})
+            lr_scheduler.lr_lambdas[0] = functools.partial(
+                schedule.func, **{**schedule.keywords, "num_training_steps": total, "num_warmup_steps": warmup}
+            )
         # the trainer's own end-of-training rules (stop, last evaluation and save) for the step that is now the last
         DefaultFlowCallback().on_step_end(args, state, control)
 
     def summary(self) -> dict:
-        return {"minutes": self.seconds / 60, "planned_steps": self.planned, "steps_allowed": self.capped or self.planned,
-                "seconds_per_step": self.seconds_per_step, "capped": self.capped is not None}
+        return {
+            "minutes": self.seconds / 60,
+            "planned_steps": self.planned,
+            "steps_allowed": self.capped or self.planned,
+            "seconds_per_step": self.seconds_per_step,
+            "capped": self.capped is not None,
+        }
 
 
 def _same_everywhere(value: int) -> int:

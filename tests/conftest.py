@@ -19,22 +19,71 @@ atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 
 # A tiny contract-clause retrieval set: the query words differ from the clause words on purpose.
 DOCS = {
-    "d01": ("Indemnification", "Supplier shall indemnify, defend and hold harmless Customer from any third-party claim arising from the Products."),
-    "d02": ("Limitation of Liability", "In no event shall either party's aggregate liability exceed the fees paid in the twelve months preceding the claim."),
-    "d03": ("Termination for Convenience", "Either party may terminate this Agreement for convenience upon thirty days' prior written notice."),
-    "d04": ("Confidentiality", "The Receiving Party shall hold all Confidential Information in strict confidence and use it solely for the Purpose."),
-    "d05": ("Force Majeure", "Neither party is liable for delay caused by events beyond its reasonable control, including floods, war and epidemics."),
-    "d06": ("Governing Law", "This Agreement is governed by the laws of the State of New York and the courts of Manhattan have exclusive jurisdiction."),
-    "d07": ("Non-Solicitation", "During the Term neither party shall solicit for employment any employee of the other party."),
-    "d08": ("Automatic Renewal", "This Agreement renews automatically for successive one-year terms unless either party gives notice of non-renewal."),
-    "d09": ("Late Payment", "Overdue amounts bear interest at one and a half percent per month from the due date until paid."),
-    "d10": ("Audit Rights", "Customer may, on reasonable notice, inspect Supplier's books and records relating to the Services once per year."),
-    "d11": ("Assignment", "Neither party may assign this Agreement without the prior written consent of the other, except on a change of control."),
-    "d12": ("Warranty", "Supplier warrants that the Deliverables will conform to the Specifications for ninety days after acceptance."),
-    "d13": ("Data Protection", "Processor shall process Personal Data only on documented instructions from the Controller."),
-    "d14": ("Intellectual Property", "All right, title and interest in the Deliverables vest in Customer upon payment in full."),
-    "d15": ("Insurance", "Supplier shall maintain commercial general liability insurance of at least five million dollars per occurrence."),
-    "d16": ("Exclusivity", "During the Term Customer shall purchase the Products exclusively from Supplier within the Territory."),
+    "d01": (
+        "Indemnification",
+        "Supplier shall indemnify, defend and hold harmless Customer from any third-party claim arising from the Products.",
+    ),
+    "d02": (
+        "Limitation of Liability",
+        "In no event shall either party's aggregate liability exceed the fees paid in the twelve months preceding the claim.",
+    ),
+    "d03": (
+        "Termination for Convenience",
+        "Either party may terminate this Agreement for convenience upon thirty days' prior written notice.",
+    ),
+    "d04": (
+        "Confidentiality",
+        "The Receiving Party shall hold all Confidential Information in strict confidence and use it solely for the Purpose.",
+    ),
+    "d05": (
+        "Force Majeure",
+        "Neither party is liable for delay caused by events beyond its reasonable control, including floods, war and epidemics.",
+    ),
+    "d06": (
+        "Governing Law",
+        "This Agreement is governed by the laws of the State of New York and the courts of Manhattan have "
+        "exclusive jurisdiction.",
+    ),
+    "d07": (
+        "Non-Solicitation",
+        "During the Term neither party shall solicit for employment any employee of the other party.",
+    ),
+    "d08": (
+        "Automatic Renewal",
+        "This Agreement renews automatically for successive one-year terms unless either party gives notice of non-renewal.",
+    ),
+    "d09": (
+        "Late Payment",
+        "Overdue amounts bear interest at one and a half percent per month from the due date until paid.",
+    ),
+    "d10": (
+        "Audit Rights",
+        "Customer may, on reasonable notice, inspect Supplier's books and records relating to the Services once per year.",
+    ),
+    "d11": (
+        "Assignment",
+        "Neither party may assign this Agreement without the prior written consent of the other, except on a change of control.",
+    ),
+    "d12": (
+        "Warranty",
+        "Supplier warrants that the Deliverables will conform to the Specifications for ninety days after acceptance.",
+    ),
+    "d13": (
+        "Data Protection",
+        "Processor shall process Personal Data only on documented instructions from the Controller.",
+    ),
+    "d14": (
+        "Intellectual Property",
+        "All right, title and interest in the Deliverables vest in Customer upon payment in full.",
+    ),
+    "d15": (
+        "Insurance",
+        "Supplier shall maintain commercial general liability insurance of at least five million dollars per occurrence.",
+    ),
+    "d16": (
+        "Exclusivity",
+        "During the Term Customer shall purchase the Products exclusively from Supplier within the Territory.",
+    ),
 }
 QUERIES = {
     "q01": "who pays if someone sues us over their product",

@@ -81,7 +81,7 @@ def bad_byte(text: str) -> str | None:
     if match is None:
         return None
     start = match.start()
-    context = UNDECODABLE.sub("?", text[max(0, start - 30):start + 10])
+    context = UNDECODABLE.sub("?", text[max(0, start - 30) : start + 10])
     return f"undecodable byte 0x{ord(match.group()) - 0xDC00:02X} at character {start + 1} ({context!r})"
 
 
@@ -179,13 +179,21 @@ def _jsonl(path: Path, fields: dict[str, bool]) -> _Records:
         try:
             record = json.loads(text.lstrip("\ufeff"))
         except json.JSONDecodeError as exc:
-            reason = bad_byte(text) if dirty else None  # a bad byte inside a JSON string parses; one in the syntax cannot be placed
-            bad.append(Finding(str(path), number, "-", "utf8", reason) if reason else Finding(str(path), number, "-", "json", exc.msg))
+            reason = (
+                bad_byte(text) if dirty else None
+            )  # a bad byte inside a JSON string parses; one in the syntax cannot be placed
+            bad.append(
+                Finding(str(path), number, "-", "utf8", reason)
+                if reason
+                else Finding(str(path), number, "-", "json", exc.msg)
+            )
             continue
         if not isinstance(record, dict):
             bad.append(Finding(str(path), number, "-", "json_object", type(record).__name__))
             continue
-        broken = undecodable(str(path), number, record) if dirty else []  # every field, metadata included: nothing downstream can hold such text
+        broken = (
+            undecodable(str(path), number, record) if dirty else []
+        )  # every field, metadata included: nothing downstream can hold such text
         if record.get("_id") is not None and not any(f.column == "_id" for f in broken):
             ids[number] = str(record["_id"])
         if broken:
@@ -202,7 +210,9 @@ def _jsonl(path: Path, fields: dict[str, bool]) -> _Records:
     return _Records(columns, lines, bad, len(text_lines), ids)
 
 
-def _keep_valid(frame: pl.DataFrame, schema: type[pa.DataFrameModel], path: Path, lines: list[int]) -> tuple[pl.DataFrame, list[int], list[Finding]]:
+def _keep_valid(
+    frame: pl.DataFrame, schema: type[pa.DataFrameModel], path: Path, lines: list[int]
+) -> tuple[pl.DataFrame, list[int], list[Finding]]:
     """The rows that pass the schema, their lines, and a finding for every failure."""
     try:
         return schema.validate(frame, lazy=True), lines, []
@@ -225,7 +235,9 @@ def _set_aside(ids: dict[int, str], findings: list[Finding], kept: set[str]) -> 
     for finding in findings:
         doc_id = ids.get(finding.row)
         if doc_id is not None and doc_id not in kept:
-            reasons.setdefault(doc_id, []).append(f"{Path(finding.file).name}:{finding.row} {finding.column} — {finding.check}")
+            reasons.setdefault(doc_id, []).append(
+                f"{Path(finding.file).name}:{finding.row} {finding.column} — {finding.check}"
+            )
     return {doc_id: "; ".join(dict.fromkeys(texts)) for doc_id, texts in reasons.items()}
 
 
@@ -238,8 +250,10 @@ def _corpus(path: Path) -> _Part:
     read = _records(path, {"_id": True, "title": False, "text": True})
     texts = [document_text(t, b) for t, b in zip(read.columns["title"], read.columns["text"])]
     # the title also on its own: each passage of a long document repeats it (tasks/passages.py)
-    frame = pl.DataFrame({"doc_id": read.columns["_id"], "text": texts, "title": [t.strip() for t in read.columns["title"]]},
-                         schema={"doc_id": pl.String, "text": pl.String, "title": pl.String})
+    frame = pl.DataFrame(
+        {"doc_id": read.columns["_id"], "text": texts, "title": [t.strip() for t in read.columns["title"]]},
+        schema={"doc_id": pl.String, "text": pl.String, "title": pl.String},
+    )
     frame, _, findings = _keep_valid(frame, CorpusSchema, path, read.lines)
     findings = read.findings + findings
     return _Part(frame, findings, read.rows_in, _set_aside(read.ids, findings, set(frame["doc_id"].to_list())))
@@ -247,7 +261,10 @@ def _corpus(path: Path) -> _Part:
 
 def _queries(path: Path) -> _Part:
     read = _records(path, {"_id": True, "text": True})
-    frame = pl.DataFrame({"query_id": read.columns["_id"], "text": read.columns["text"]}, schema={"query_id": pl.String, "text": pl.String})
+    frame = pl.DataFrame(
+        {"query_id": read.columns["_id"], "text": read.columns["text"]},
+        schema={"query_id": pl.String, "text": pl.String},
+    )
     frame, _, findings = _keep_valid(frame, QueriesSchema, path, read.lines)
     findings = read.findings + findings
     return _Part(frame, findings, read.rows_in, _set_aside(read.ids, findings, set(frame["query_id"].to_list())))
@@ -265,7 +282,9 @@ def _qrels(path: Path, corpus: _Part | None, queries: _Part | None) -> _Part:
         if len(parts) == 4:  # TREC: qid iteration docid rel
             parts = [parts[0], parts[2], parts[3]]
         if len(parts) != 3:
-            bad.append(Finding(str(path), number, "-", "column_count", f"{len(parts)} fields, expected 3 (BEIR) or 4 (TREC)"))
+            bad.append(
+                Finding(str(path), number, "-", "column_count", f"{len(parts)} fields, expected 3 (BEIR) or 4 (TREC)")
+            )
             continue
         broken = undecodable(str(path), number, dict(zip(QRELS_HEADER, parts))) if dirty else []
         if broken:
@@ -304,7 +323,11 @@ def read_qrels(path: Path, corpus: pl.DataFrame | None = None, queries: pl.DataF
 
     Given the corpus and queries, every judged id must resolve in them.
     """
-    known = None if corpus is None or queries is None else (_Part(corpus, [], corpus.height), _Part(queries, [], queries.height))
+    known = (
+        None
+        if corpus is None or queries is None
+        else (_Part(corpus, [], corpus.height), _Part(queries, [], queries.height))
+    )
     return _strict(_qrels(path, *(known or (None, None))), path)
 
 
@@ -315,11 +338,19 @@ def _dangling_ids(qrels: pl.DataFrame, path: Path, lines: list[int], corpus: _Pa
     findings = []
     for line, query_id, doc_id in zip(lines, qrels["query_id"], qrels["doc_id"]):
         if query_id in queries.set_aside:
-            findings.append(Finding(str(path), line, "query-id", "query_set_aside", f"{query_id}: {queries.set_aside[query_id]}"[:200]))
+            findings.append(
+                Finding(
+                    str(path), line, "query-id", "query_set_aside", f"{query_id}: {queries.set_aside[query_id]}"[:200]
+                )
+            )
         elif query_id not in known_queries:
             findings.append(Finding(str(path), line, "query-id", "resolves_in_queries", query_id))
         if doc_id in corpus.set_aside:
-            findings.append(Finding(str(path), line, "corpus-id", "document_set_aside", f"{doc_id}: {corpus.set_aside[doc_id]}"[:200]))
+            findings.append(
+                Finding(
+                    str(path), line, "corpus-id", "document_set_aside", f"{doc_id}: {corpus.set_aside[doc_id]}"[:200]
+                )
+            )
         elif doc_id not in known_docs:
             findings.append(Finding(str(path), line, "corpus-id", "resolves_in_corpus", doc_id))
     return findings
@@ -339,19 +370,30 @@ def read_beir(folder: str | Path, splits: list[str], on_invalid: str = "fail") -
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"dataset folder {folder} does not exist", [Finding(str(folder), 0, "-", "folder_exists", "no such folder")])
-    return read_ir(folder / "corpus.jsonl", folder / "queries.jsonl", {s: folder / "qrels" / f"{s}.tsv" for s in splits}, on_invalid)
+        raise DataError(
+            f"dataset folder {folder} does not exist", [Finding(str(folder), 0, "-", "folder_exists", "no such folder")]
+        )
+    return read_ir(
+        folder / "corpus.jsonl",
+        folder / "queries.jsonl",
+        {s: folder / "qrels" / f"{s}.tsv" for s in splits},
+        on_invalid,
+    )
 
 
 def _not_empty(part: _Part, path: Path, what: str) -> _Part:
     # checked before the rows are: an empty corpus would otherwise surface as every judgement "not resolving"
     if part.rows_in == 0:
-        raise EmptyData(f"{path} is empty: it holds no {what}, so there is nothing to train or evaluate on",
-                        [Finding(str(path), 0, "-", "not_empty", f"no {what}")])
+        raise EmptyData(
+            f"{path} is empty: it holds no {what}, so there is nothing to train or evaluate on",
+            [Finding(str(path), 0, "-", "not_empty", f"no {what}")],
+        )
     return part
 
 
-def read_ir(corpus_path: str | Path, queries_path: str | Path, qrels_paths: dict[str, str | Path], on_invalid: str = "fail") -> BeirData:
+def read_ir(
+    corpus_path: str | Path, queries_path: str | Path, qrels_paths: dict[str, str | Path], on_invalid: str = "fail"
+) -> BeirData:
     """IR data from separate files: corpus and queries as JSONL (`_id`, `title`, `text`) or TSV (`id<TAB>text`, or
     `id<TAB>title<TAB>text`), qrels per split as TREC (`qid 0 docid rel`) or BEIR TSV. Same checks as read_beir."""
     strict = on_invalid == "fail"
@@ -369,8 +411,10 @@ def read_ir(corpus_path: str | Path, queries_path: str | Path, qrels_paths: dict
     corpus_path, queries_path = Path(corpus_path), Path(queries_path)
     corpus = take(_not_empty(_corpus(corpus_path), corpus_path, "documents"), corpus_path)
     queries = take(_not_empty(_queries(queries_path), queries_path, "queries"), queries_path)
-    qrels = {split: take(_not_empty(_qrels(Path(p), corpus, queries), Path(p), "judgements"), Path(p)).frame
-             for split, p in qrels_paths.items()}
+    qrels = {
+        split: take(_not_empty(_qrels(Path(p), corpus, queries), Path(p), "judgements"), Path(p)).frame
+        for split, p in qrels_paths.items()
+    }
     return BeirData(corpus=corpus.frame, queries=queries.frame, qrels=qrels, findings=findings, rows_in=rows_in)
 
 
@@ -404,7 +448,9 @@ def evidence_labels(path: str | Path) -> pl.DataFrame:
                     rows["query_id"].append(str(record.get("_id")))
                     rows["doc_id"].append(str(doc_id))
                     rows["label"].append(item["label"])
-    return pl.DataFrame(rows, schema={"query_id": pl.String, "doc_id": pl.String, "label": pl.String}).unique(maintain_order=True)
+    return pl.DataFrame(rows, schema={"query_id": pl.String, "doc_id": pl.String, "label": pl.String}).unique(
+        maintain_order=True
+    )
 
 
 def document_metadata(path: str | Path) -> pl.DataFrame:

@@ -18,7 +18,9 @@ def nli_to_triplets(nli: pl.DataFrame, keep_neutral: bool = False) -> pl.DataFra
     that repeats its premise is no positive: the reader warned about it, and it would teach nothing.
     """
     negatives = ["contradiction", "neutral"] if keep_neutral else ["contradiction"]
-    positive = nli.filter((pl.col("label") == "entailment") & ~_repeats("premise", "hypothesis")).select(anchor="premise", positive="hypothesis")
+    positive = nli.filter((pl.col("label") == "entailment") & ~_repeats("premise", "hypothesis")).select(
+        anchor="premise", positive="hypothesis"
+    )
     negative = nli.filter(pl.col("label").is_in(negatives)).select(anchor="premise", negative="hypothesis")
     return (
         positive.join(negative, on="anchor", how="inner", maintain_order="left")
@@ -69,7 +71,9 @@ def _ids(texts: pl.Series, prefix: str) -> dict[str, str]:
     return {text: f"{prefix}{i + 1}" for i, text in enumerate(texts.unique(maintain_order=True).to_list())}
 
 
-def table_to_ir(kind: str, table: pl.DataFrame, test_fraction: float, seed: int) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, pl.DataFrame], pl.DataFrame]:
+def table_to_ir(
+    kind: str, table: pl.DataFrame, test_fraction: float, seed: int
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, pl.DataFrame], pl.DataFrame]:
     """A pairs, triplets, hard-negative or NLI table as IR data the flow mines, trains and gates on.
 
     Queries are the distinct anchors (premises), documents the distinct positive and negative texts (hypotheses);
@@ -86,15 +90,23 @@ def table_to_ir(kind: str, table: pl.DataFrame, test_fraction: float, seed: int)
     if kind == "nli":
         # an entailed hypothesis that repeats its premise is legal but not a judgement: a query whose relevant
         # document is its own text teaches nothing and build_pairs refuses it (validate_table warned about each)
-        links = table.filter((pl.col("label") == "entailment") & ~_repeats("premise", "hypothesis")).select(anchor="premise", positive="hypothesis")
-        negatives = table.filter(pl.col("label") == "contradiction").select(anchor="premise", negative="hypothesis", label=pl.lit("CONTRADICT"))
+        links = table.filter((pl.col("label") == "entailment") & ~_repeats("premise", "hypothesis")).select(
+            anchor="premise", positive="hypothesis"
+        )
+        negatives = table.filter(pl.col("label") == "contradiction").select(
+            anchor="premise", negative="hypothesis", label=pl.lit("CONTRADICT")
+        )
         others = table.filter(pl.col("label") == "neutral")["hypothesis"]
     else:
         links = table.select("anchor" if kind != "hard_negatives" else pl.col("query").alias("anchor"), "positive")
         if kind == "triplets":
             negatives = table.select("anchor", "negative", label=pl.lit("NEGATIVE"))
         elif kind == "hard_negatives":
-            negatives = table.select(anchor="query", negative="negatives").explode("negative").with_columns(label=pl.lit("NEGATIVE"))
+            negatives = (
+                table.select(anchor="query", negative="negatives")
+                .explode("negative")
+                .with_columns(label=pl.lit("NEGATIVE"))
+            )
         else:
             negatives = pl.DataFrame(schema={"anchor": pl.String, "negative": pl.String, "label": pl.String})
         others = pl.Series([], dtype=pl.String)
@@ -103,10 +115,14 @@ def table_to_ir(kind: str, table: pl.DataFrame, test_fraction: float, seed: int)
     queries = pl.DataFrame({"query_id": list(query_of.values()), "text": list(query_of)})
     corpus = pl.DataFrame({"doc_id": list(doc_of.values()), "text": list(doc_of)})
     qrels = links.select(
-        query_id=pl.col("anchor").replace_strict(query_of), doc_id=pl.col("positive").replace_strict(doc_of), score=pl.lit(1, pl.Int64)
+        query_id=pl.col("anchor").replace_strict(query_of),
+        doc_id=pl.col("positive").replace_strict(doc_of),
+        score=pl.lit(1, pl.Int64),
     ).unique(maintain_order=True)
     labels = negatives.select(
-        query_id=pl.col("anchor").replace_strict(query_of), doc_id=pl.col("negative").replace_strict(doc_of), label="label"
+        query_id=pl.col("anchor").replace_strict(query_of),
+        doc_id=pl.col("negative").replace_strict(doc_of),
+        label="label",
     ).unique(maintain_order=True)
     judged = qrels["query_id"].unique(maintain_order=True)
     # a seeded hash of the query text decides its split: the same query lands in the same split on every run
@@ -118,6 +134,13 @@ def table_to_ir(kind: str, table: pl.DataFrame, test_fraction: float, seed: int)
         "train": qrels.filter(~pl.col("query_id").is_in(list(test_ids))),
         "test": qrels.filter(pl.col("query_id").is_in(list(test_ids))),
     }
-    logger.info("%s table as IR: %d queries, %d documents, %d train / %d test judgements, %d given negatives",
-                kind, queries.height, corpus.height, split["train"].height, split["test"].height, labels.height)
+    logger.info(
+        "%s table as IR: %d queries, %d documents, %d train / %d test judgements, %d given negatives",
+        kind,
+        queries.height,
+        corpus.height,
+        split["train"].height,
+        split["test"].height,
+        labels.height,
+    )
     return corpus, queries, split, labels

@@ -29,7 +29,9 @@ def find_leaks(queries: pl.DataFrame, train: pl.DataFrame, test: pl.DataFrame, m
     for name, qrels in (("train", train), ("test", test)):
         relevant = qrels.filter(pl.col("score") >= min_relevance)
         docs = relevant.group_by("query_id").agg(pl.col("doc_id").alias(f"{name}_docs"))
-        sides[name] = key.filter(pl.col("query_id").is_in(qrels["query_id"].unique().to_list())).join(docs, on="query_id", how="left")
+        sides[name] = key.filter(pl.col("query_id").is_in(qrels["query_id"].unique().to_list())).join(
+            docs, on="query_id", how="left"
+        )
     both = sides["train"].join(sides["test"], on="key", suffix="_test")
     leaks = []
     for row in both.sort("query_id", "query_id_test").iter_rows(named=True):

@@ -8,7 +8,9 @@ from schemas import PairSchema
 from tasks.ingest.report import DataError, Finding
 
 
-def build_pairs(qrels: pl.DataFrame, corpus: pl.DataFrame, queries: pl.DataFrame, min_relevance: int = 1) -> pl.DataFrame:
+def build_pairs(
+    qrels: pl.DataFrame, corpus: pl.DataFrame, queries: pl.DataFrame, min_relevance: int = 1
+) -> pl.DataFrame:
     """One (anchor, positive) row per judged (query, document) with score >= min_relevance, in qrels order.
 
     Input: qrels (query_id, doc_id, score), corpus (doc_id, text), queries (query_id, text).
@@ -25,7 +27,9 @@ def build_pairs(qrels: pl.DataFrame, corpus: pl.DataFrame, queries: pl.DataFrame
         raise DataError(
             f"{same.height} judged pair(s) have a document whose text is the query's own text; remove those judgements "
             "or those documents",
-            [Finding("qrels", 0, "query-id/corpus-id", "anchor_is_not_positive", f"{q}/{d}")
-             for q, d in same.select("query_id", "doc_id").head(20).iter_rows()],
+            [
+                Finding("qrels", 0, "query-id/corpus-id", "anchor_is_not_positive", f"{q}/{d}")
+                for q, d in same.select("query_id", "doc_id").head(20).iter_rows()
+            ],
         )
     return PairSchema.validate(pairs)

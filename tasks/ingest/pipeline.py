@@ -49,8 +49,9 @@ class ExtraRef(BaseModel):
     table: DatasetRef
 
 
-
-def text_lengths(corpus: pl.DataFrame, queries: pl.DataFrame, model_path: str, sample: int = 20_000) -> tuple[dict, list[str]]:
+def text_lengths(
+    corpus: pl.DataFrame, queries: pl.DataFrame, model_path: str, sample: int = 20_000
+) -> tuple[dict, list[str]]:
     """Token lengths of documents and queries under the model's own tokenizer, against its limit; and warnings.
 
     At most `sample` texts of each kind are tokenized (a seeded sample), so a huge corpus costs seconds.
@@ -63,14 +64,19 @@ def text_lengths(corpus: pl.DataFrame, queries: pl.DataFrame, model_path: str, s
     for kind, frame in (("documents", corpus), ("queries", queries)):
         texts = frame["text"] if frame.height <= sample else frame["text"].sample(sample, seed=0)
         ids = tokenizer(texts.to_list(), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        stats = {**length_stats(np.array([len(i) for i in ids], dtype=np.int64), limit), "sampled": frame.height > sample}
+        stats = {
+            **length_stats(np.array([len(i) for i in ids], dtype=np.int64), limit),
+            "sampled": frame.height > sample,
+        }
         lengths[kind] = stats
         if stats["over_limit_share"] > LONG_TEXT_WARNING:
-            warnings.append(f"{stats['over_limit_share']:.0%} of {kind} ({stats['over_limit']} of {stats['texts']}"
-                            f"{' sampled' if stats['sampled'] else ''}) are longer than the model's {limit}-token limit "
-                            f"(median {stats['median']}, max {stats['max']} tokens): they are read as passages "
-                            f"(eval.passages; a document scores as its best passage, a query as its passages' mean); "
-                            f"with eval.passages.split=false the model reads only their first {limit} tokens")
+            warnings.append(
+                f"{stats['over_limit_share']:.0%} of {kind} ({stats['over_limit']} of {stats['texts']}"
+                f"{' sampled' if stats['sampled'] else ''}) are longer than the model's {limit}-token limit "
+                f"(median {stats['median']}, max {stats['max']} tokens): they are read as passages "
+                f"(eval.passages; a document scores as its best passage, a query as its passages' mean); "
+                f"with eval.passages.split=false the model reads only their first {limit} tokens"
+            )
     return lengths, warnings
 
 
@@ -95,7 +101,9 @@ def ingest_data(source_path: str, cfg: DataConfig, store: str, model_path: str |
     table_warnings = list(found.warnings)
     extras, extra_reports = [], []
     for number, spec in enumerate(cfg.extra, start=1):
-        table = tables.validate_table(spec.path, None if spec.type == "auto" else spec.type, dict(spec.columns), spec.score_range)
+        table = tables.validate_table(
+            spec.path, None if spec.type == "auto" else spec.type, dict(spec.columns), spec.score_range
+        )
         findings += table.findings
         table_warnings += table.warnings
         rows_in, rows_valid = rows_in + table.rows_in, rows_valid + table.valid.height
@@ -103,10 +111,23 @@ def ingest_data(source_path: str, cfg: DataConfig, store: str, model_path: str |
             loss = train_logic.loss_for(table.type, spec.loss, "mnrl")  # checked now, before anything trains
         except ValueError as exc:
             raise ConfigError(f"data.extra[{number - 1}] ({spec.path}): {exc}") from None
-        extras.append(ExtraRef(name=f"extra{number}-{Path(spec.path).stem}", type=table.type, loss=spec.loss,
-                               table=write_frame(table.valid, store, f"table_{table.type}")))
-        extra_reports.append({"path": spec.path, "type": table.type, "loss": loss, "rows_valid": table.valid.height,
-                              "rows_quarantined": table.quarantined.height})
+        extras.append(
+            ExtraRef(
+                name=f"extra{number}-{Path(spec.path).stem}",
+                type=table.type,
+                loss=spec.loss,
+                table=write_frame(table.valid, store, f"table_{table.type}"),
+            )
+        )
+        extra_reports.append(
+            {
+                "path": spec.path,
+                "type": table.type,
+                "loss": loss,
+                "rows_valid": table.valid.height,
+                "rows_quarantined": table.quarantined.height,
+            }
+        )
     quarantined = len({(f.file, f.row) for f in findings})
     quarantine = write_frame(findings_frame(findings), store, "quarantine").path if findings else None
     if findings and cfg.on_invalid == "fail":
@@ -125,8 +146,10 @@ def ingest_data(source_path: str, cfg: DataConfig, store: str, model_path: str |
     test = data.qrels[cfg.test_split]
     leaks = leakage.find_leaks(data.queries, data.qrels[cfg.train_split], test, cfg.min_relevance)
     if leaks and cfg.on_leakage == "fail":
-        raise DataError(f"{source_path}: {len(leaks)} queries appear in both train and test (data.on_leakage=fail)",
-                        [Finding(source_path, 0, "query", "no_leakage", str(leak)) for leak in leaks])
+        raise DataError(
+            f"{source_path}: {len(leaks)} queries appear in both train and test (data.on_leakage=fail)",
+            [Finding(source_path, 0, "query", "no_leakage", str(leak)) for leak in leaks],
+        )
     if leaks and cfg.on_leakage == "exclude_from_test":
         test = leakage.exclude_from_test(test, leaks)
     warnings = table_warnings + [f"leakage ({cfg.on_leakage}): {leak}" for leak in leaks]
@@ -134,12 +157,17 @@ def ingest_data(source_path: str, cfg: DataConfig, store: str, model_path: str |
         logger.warning(warning)
     pairs = build_pairs(data.qrels[cfg.train_split], data.corpus, data.queries, cfg.min_relevance)
     if pairs.height == 0:
-        raise DataError(f"{source_path}: the {cfg.train_split} split has no judged pair with score >= {cfg.min_relevance}", [])
+        raise DataError(
+            f"{source_path}: the {cfg.train_split} split has no judged pair with score >= {cfg.min_relevance}", []
+        )
     if findings:
         logger.warning("quarantined %d rows of %s with their reasons: %s", quarantined, source_path, quarantine)
     logger.info(
         "ingested %d documents, %d queries, %d train pairs, %d test judgements",
-        data.corpus.height, data.queries.height, pairs.height, test.height,
+        data.corpus.height,
+        data.queries.height,
+        pairs.height,
+        test.height,
     )
     lengths = None
     if model_path is not None:  # how much of each text the model will read: said before anything trains
@@ -147,9 +175,16 @@ def ingest_data(source_path: str, cfg: DataConfig, store: str, model_path: str |
         for warning in long_warnings:
             logger.warning(warning)
         warnings = warnings + long_warnings
-    report = {"rows_in": rows_in, "rows_valid": rows_valid, "rows_quarantined": quarantined,
-              "warnings": warnings, "quarantine": quarantine, "type": found.kind, "extra": extra_reports,
-              "lengths": lengths}
+    report = {
+        "rows_in": rows_in,
+        "rows_valid": rows_valid,
+        "rows_quarantined": quarantined,
+        "warnings": warnings,
+        "quarantine": quarantine,
+        "type": found.kind,
+        "extra": extra_reports,
+        "lengths": lengths,
+    }
     return Ingested(
         corpus=write_frame(data.corpus, store, "corpus"),
         queries=write_frame(data.queries, store, "queries"),

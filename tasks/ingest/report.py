@@ -56,5 +56,7 @@ def findings_from_schema_errors(exc: pa.errors.SchemaErrors, file: str, lines: l
 
 def findings_frame(findings: list[Finding]) -> pl.DataFrame:
     """Findings as a table (file, row, column, check, value): what a quarantine file holds."""
-    return pl.DataFrame([asdict(f) for f in findings], schema={"file": pl.String, "row": pl.Int64, "column": pl.String,
-                                                               "check": pl.String, "value": pl.String})
+    return pl.DataFrame(
+        [asdict(f) for f in findings],
+        schema={"file": pl.String, "row": pl.Int64, "column": pl.String, "check": pl.String, "value": pl.String},
+    )

@@ -23,8 +23,12 @@ class Source:
     data: BeirData
     labels: pl.DataFrame  # (query_id, doc_id, label): evidence labels, or a table's given negatives
     kind: str  # ir, or the table type the data came from
-    doc_metadata: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=METADATA_SCHEMA))  # (doc_id, key, value)
-    warnings: list[str] = field(default_factory=list)  # legal but degenerate rows, kept (e.g. a hypothesis repeating its premise)
+    doc_metadata: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=METADATA_SCHEMA)
+    )  # (doc_id, key, value)
+    warnings: list[str] = field(
+        default_factory=list
+    )  # legal but degenerate rows, kept (e.g. a hypothesis repeating its premise)
 
 
 def is_beir(path: Path) -> bool:
@@ -41,12 +45,18 @@ def read_source(path: str, cfg: DataConfig) -> Source:
         return Source(data, evidence_labels(cfg.queries), "ir", document_metadata(cfg.corpus))
     target = Path(path)
     if cfg.type in ("auto", "ir") and is_beir(target):
-        return Source(read_beir(target, splits, on_invalid=cfg.on_invalid), evidence_labels(target / "queries.jsonl"), "ir",
-                      document_metadata(target / "corpus.jsonl"))
+        return Source(
+            read_beir(target, splits, on_invalid=cfg.on_invalid),
+            evidence_labels(target / "queries.jsonl"),
+            "ir",
+            document_metadata(target / "corpus.jsonl"),
+        )
     if cfg.type == "ir":
         raise DataError(f"data.type is ir but {target} is not a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)", [])
     if target.is_dir() and not any(target.glob("s1.*")):
-        raise DataError(f"{target} is a folder but neither a BEIR folder (no corpus.jsonl) nor a SentEval NLI folder", [])
+        raise DataError(
+            f"{target} is a folder but neither a BEIR folder (no corpus.jsonl) nor a SentEval NLI folder", []
+        )
     report = validate_table(target, None if cfg.type == "auto" else cfg.type, dict(cfg.columns))
     if report.findings and cfg.on_invalid == "fail":
         raise DataError(f"{target} failed validation as {report.type}", report.findings)
@@ -55,6 +65,12 @@ def read_source(path: str, cfg: DataConfig) -> Source:
     except ValueError as exc:
         raise DataError(f"{target}: {exc}", []) from None
     qrels = {cfg.train_split: split["train"], cfg.test_split: split["test"]}
-    data = BeirData(corpus=corpus, queries=queries, qrels=qrels, findings=report.findings, rows_in=report.rows_in,
-                    valid_rows=report.valid.height)
+    data = BeirData(
+        corpus=corpus,
+        queries=queries,
+        qrels=qrels,
+        findings=report.findings,
+        rows_in=report.rows_in,
+        valid_rows=report.valid.height,
+    )
     return Source(data, labels, report.type, warnings=report.warnings)

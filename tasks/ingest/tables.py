@@ -19,6 +19,7 @@ import pandera.polars as pa
 import polars as pl
 
 from schemas.tables import NLI_LABELS, HardNegativeSchema, NLISchema, PositivePairSchema, STSSchema, TripletSchema
+from tasks.config import TABLE_TYPES
 from tasks.ingest.beir import UNDECODABLE, bad_byte, raw_lines, read_text, undecodable
 from tasks.ingest.report import DataError, EmptyData, Finding, findings_from_schema_errors
 
@@ -32,11 +33,18 @@ TYPES: dict[str, tuple[list[str], type[pa.DataFrameModel]]] = {
     "nli": (["premise", "hypothesis", "label"], NLISchema),
     "hard_negatives": (["query", "positive", "negatives"], HardNegativeSchema),
 }
+if tuple(TYPES) != TABLE_TYPES:  # the config's list of type names is the one users see; this map must follow it
+    raise ImportError(f"tasks/ingest/tables.TYPES {tuple(TYPES)} differs from tasks/config.TABLE_TYPES {TABLE_TYPES}")
 NLI_CODES = {"0": "entailment", "1": "neutral", "2": "contradiction"}  # the SNLI / MultiNLI convention
-WIDE_NEGATIVE = re.compile(r"^(?:neg|negative)_(\d+)$")  # neg_1 … (our wide layout), negative_1 … (sentence-transformers')
+WIDE_NEGATIVE = re.compile(
+    r"^(?:neg|negative)_(\d+)$"
+)  # neg_1 … (our wide layout), negative_1 … (sentence-transformers')
 # dataframe-level checks compare fields; pandera names the schema as their column, so the reader names the fields
-CROSS_FIELD = {"anchor_is_not_positive": ("anchor", "positive"), "negative_is_not_positive": ("positive", "negative"),
-               "hypothesis_is_not_premise": ("premise", "hypothesis")}
+CROSS_FIELD = {
+    "anchor_is_not_positive": ("anchor", "positive"),
+    "negative_is_not_positive": ("positive", "negative"),
+    "hypothesis_is_not_premise": ("premise", "hypothesis"),
+}
 
 
 class Unreadable(DataError):
@@ -90,7 +98,7 @@ def _csv_rows(path: Path, text: str, tab: bool) -> tuple[list[list[str]], list[i
             if reader.line_num > start:  # a quote opened and never closed: everything after it would be one value
                 raise Unreadable(
                     f"{path}:{start}: a quoted field opens on this line and is not closed before line {reader.line_num} "
-                    f"({exc}); close the quote, or double a quote that is part of the text (\"\")",
+                    f'({exc}); close the quote, or double a quote that is part of the text ("")',
                     [Finding(str(path), start, "-", "csv", str(exc))],
                 ) from None
             findings.append(Finding(str(path), start, "-", "csv", str(exc)))
@@ -113,16 +121,22 @@ def _read_text_rows(path: Path, header: bool) -> tuple[list[str], list[list[str 
         raise EmptyData(f"{path} is empty: it holds no rows", [Finding(str(path), 0, "-", "not_empty", "no lines")])
     if header:
         if any(bad_byte(name) for name in rows[0]):
-            raise Unreadable(f"{path}: the header line is not UTF-8 ({next(bad_byte(n) for n in rows[0] if bad_byte(n))})",
-                             [Finding(str(path), numbers[0], "-", "utf8", "header")])
+            raise Unreadable(
+                f"{path}: the header line is not UTF-8 ({next(bad_byte(n) for n in rows[0] if bad_byte(n))})",
+                [Finding(str(path), numbers[0], "-", "utf8", "header")],
+            )
         names, rows, numbers = [c.strip() for c in rows[0]], rows[1:], numbers[1:]
     else:
         names = [str(i) for i in range(max(len(r) for r in rows))]
     for number, row in zip(numbers, rows):
         if header and len(row) != len(names):
-            findings.append(Finding(str(path), number, "-", "column_count", f"{len(row)} fields, header has {len(names)}"))
+            findings.append(
+                Finding(str(path), number, "-", "column_count", f"{len(row)} fields, header has {len(names)}")
+            )
         if dirty:
-            findings += undecodable(str(path), number, {names[i] if i < len(names) else str(i): value for i, value in enumerate(row)})
+            findings += undecodable(
+                str(path), number, {names[i] if i < len(names) else str(i): value for i, value in enumerate(row)}
+            )
     padded = [list(r) + [None] * (len(names) - len(r)) for r in rows]
     return names, padded, numbers, findings
 
@@ -137,9 +151,14 @@ def _read_jsonl_rows(path: Path) -> tuple[list[str], list[list], list[int], list
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
-            reason = bad_byte(text) if dirty else None  # a bad byte inside a JSON string parses; one in the syntax cannot be placed
-            findings.append(Finding(str(path), number, "-", "utf8", reason) if reason
-                            else Finding(str(path), number, "-", "json", f"{exc.msg} at column {exc.colno}"))
+            reason = (
+                bad_byte(text) if dirty else None
+            )  # a bad byte inside a JSON string parses; one in the syntax cannot be placed
+            findings.append(
+                Finding(str(path), number, "-", "utf8", reason)
+                if reason
+                else Finding(str(path), number, "-", "json", f"{exc.msg} at column {exc.colno}")
+            )
             continue
         if not isinstance(record, dict):
             findings.append(Finding(str(path), number, "-", "json_object", type(record).__name__))
@@ -167,7 +186,10 @@ def read_rows(path: str | Path, header: bool = True) -> tuple[pl.DataFrame, list
         try:
             frame = pl.read_parquet(path)
         except Exception as exc:  # polars raises several types for a file that is not Parquet
-            raise Unreadable(f"{path} is not a readable Parquet file ({type(exc).__name__})", [Finding(str(path), 0, "-", "parquet", str(exc)[:120])]) from None
+            raise Unreadable(
+                f"{path} is not a readable Parquet file ({type(exc).__name__})",
+                [Finding(str(path), 0, "-", "parquet", str(exc)[:120])],
+            ) from None
         return frame.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64)), []
     if suffix in (".jsonl", ".json", ".ndjson"):
         names, rows, numbers, findings = _read_jsonl_rows(path)
@@ -194,18 +216,33 @@ def read_senteval_nli(folder: Path) -> tuple[pl.DataFrame, list[Finding]]:
         read = [raw_lines(f) for f in files]
         columns = [[text for _, text in lines] for lines, _ in read]
         if len({len(c) for c in columns}) != 1:
-            raise Unreadable(f"{folder}: s1, s2 and labels of split {split[1:]} have {[len(c) for c in columns]} lines; they must match", [])
+            raise Unreadable(
+                f"{folder}: s1, s2 and labels of split {split[1:]} have {[len(c) for c in columns]} lines; they must match",
+                [],
+            )
         # LINE numbers the pairs across all splits, so a bad pair of one split never takes the same line of another
         # with it; SOURCE keeps the file and line a person looks up
         n = len(columns[0])
         if any(dirty for _, dirty in read):
             for i in range(n):
-                findings += undecodable(str(folder), offset + i + 1, {"premise": columns[0][i], "hypothesis": columns[1][i], "label": columns[2][i]})
+                findings += undecodable(
+                    str(folder),
+                    offset + i + 1,
+                    {"premise": columns[0][i], "hypothesis": columns[1][i], "label": columns[2][i]},
+                )
             # the pair stays in the frame (a bad byte shown as U+FFFD), so the quarantine shows it as read, under its own line
             columns = [[UNDECODABLE.sub("\ufffd", text) for text in column] for column in columns]
-        parts.append(pl.DataFrame({"premise": columns[0], "hypothesis": columns[1], "label": columns[2],
-                                   LINE: list(range(offset + 1, offset + n + 1)),
-                                   SOURCE: [f"{s1.name}:{i}" for i in range(1, n + 1)]}))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "premise": columns[0],
+                    "hypothesis": columns[1],
+                    "label": columns[2],
+                    LINE: list(range(offset + 1, offset + n + 1)),
+                    SOURCE: [f"{s1.name}:{i}" for i in range(1, n + 1)],
+                }
+            )
+        )
         offset += n
     if not parts:
         raise Unreadable(f"{folder} holds no s1.<split> file", [])
@@ -226,13 +263,15 @@ def detect_type(columns: list[str]) -> str | None:
 def _wide_negatives(frame: pl.DataFrame, prefix: str | None) -> list[str]:
     """The file's one-negative-per-column names in numeric order: <prefix>N when given, else neg_N or negative_N."""
     if prefix:
-        found = {c: c[len(prefix):] for c in frame.columns if c.startswith(prefix) and c[len(prefix):].isdigit()}
+        found = {c: c[len(prefix) :] for c in frame.columns if c.startswith(prefix) and c[len(prefix) :].isdigit()}
     else:
         found = {c: m.group(1) for c in frame.columns if (m := WIDE_NEGATIVE.match(c))}
     return sorted(found, key=lambda c: int(found[c]))
 
 
-def _select_fields(frame: pl.DataFrame, kind: str, mapping: dict[str, str], path: Path) -> tuple[pl.DataFrame, list[str]]:
+def _select_fields(
+    frame: pl.DataFrame, kind: str, mapping: dict[str, str], path: Path
+) -> tuple[pl.DataFrame, list[str]]:
     """The type's fields (from the mapped columns) plus LINE, and the wide negative columns used (hard negatives)."""
     fields = TYPES[kind][0]
     unknown = set(mapping) - set(fields) - {"neg_prefix"}
@@ -248,7 +287,8 @@ def _select_fields(frame: pl.DataFrame, kind: str, mapping: dict[str, str], path
                 continue
         if source not in frame.columns:
             raise Unreadable(
-                f"{path} has no column {source!r} for field {name!r} of type {kind}; it has {[c for c in frame.columns if c != LINE]}. "
+                f"{path} has no column {source!r} for field {name!r} of type {kind}; "
+                f"it has {[c for c in frame.columns if c != LINE]}. "
                 "Map fields with --columns field=column (or field=position for a file without a header)",
                 [Finding(str(path), 0, name, "column_exists", source)],
             )
@@ -267,7 +307,9 @@ def _json_list(raw: str | None) -> list | None:
     return value if isinstance(value, list) else None
 
 
-def _typed(frame: pl.DataFrame, kind: str, path: Path, score_range: tuple[float, float]) -> tuple[pl.DataFrame, list[Finding]]:
+def _typed(
+    frame: pl.DataFrame, kind: str, path: Path, score_range: tuple[float, float]
+) -> tuple[pl.DataFrame, list[Finding]]:
     """Cast text columns to what the schema expects; a value that does not cast is a finding, never a null passed on."""
     findings = []
     casts = {}
@@ -322,7 +364,9 @@ def _typed(frame: pl.DataFrame, kind: str, path: Path, score_range: tuple[float,
     return frame, findings
 
 
-def _name_cells(findings: list[Finding], typed: pl.DataFrame, raw: pl.DataFrame, mapping: dict[str, str], wide: list[str]) -> list[Finding]:
+def _name_cells(
+    findings: list[Finding], typed: pl.DataFrame, raw: pl.DataFrame, mapping: dict[str, str], wide: list[str]
+) -> list[Finding]:
     """Cross-field findings with the file's column(s) a person edits instead of the schema's name, and the text that
     repeats as the value: `anchor,positive`, `positive,negative`, or the negative's own column (`neg_2`, `negatives[1]`)."""
     needed = [f.row for f in findings if f.check in CROSS_FIELD or f.check == "negatives_are_not_positive"]
@@ -338,7 +382,9 @@ def _name_cells(findings: list[Finding], typed: pl.DataFrame, raw: pl.DataFrame,
             continue
         if f.check in CROSS_FIELD:
             fields = CROSS_FIELD[f.check]
-            named.append(Finding(f.file, f.row, ",".join(mapping.get(n, n) for n in fields), f.check, str(row[fields[1]])[:120]))
+            named.append(
+                Finding(f.file, f.row, ",".join(mapping.get(n, n) for n in fields), f.check, str(row[fields[1]])[:120])
+            )
             continue
         positive = row["positive"]
         if wide:
@@ -354,10 +400,14 @@ def _name_cells(findings: list[Finding], typed: pl.DataFrame, raw: pl.DataFrame,
 def _repeated_premises(typed: pl.DataFrame, path: Path) -> list[Finding]:
     """Entailment pairs whose hypothesis repeats the premise: legal (a sentence entails itself) but nothing to learn;
     reported as warnings, kept as valid rows, and left out of training pairs by the converters."""
-    same = typed.filter((pl.col("label") == "entailment")
-                        & (pl.col("premise").str.strip_chars() == pl.col("hypothesis").str.strip_chars()))
-    return [Finding(str(path), line, "premise,hypothesis", "hypothesis_repeats_premise", str(text)[:120])
-            for line, text in zip(same[LINE].to_list(), same["hypothesis"].to_list())]
+    same = typed.filter(
+        (pl.col("label") == "entailment")
+        & (pl.col("premise").str.strip_chars() == pl.col("hypothesis").str.strip_chars())
+    )
+    return [
+        Finding(str(path), line, "premise,hypothesis", "hypothesis_repeats_premise", str(text)[:120])
+        for line, text in zip(same[LINE].to_list(), same["hypothesis"].to_list())
+    ]
 
 
 def validate_table(
@@ -380,8 +430,10 @@ def validate_table(
         raw, findings = read_rows(path, header=not positional)
     rows_in = raw.height + len({f.row for f in findings} - set(raw[LINE].to_list()))
     if rows_in == 0:
-        raise EmptyData(f"{path} is empty: it has a header but no rows, so there is nothing to train on",
-                        [Finding(str(path), 0, "-", "not_empty", "no rows")])
+        raise EmptyData(
+            f"{path} is empty: it has a header but no rows, so there is nothing to train on",
+            [Finding(str(path), 0, "-", "not_empty", "no rows")],
+        )
     if kind is None:
         kind = detect_type(list(mapping) or [c for c in raw.columns if c != LINE])
         if kind is None:
@@ -391,7 +443,9 @@ def validate_table(
                 [],
             )
     if kind not in TYPES:
-        raise Unreadable(f"unknown dataset type {kind!r}; expected one of {', '.join(TYPES)} (or ir for a BEIR folder)", [])
+        raise Unreadable(
+            f"unknown dataset type {kind!r}; expected one of {', '.join(TYPES)} (or ir for a BEIR folder)", []
+        )
     selected, wide = _select_fields(raw, kind, mapping, path)
     typed, type_findings = _typed(selected, kind, path, score_range)
     findings += type_findings
@@ -409,8 +463,10 @@ def validate_table(
     reasons: dict[int, list[str]] = {}
     for f in findings:
         reasons.setdefault(f.row, []).append(f"{f.column} — {f.check} ({f.value})")
-    as_read = raw.select(pl.col(LINE).alias("line"), *[pl.col(c).cast(pl.String) for c in raw.columns if c != LINE
-                                                        and raw.schema[c] != pl.List(pl.String)])
+    as_read = raw.select(
+        pl.col(LINE).alias("line"),
+        *[pl.col(c).cast(pl.String) for c in raw.columns if c != LINE and raw.schema[c] != pl.List(pl.String)],
+    )
     quarantined = pl.DataFrame(
         {"line": sorted(bad), "reasons": ["; ".join(reasons[line]) for line in sorted(bad)]},
         schema={"line": pl.Int64, "reasons": pl.String},
@@ -425,10 +481,22 @@ def validate_table(
             return Finding(str(path / name), int(line), f.column, f.check, f.value)
 
         findings, notes = [located(f) for f in findings], [located(f) for f in notes]
-    warnings = [f"{note} — kept as a valid row; not trained on as a pair (a sentence entails itself: nothing to learn)"
-                for note in notes]
-    report = TableReport(kind, str(path), rows_in, valid, quarantined, sorted(findings, key=lambda f: (f.file, f.row, f.column)), warnings)
+    warnings = [
+        f"{note} — kept as a valid row; not trained on as a pair (a sentence entails itself: nothing to learn)"
+        for note in notes
+    ]
+    report = TableReport(
+        kind,
+        str(path),
+        rows_in,
+        valid,
+        quarantined,
+        sorted(findings, key=lambda f: (f.file, f.row, f.column)),
+        warnings,
+    )
     if report.rows_in != report.valid.height + report.quarantined.height:  # explicit: `python -O` drops asserts
-        raise RuntimeError(f"{path}: {report.rows_in} rows read but {report.valid.height} valid + "
-                           f"{report.quarantined.height} quarantined; a row was lost (a bug in the reader)")
+        raise RuntimeError(
+            f"{path}: {report.rows_in} rows read but {report.valid.height} valid + "
+            f"{report.quarantined.height} quarantined; a row was lost (a bug in the reader)"
+        )
     return report

@@ -15,8 +15,14 @@ import polars as pl
 from tasks.ingest.beir import QRELS_HEADER, decoded_lines, read_qrels
 from tasks.ingest.report import DataError, Finding
 
-RUN_COLUMNS = {"query_id": pl.String, "q0": pl.Categorical, "doc_id": pl.String, "rank": pl.Int64,
-               "score": pl.Float64, "tag": pl.Categorical}
+RUN_COLUMNS = {
+    "query_id": pl.String,
+    "q0": pl.Categorical,
+    "doc_id": pl.String,
+    "rank": pl.Int64,
+    "score": pl.Float64,
+    "tag": pl.Categorical,
+}
 FRAME_SCHEMA = {"query_id": pl.String, "doc_id": pl.String, "score": pl.Float64}
 WHITESPACE = r"[\s\x1c-\x1f]"  # what Python's str.split() splits on (Rust's \s lacks \x1c-\x1f)
 PLAIN = bytes(range(0x20, 0x7F)) + b"\n"  # printable ASCII: the only whitespace in it is the space and the newline
@@ -29,7 +35,15 @@ def _run_lines(path: Path) -> dict[str, dict[str, float]]:
     for number, text in decoded_lines(path):
         parts = text.split()
         if len(parts) != 6:
-            bad.append(Finding(str(path), number, "-", "column_count", f"{len(parts)} fields, expected 6 (qid Q0 docid rank score tag)"))
+            bad.append(
+                Finding(
+                    str(path),
+                    number,
+                    "-",
+                    "column_count",
+                    f"{len(parts)} fields, expected 6 (qid Q0 docid rank score tag)",
+                )
+            )
             continue
         query_id, _, doc_id, _, score, _ = parts
         try:
@@ -90,7 +104,9 @@ def _run_frame(path: Path) -> pl.DataFrame | None:
         return None  # a missing field, or two spaces in a row
     # whitespace inside a field would split it for str.split(); only a file with other bytes than printable ASCII
     # can hold any, and then every field is searched (a second or two for 10M lines)
-    if not _plain(path) and any(_any_whitespace(frame[c].cast(pl.String)) for c in RUN_COLUMNS if c != "score" and c != "rank"):
+    if not _plain(path) and any(
+        _any_whitespace(frame[c].cast(pl.String)) for c in RUN_COLUMNS if c != "score" and c != "rank"
+    ):
         return None
     return frame.select(*FRAME_SCHEMA)
 
@@ -105,8 +121,14 @@ def read_run_frame(path: str | Path) -> pl.DataFrame:
     if frame is not None:
         return frame
     run = _run_lines(path)
-    return pl.DataFrame({"query_id": [q for q, docs in run.items() for _ in docs], "doc_id": [d for docs in run.values() for d in docs],
-                         "score": [s for docs in run.values() for s in docs.values()]}, schema=FRAME_SCHEMA)
+    return pl.DataFrame(
+        {
+            "query_id": [q for q, docs in run.items() for _ in docs],
+            "doc_id": [d for docs in run.values() for d in docs],
+            "score": [s for docs in run.values() for s in docs.values()],
+        },
+        schema=FRAME_SCHEMA,
+    )
 
 
 def _qrels_frame(path: Path) -> pl.DataFrame | None:
@@ -117,7 +139,9 @@ def _qrels_frame(path: Path) -> pl.DataFrame | None:
         first = next((line for line in handle if line.strip()), b"")
     tabs = b"\t" in first
     try:
-        frame = pl.read_csv(path, separator="\t" if tabs else " ", has_header=False, quote_char=None, infer_schema=False)
+        frame = pl.read_csv(
+            path, separator="\t" if tabs else " ", has_header=False, quote_char=None, infer_schema=False
+        )
     except (pl.exceptions.PolarsError, ValueError):
         return None
     frame = _not_blank_lines(frame)

@@ -25,8 +25,20 @@ from tasks.mining.partial_match import partial_match_candidates
 from tasks.mining.widen import widen
 
 __all__ = [
-    "STRATEGIES", "Candidates", "MiningInput", "Negative", "Window", "candidates_for", "difficulty",
-    "false_negative_rate", "mine_negatives", "mining_report", "passes_filter", "select_negatives", "stage_windows", "widen",
+    "STRATEGIES",
+    "Candidates",
+    "MiningInput",
+    "Negative",
+    "Window",
+    "candidates_for",
+    "difficulty",
+    "false_negative_rate",
+    "mine_negatives",
+    "mining_report",
+    "passes_filter",
+    "select_negatives",
+    "stage_windows",
+    "widen",
 ]
 
 logger = logging.getLogger(__name__)
@@ -54,16 +66,25 @@ def false_negative_rate(
 ) -> tuple[dict[str, float], int]:
     """Held-out-label estimate of how often each strategy picks a relevant document as a negative.
 
-    For every pair of a query with several positives, mine again as if only the pair's own positive were known and
-    count the negatives that are in fact among the query's other positives. Returns ({strategy: share, "all": share over
-every strategy}, pairs checked).
+        For every pair of a query with several positives, mine again as if only the pair's own positive were known and
+        count the negatives that are in fact among the query's other positives. Returns ({strategy: share, "all": share over
+    every strategy}, pairs checked).
     """
     multi = {q for q, docs in inp.positives_of_query.items() if len(docs) > 1}
     pairs = [p for p, q in enumerate(inp.pair_query.tolist()) if q in multi]
     if not pairs or cfg.num_negatives == 0:
         return {}, 0
-    hidden = select_negatives(candidates, inp.pair_query, inp.pair_doc, {}, cfg.num_negatives, stage_windows(cfg)[-1],
-                              len(inp.doc_texts), cfg.seed, pairs=pairs)
+    hidden = select_negatives(
+        candidates,
+        inp.pair_query,
+        inp.pair_doc,
+        {},
+        cfg.num_negatives,
+        stage_windows(cfg)[-1],
+        len(inp.doc_texts),
+        cfg.seed,
+        pairs=pairs,
+    )
     picked: dict[str, list[int]] = {}
     for n in hidden:
         relevant = n.doc in inp.positives_of_query[int(inp.pair_query[n.pair])]
@@ -81,8 +102,10 @@ def _doc_groups(cfg: MiningConfig, doc_metadata: pl.DataFrame | None, doc_row: d
     for name in sorted(fields):
         values = doc_metadata.filter(pl.col("key") == name) if doc_metadata is not None else None
         if values is None or values.height == 0:
-            raise ValueError(f"mining.strategies: domain_confusion groups by the metadata field {name!r}, but no document "
-                             f"in the corpus has it (corpus.jsonl: \"metadata\": {{\"{name}\": …}})")
+            raise ValueError(
+                f"mining.strategies: domain_confusion groups by the metadata field {name!r}, but no document "
+                f'in the corpus has it (corpus.jsonl: "metadata": {{"{name}": …}})'
+            )
         labels = np.full(len(doc_row), -1, dtype=np.int64)
         numbers: dict[str, int] = {}
         for doc_id, value in values.select("doc_id", "value").iter_rows():
@@ -112,8 +135,16 @@ def _frame(negatives: list[Negative], stage: int, pairs: pl.DataFrame, doc_ids: 
             "difficulty": [number(n.difficulty) for n in negatives],
         },
         schema={
-            "stage": pl.Int64, "query_id": pl.String, "positive_id": pl.String, "slot": pl.Int64, "negative_id": pl.String,
-            "strategy": pl.String, "origin": pl.String, "rank": pl.Int64, "score": pl.Float64, "positive_score": pl.Float64,
+            "stage": pl.Int64,
+            "query_id": pl.String,
+            "positive_id": pl.String,
+            "slot": pl.Int64,
+            "negative_id": pl.String,
+            "strategy": pl.String,
+            "origin": pl.String,
+            "rank": pl.Int64,
+            "score": pl.Float64,
+            "positive_score": pl.Float64,
             "difficulty": pl.Float64,
         },
     )
@@ -161,14 +192,27 @@ def mine_negatives(
     )
     candidates = candidates_for(inp, cfg) if cfg.num_negatives > 0 else []
     windows = stage_windows(cfg)
-    stages = [select_negatives(candidates, inp.pair_query, inp.pair_doc, inp.positives_of_query, cfg.num_negatives,
-                               window, len(doc_ids), cfg.seed + stage, fill=cfg.fill == "random")
-              for stage, window in enumerate(windows)]
+    stages = [
+        select_negatives(
+            candidates,
+            inp.pair_query,
+            inp.pair_doc,
+            inp.positives_of_query,
+            cfg.num_negatives,
+            window,
+            len(doc_ids),
+            cfg.seed + stage,
+            fill=cfg.fill == "random",
+        )
+        for stage, window in enumerate(windows)
+    ]
     if cfg.fill != "random":
         stages = widen(stages, inp, cfg, windows, len(doc_ids), candidates_for)
     frame = pl.concat([_frame(negatives, stage, pairs, doc_ids) for stage, negatives in enumerate(stages)])
     report = mining_report(frame, cfg, pairs.height, *false_negative_rate(candidates, inp, cfg))
-    logger.info("mined %d negatives for %d pairs in %d stage(s): %s", frame.height, pairs.height, cfg.stages, report["rows"])
+    logger.info(
+        "mined %d negatives for %d pairs in %d stage(s): %s", frame.height, pairs.height, cfg.stages, report["rows"]
+    )
     for warning in report["warnings"]:
         logger.warning(warning)
     return MinedNegativeSchema.validate(frame), report
@@ -190,13 +234,17 @@ def mining_report(frame: pl.DataFrame, cfg: MiningConfig, n_pairs: int, rates: d
     short = pairs_with("random")
     warnings = []
     if share > cfg.random_warn:
-        cause = ("mining.fill=random tops pairs up at random without widening the search first; try mining.fill=widen"
-                 if cfg.fill == "random" else
-                 f"the positive-aware filters left them short even {cfg.widen_depth}× deeper and at a looser margin; the "
-                 "base model may score true positives low on this domain (see positive_score in the negatives) — raise "
-                 "mining.widen_depth or lower mining.num_negatives")
-        warnings.append(f"{share:.0%} of the mined negatives are random ({n_random} of {frame.height}, for {short} of "
-                        f"{n_pairs} pairs), above mining.random_warn={cfg.random_warn:.0%}: {cause}")
+        cause = (
+            "mining.fill=random tops pairs up at random without widening the search first; try mining.fill=widen"
+            if cfg.fill == "random"
+            else f"the positive-aware filters left them short even {cfg.widen_depth}× deeper and at a looser margin; the "
+            "base model may score true positives low on this domain (see positive_score in the negatives) — raise "
+            "mining.widen_depth or lower mining.num_negatives"
+        )
+        warnings.append(
+            f"{share:.0%} of the mined negatives are random ({n_random} of {frame.height}, for {short} of "
+            f"{n_pairs} pairs), above mining.random_warn={cfg.random_warn:.0%}: {cause}"
+        )
     return {
         "rows": dict(frame.group_by("strategy").len().sort("strategy").rows()),
         "origins": origins,

@@ -81,7 +81,9 @@ def _bm25s_scorer(tokens: list[list[str]]) -> Callable[[list[list[str]]], np.nda
     index.index(tokens, show_progress=False)
     vocab = index.vocab_dict
     n_docs, n_terms = index.scores["num_docs"], len(index.scores["indptr"]) - 1
-    by_term = sparse.csc_matrix((index.scores["data"], index.scores["indices"], index.scores["indptr"]), shape=(n_docs, n_terms))
+    by_term = sparse.csc_matrix(
+        (index.scores["data"], index.scores["indices"], index.scores["indptr"]), shape=(n_docs, n_terms)
+    )
     term_by_doc = by_term.T.tocsr()
 
     def score(queries: list[list[str]]) -> np.ndarray:
@@ -107,7 +109,11 @@ def scorer(doc_texts: list[str], engine: str) -> Callable[[list[list[str]]], np.
 
 
 def bm25_search(
-    query_texts: list[str], doc_texts: list[str], k: int, engine: str = "bm25s", wanted: dict[int, list[int]] | None = None
+    query_texts: list[str],
+    doc_texts: list[str],
+    k: int,
+    engine: str = "bm25s",
+    wanted: dict[int, list[int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[tuple[int, int], float]]:
     """Top-k (indices, scores) per query, and the score of every (query, document) listed in `wanted`."""
     score = scorer(doc_texts, engine)
@@ -118,7 +124,7 @@ def bm25_search(
     batch = max(1, SCORES_PER_BATCH // max(len(doc_texts), 1))  # a dense [batch, documents] block at a time
     starts = range(0, len(query_texts), batch)
     for start in tqdm(starts, desc=f"bm25 ({engine})", unit="batch", mininterval=2, disable=len(starts) < 2):
-        block = score([tokenize(t) for t in query_texts[start:start + batch]])
+        block = score([tokenize(t) for t in query_texts[start : start + batch]])
         for offset, row in enumerate(block):
             query = start + offset
             top = top_k(row, k)
@@ -138,5 +144,7 @@ def bm25_candidates(inp: MiningInput, k: int, params: BM25Params = BM25Params())
         return bm25_search(inp.query_texts, inp.doc_texts, k, engine, wanted)
 
     indices, scores, asked = inp.shared(f"bm25:{engine}:{k}", compute)
-    positive_scores = np.array([asked[(q, d)] for q, d in zip(inp.pair_query.tolist(), inp.pair_doc.tolist())], dtype=np.float32)
+    positive_scores = np.array(
+        [asked[(q, d)] for q, d in zip(inp.pair_query.tolist(), inp.pair_doc.tolist())], dtype=np.float32
+    )
     return Candidates("bm25", indices, scores, positive_scores)

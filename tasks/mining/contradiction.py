@@ -20,7 +20,9 @@ from tasks.config import ContradictionParams
 from tasks.mining.candidates import Candidates, MiningInput
 
 
-def contradiction_candidates(inp: MiningInput, k: int, params: ContradictionParams = ContradictionParams()) -> Candidates:
+def contradiction_candidates(
+    inp: MiningInput, k: int, params: ContradictionParams = ContradictionParams()
+) -> Candidates:
     n_pairs = len(inp.pair_query)
     indices = np.full((n_pairs, max(1, k)), -1, dtype=np.int64)
     scores = np.full((n_pairs, max(1, k)), np.nan, dtype=np.float32)

@@ -19,8 +19,13 @@ from tasks.mining.filters import Window
 
 
 def stage_windows(cfg: MiningConfig) -> list[Window]:
-    common = dict(rank_min=cfg.rank_min, rank_max=cfg.rank_max, max_score_ratio=cfg.max_score_ratio,
-                  absolute_margin=cfg.absolute_margin, max_score=cfg.max_score)
+    common = dict(
+        rank_min=cfg.rank_min,
+        rank_max=cfg.rank_max,
+        max_score_ratio=cfg.max_score_ratio,
+        absolute_margin=cfg.absolute_margin,
+        max_score=cfg.max_score,
+    )
     if not cfg.curriculum:
         return [Window(**common)]
     return [Window(**common, max_difficulty=cap) for cap in cfg.curriculum]

@@ -50,7 +50,9 @@ def build_index(doc_vectors: np.ndarray, kind: str, params: DenseParams, seed: i
     return index
 
 
-def dense_search(query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int, kind: str, params: DenseParams) -> tuple[np.ndarray, np.ndarray]:
+def dense_search(
+    query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int, kind: str, params: DenseParams
+) -> tuple[np.ndarray, np.ndarray]:
     """(scores, indices) of each query's top-k documents; -1 pads where an approximate index finds fewer."""
     if kind == "flat":  # exact: the same search the evaluation uses
         scores, indices = exact_search(query_vectors, doc_vectors, k)

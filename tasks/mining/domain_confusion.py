@@ -35,7 +35,9 @@ def cluster_documents(doc_vectors: np.ndarray, clusters: int, iterations: int, s
     return labels[:, 0]
 
 
-def domain_confusion_candidates(inp: MiningInput, k: int, params: DomainConfusionParams = DomainConfusionParams(), seed: int = 0) -> Candidates:
+def domain_confusion_candidates(
+    inp: MiningInput, k: int, params: DomainConfusionParams = DomainConfusionParams(), seed: int = 0
+) -> Candidates:
     query_vectors, doc_vectors = inp.vectors()
     n_docs = doc_vectors.shape[0]
     if params.field is not None:
@@ -43,11 +45,19 @@ def domain_confusion_candidates(inp: MiningInput, k: int, params: DomainConfusio
         source = f"metadata field {params.field!r}: {int((labels < 0).sum())} of {n_docs} documents without a value"
     else:
         clusters = min(params.clusters or max(2, round(math.sqrt(n_docs))), n_docs)
-        labels = inp.shared(f"kmeans:{clusters}:{params.iterations}:{seed}", lambda: cluster_documents(doc_vectors, clusters, params.iterations, seed))
+        labels = inp.shared(
+            f"kmeans:{clusters}:{params.iterations}:{seed}",
+            lambda: cluster_documents(doc_vectors, clusters, params.iterations, seed),
+        )
         source = "k-means"
     members = {c: np.flatnonzero(labels == c) for c in np.unique(labels) if c >= 0}
     sizes = np.array([m.size for m in members.values()])
-    logger.info("domain confusion: %d groups (%s), median size %d", len(members), source, int(np.median(sizes)) if sizes.size else 0)
+    logger.info(
+        "domain confusion: %d groups (%s), median size %d",
+        len(members),
+        source,
+        int(np.median(sizes)) if sizes.size else 0,
+    )
     n_pairs = len(inp.pair_query)
     indices = np.full((n_pairs, k), -1, dtype=np.int64)
     scores = np.full((n_pairs, k), np.nan, dtype=np.float32)

@@ -62,7 +62,9 @@ def difficulty(score: float, positive_score: float) -> float:
 
 def passes_filter(score: float, positive_score: float, window: Window) -> bool:
     """The positive-aware filters: relative margin, absolute margin, maximum score, curriculum band."""
-    if window.below_positive and not score < positive_score:  # also drops every candidate when the positive has no score
+    if (
+        window.below_positive and not score < positive_score
+    ):  # also drops every candidate when the positive has no score
         return False
     if window.max_score_ratio is not None and score > window.max_score_ratio * positive_score:
         return False
@@ -73,8 +75,9 @@ def passes_filter(score: float, positive_score: float, window: Window) -> bool:
     return window.min_difficulty < difficulty(score, positive_score) <= window.max_difficulty
 
 
-def _ranked(cand: Candidates, query: int, pair: int, positive: int, known: set[int], window: Window,
-            origin: str) -> Iterator[Negative]:
+def _ranked(
+    cand: Candidates, query: int, pair: int, positive: int, known: set[int], window: Window, origin: str
+) -> Iterator[Negative]:
     row = pair if cand.per_pair else query
     positive_score = float(cand.positive_scores[pair])
     end = cand.indices.shape[1] if window.rank_max is None else min(window.rank_max, cand.indices.shape[1])

@@ -32,8 +32,11 @@ def widening_windows(window: Window, cfg: MiningConfig) -> list[tuple[str, Windo
     deeper = replace(window, rank_max=None)
     steps = [("deeper", deeper)]
     if window.max_score_ratio is not None:  # with no relative margin there is nothing to relax
-        steps += [("relaxed", replace(deeper, max_score_ratio=r, below_positive=True))
-                  for r in cfg.widen_ratios if r > window.max_score_ratio]
+        steps += [
+            ("relaxed", replace(deeper, max_score_ratio=r, below_positive=True))
+            for r in cfg.widen_ratios
+            if r > window.max_score_ratio
+        ]
     return steps
 
 
@@ -81,8 +84,12 @@ def widen(
     positives = {int(sub.pair_query[i]): inp.positives_of_query[int(inp.pair_query[p])] for i, p in enumerate(short)}
     depth = min(cfg.widen_depth * cfg.top_k, n_docs)
     deep = candidates_for(sub, cfg, depth)
-    logger.info("widening for %d short pair(s): %d candidates per strategy, margins up to %s", len(short), depth,
-                max([cfg.max_score_ratio or 0, *cfg.widen_ratios]))
+    logger.info(
+        "widening for %d short pair(s): %d candidates per strategy, margins up to %s",
+        len(short),
+        depth,
+        max([cfg.max_score_ratio or 0, *cfg.widen_ratios]),
+    )
     out = []
     for stage, (negatives, window) in enumerate(zip(stages, windows)):
         prior: dict[int, list[Negative]] = {}
@@ -91,8 +98,19 @@ def widen(
                 prior.setdefault(local[n.pair], []).append(replace(n, pair=local[n.pair]))
         picked: list[Negative] = []
         for origin, wider in widening_windows(window, cfg):
-            picked = select_negatives(deep, sub.pair_query, sub.pair_doc, positives, cfg.num_negatives, wider, n_docs,
-                                      cfg.seed + stage, prior=prior, origin=origin, fill=False)
+            picked = select_negatives(
+                deep,
+                sub.pair_query,
+                sub.pair_doc,
+                positives,
+                cfg.num_negatives,
+                wider,
+                n_docs,
+                cfg.seed + stage,
+                prior=prior,
+                origin=origin,
+                fill=False,
+            )
             prior = {}
             for n in picked:
                 prior.setdefault(n.pair, []).append(n)
@@ -105,8 +123,18 @@ def widen(
                 f"to top them up at random (counted and reported), or lower mining.num_negatives"
             )
         if still:
-            picked = select_negatives([], sub.pair_query, sub.pair_doc, positives, cfg.num_negatives, window, n_docs,
-                                      cfg.seed + stage, prior=prior, fill=True)
+            picked = select_negatives(
+                [],
+                sub.pair_query,
+                sub.pair_doc,
+                positives,
+                cfg.num_negatives,
+                window,
+                n_docs,
+                cfg.seed + stage,
+                prior=prior,
+                fill=True,
+            )
         topped = [replace(n, pair=short[n.pair]) for n in picked]
         kept = [n for n in negatives if n.pair not in local]
         out.append(sorted(kept + topped, key=lambda n: (n.pair, n.slot)))

@@ -56,14 +56,24 @@ EDITS = {
     # a stricter schema: ingest reruns; the rest keep their keys (they rerun only if ingest's output changes)
     "schemas": ("schemas/ir.py", "score: int = pa.Field(ge=0)", "score: int = pa.Field(ge=0, le=1000)", {"ingest"}),
     # a different BM25 tokenizer: mining and the BM25 baseline rerun (evaluate only if the baseline's output changes)
-    "bm25": ("tasks/mining/bm25.py", 'TOKEN = re.compile(r"\\w+")', 'TOKEN = re.compile(r"\\w+", re.UNICODE)', {"mine", "bm25_baseline"}),
+    "bm25": (
+        "tasks/mining/bm25.py",
+        'TOKEN = re.compile(r"\\w+")',
+        'TOKEN = re.compile(r"\\w+", re.UNICODE)',
+        {"mine", "bm25_baseline"},
+    ),
     # report wording and the loss-curve reading: only the report step
     "report": ("tasks/report.py", 'else "not promoted"', 'else "not promoted (gate)"', {"report_run"}),
     "loss_curve": ("tasks/loss_curve.py", "for _, loss in curve", "for _step, loss in curve", {"report_run"}),
     # the training code: training, and nothing upstream of it
     "train": ("tasks/train.py", 'STATS_FILE = "training_stats.json"', 'STATS_FILE = "train_stats.json"', {"train"}),
     # comments, docstrings and documentation change nothing
-    "comment": ("tasks/mining/bm25.py", "def tokenize(text: str) -> list[str]:\n", "def tokenize(text: str) -> list[str]:\n    # words\n", set()),
+    "comment": (
+        "tasks/mining/bm25.py",
+        "def tokenize(text: str) -> list[str]:\n",
+        "def tokenize(text: str) -> list[str]:\n    # words\n",
+        set(),
+    ),
     "readme": ("README.md", "# embedforge", "# embedforge (edited)", set()),
 }
 SCHEMA_EDIT, REPORT_EDIT = EDITS["schemas"], EDITS["report"]
@@ -80,7 +90,9 @@ def test_each_edit_changes_exactly_the_keys_of_the_steps_that_run_the_edited_cod
         after = digests(root)
         path.write_text(original)
         changed = {task for task in TASKS if after[task] != before[task]}
-        assert changed == expected, f"editing {relative} ({name}) changed {sorted(changed)}, expected {sorted(expected)}"
+        assert changed == expected, (
+            f"editing {relative} ({name}) changed {sorted(changed)}, expected {sorted(expected)}"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +102,26 @@ def edited_project(tmp_path_factory, tiny_beir):
 
     def run(label: str) -> dict:
         out = work / f"{label}.json"
-        proc = in_copy(root, "-m", "flows.cli", "run", "--set", f"data.path={tiny_beir}",
-                       "--set", f"registry.root={work / 'models'}", "--set", f"registry.store={work / 'store'}",
-                       "--set", "train.batch_size=4", "--set", "mining.num_negatives=1", "--set", "mining.top_k=4",
-                       "--json", str(out))
+        proc = in_copy(
+            root,
+            "-m",
+            "flows.cli",
+            "run",
+            "--set",
+            f"data.path={tiny_beir}",
+            "--set",
+            f"registry.root={work / 'models'}",
+            "--set",
+            f"registry.store={work / 'store'}",
+            "--set",
+            "train.batch_size=4",
+            "--set",
+            "mining.num_negatives=1",
+            "--set",
+            "mining.top_k=4",
+            "--json",
+            str(out),
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         return {step: value["cached"] for step, value in json.loads(out.read_text())["steps"].items()}
 

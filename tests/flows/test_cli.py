@@ -12,15 +12,29 @@ STEPS = ["ingest", "baseline", "mine", "train", "evaluate", "gate", "register", 
 
 
 def embedforge(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=900
+    )
 
 
 def test_run_writes_the_summary_contract(tiny_beir, tmp_path):
     out = tmp_path / "run.json"
     proc = embedforge(
-        "run", "--set", f"data.path={tiny_beir}", "--set", f"registry.root={tmp_path / 'models'}",
-        "--set", f"registry.store={tmp_path / 'store'}", "--set", "train.batch_size=4",
-        "--set", "mining.num_negatives=1", "--set", "mining.top_k=4", "--json", str(out),
+        "run",
+        "--set",
+        f"data.path={tiny_beir}",
+        "--set",
+        f"registry.root={tmp_path / 'models'}",
+        "--set",
+        f"registry.store={tmp_path / 'store'}",
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        "mining.num_negatives=1",
+        "--set",
+        "mining.top_k=4",
+        "--json",
+        str(out),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(out.read_text())
@@ -50,7 +64,9 @@ def test_bad_override_fails_before_running(tmp_path):
 
 def test_evaluate_reports_each_size_and_bm25(tiny_beir, tmp_path):
     out = tmp_path / "eval.json"
-    proc = embedforge("evaluate", "--model", "all-MiniLM-L6-v2", "--data", str(tiny_beir), "--dims", "384,64", "--json", str(out))
+    proc = embedforge(
+        "evaluate", "--model", "all-MiniLM-L6-v2", "--data", str(tiny_beir), "--dims", "384,64", "--json", str(out)
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
     assert set(result["dims"]) == {"384", "64"}
@@ -62,7 +78,15 @@ def test_evaluate_reports_each_size_and_bm25(tiny_beir, tmp_path):
 def test_score_matches_the_library_on_a_run_file(tmp_path):
     (tmp_path / "run.txt").write_text("q1 Q0 d1 1 0.9 t\nq1 Q0 d2 2 0.9 t\nq2 Q0 d3 1 0.5 t\n")
     (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t2\nq3\td1\t1\n")
-    proc = embedforge("score", str(tmp_path / "run.txt"), str(tmp_path / "qrels.tsv"), "--k", "1,10", "--json", str(tmp_path / "s.json"))
+    proc = embedforge(
+        "score",
+        str(tmp_path / "run.txt"),
+        str(tmp_path / "qrels.tsv"),
+        "--k",
+        "1,10",
+        "--json",
+        str(tmp_path / "s.json"),
+    )
     assert proc.returncode == 0, proc.stderr
     scores = json.loads((tmp_path / "s.json").read_text())
     # ties break by doc id descending: d2 ranks above d1 for q1, so q1's relevant d1 is at rank 2
@@ -103,7 +127,9 @@ BAD = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "bad"
 )
 def test_validate_exit_codes_and_report(tmp_path, args, code):
     out = tmp_path / "report.json"
-    proc = embedforge("validate", str(BAD / args[0]), *args[1:], "--json", str(out), "--quarantine-dir", str(tmp_path / "q"))
+    proc = embedforge(
+        "validate", str(BAD / args[0]), *args[1:], "--json", str(out), "--quarantine-dir", str(tmp_path / "q")
+    )
     assert proc.returncode == code, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     report = json.loads(out.read_text())
@@ -122,9 +148,20 @@ def test_caching_across_processes(tiny_beir, tmp_path):
 
     data = tmp_path / "data"
     shutil.copytree(tiny_beir, data)
-    common = ["--set", f"data.path={data}", "--set", f"registry.root={tmp_path / 'models'}",
-              "--set", f"registry.store={tmp_path / 'store'}", "--set", "train.batch_size=4",
-              "--set", "mining.num_negatives=1", "--set", "mining.top_k=4"]
+    common = [
+        "--set",
+        f"data.path={data}",
+        "--set",
+        f"registry.root={tmp_path / 'models'}",
+        "--set",
+        f"registry.store={tmp_path / 'store'}",
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        "mining.num_negatives=1",
+        "--set",
+        "mining.top_k=4",
+    ]
 
     def cached(*extra: str) -> dict[str, bool]:
         out = tmp_path / "run.json"
@@ -135,7 +172,15 @@ def test_caching_across_processes(tiny_beir, tmp_path):
     assert not any(cached().values())
     assert all(cached().values())  # identical rerun in a new process
     assert cached("--set", "train.epochs=2") == {
-        "ingest": True, "baseline": True, "mine": True, "train": False, "evaluate": False, "gate": False, "register": False, "report": False}
+        "ingest": True,
+        "baseline": True,
+        "mine": True,
+        "train": False,
+        "evaluate": False,
+        "gate": False,
+        "register": False,
+        "report": False,
+    }
     corpus = data / "corpus.jsonl"
     corpus.write_bytes(corpus.read_bytes().replace(b"Manhattan", b"Manhattam", 1))  # one byte of one document
     after_edit = cached("--set", "train.epochs=2")
@@ -147,10 +192,17 @@ def test_evaluate_scores_a_long_document_by_its_best_passage(tmp_path):
 
     data = tmp_path / "long"
     (data / "qrels").mkdir(parents=True)
-    docs = {"long": GARDEN * 12 + FACT, "wind": "Wind turbines turn the kinetic energy of moving air into electricity.",
-            "engines": "Jet engines compress air, burn fuel and push hot exhaust out the back."}
-    (data / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in docs.items()))
-    (data / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": "What material is the Zephyr-9 turbine blade made of?"}) + "\n")
+    docs = {
+        "long": GARDEN * 12 + FACT,
+        "wind": "Wind turbines turn the kinetic energy of moving air into electricity.",
+        "engines": "Jet engines compress air, burn fuel and push hot exhaust out the back.",
+    }
+    (data / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in docs.items())
+    )
+    (data / "queries.jsonl").write_text(
+        json.dumps({"_id": "q", "text": "What material is the Zephyr-9 turbine blade made of?"}) + "\n"
+    )
     (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\tlong\t1\n")
     results = {}
     for flag in ([], ["--no-passages"]):
@@ -159,5 +211,9 @@ def test_evaluate_scores_a_long_document_by_its_best_passage(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         results[bool(flag)] = json.loads(out.read_text())
     by_passage, first_window = results[False], results[True]
-    assert by_passage["passages"]["passages"] > 3 and first_window["passages"] == {"split": False, "documents": 3, "passages": 3}
+    assert by_passage["passages"]["passages"] > 3 and first_window["passages"] == {
+        "split": False,
+        "documents": 3,
+        "passages": 3,
+    }
     assert by_passage["dims"]["384"]["mrr@10"] == 1.0 > first_window["dims"]["384"]["mrr@10"]

@@ -121,18 +121,33 @@ def test_sigkilled_run_leaves_nothing_running_and_the_next_start_up_cleans_up(tm
     two_days_ago = time.time() - 2 * 86400
     os.utime(old, (two_days_ago, two_days_ago))
 
-    killed = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(store), str(models)], env=env,
-                              stdout=subprocess.PIPE, stderr=open(tmp_path / "killed.log", "w"), text=True)
+    killed = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(store), str(models)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=open(tmp_path / "killed.log", "w"),
+        text=True,
+    )
     try:
-        record = _wait_for(lambda: next((json.loads(p.read_text()) for p in runs.glob("*.json")
-                                         if json.loads(p.read_text())["flow_runs"]), None), 120, "the run record")
-        partial = _wait_for(lambda: next((p for p in store.glob(".train-*") if (p / "model").is_dir()), None), 60,
-                            "the claimed .train- folder")
+        record = _wait_for(
+            lambda: next(
+                (json.loads(p.read_text()) for p in runs.glob("*.json") if json.loads(p.read_text())["flow_runs"]), None
+            ),
+            120,
+            "the run record",
+        )
+        partial = _wait_for(
+            lambda: next((p for p in store.glob(".train-*") if (p / "model").is_dir()), None),
+            60,
+            "the claimed .train- folder",
+        )
         assert record["pid"] == killed.pid and _accepts(record["api_url"])
     finally:
         killed.send_signal(signal.SIGKILL)
         killed.wait()
-    unrecorded = next(line for line in killed.stdout.read().splitlines() if line.startswith("unrecorded=")).split("=")[1]
+    unrecorded = next(line for line in killed.stdout.read().splitlines() if line.startswith("unrecorded=")).split("=")[
+        1
+    ]
 
     # nothing of it is left: its server died with it, the port is closed, no descendant lives on anywhere
     _wait_for(lambda: not _accepts(record["api_url"]), 5, f"{record['api_url']} to stop accepting connections")
@@ -140,9 +155,24 @@ def test_sigkilled_run_leaves_nothing_running_and_the_next_start_up_cleans_up(tm
     assert partial.is_dir() and (runs / f"{killed.pid}.json").is_file()  # the kill left them; the start-up must act
 
     # the next `embedforge run` (one that fails fast on a missing dataset, after its start-up)
-    start_up = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--set", f"data.path={tmp_path / 'missing'}",
-                               "--set", f"registry.store={store}", "--set", f"registry.root={models}"],
-                              env=env, capture_output=True, text=True, timeout=300)
+    start_up = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "run",
+            "--set",
+            f"data.path={tmp_path / 'missing'}",
+            "--set",
+            f"registry.store={store}",
+            "--set",
+            f"registry.root={models}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert start_up.returncode == 1 and "does not exist" in start_up.stderr, start_up.stderr[-3000:]
     flow_run = record["flow_runs"][0]
     assert f"flow run {flow_run} was left running" in start_up.stderr
@@ -152,8 +182,9 @@ def test_sigkilled_run_leaves_nothing_running_and_the_next_start_up_cleans_up(tm
     assert not list(runs.glob("*.json"))  # the dead record was settled; the clean exit removed its own
     assert not _marked_processes(marker)  # a clean exit stops its server too
 
-    read = subprocess.run([sys.executable, "-c", READ_STATES, flow_run, unrecorded], env=env, capture_output=True,
-                          text=True, timeout=300)
+    read = subprocess.run(
+        [sys.executable, "-c", READ_STATES, flow_run, unrecorded], env=env, capture_output=True, text=True, timeout=300
+    )
     assert read.returncode == 0, read.stderr[-3000:]
     states = json.loads(read.stdout.strip().splitlines()[-1])
     assert states[flow_run][0] == "CRASHED" and f"pid {killed.pid}" in states[flow_run][1]
@@ -165,14 +196,22 @@ def test_sweep_partial_removes_only_what_a_dead_owner_claimed(tmp_path):
     dead, live = store / ".train-dead", store / ".train-live"
     for folder in (dead, live):
         folder.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
         from tasks.liveness import claim
         with claim(Path({str(dead)!r})):
             print("claimed", flush=True)
             time.sleep(600)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "claimed"
         with liveness.claim(live):
@@ -201,7 +240,11 @@ def test_a_killed_data_add_and_a_killed_frame_write_leave_nothing_behind_the_nex
     folder.mkdir(parents=True)
     frames.mkdir(parents=True)
     half_written = frames / ".write.dead.parquet"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import fcntl, os, time
         from pathlib import Path
         from tasks import liveness
@@ -213,7 +256,11 @@ def test_a_killed_data_add_and_a_killed_frame_write_leave_nothing_behind_the_nex
             os.write(fd, b"PAR1 half a parquet")
             print(staging.name, flush=True)
             time.sleep(600)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         incoming = folder / holder.stdout.readline().strip()
         assert incoming.name.startswith(".incoming-") and incoming.is_dir()

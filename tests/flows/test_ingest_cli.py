@@ -20,19 +20,29 @@ def embedforge(*args: str, cwd=None, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     environ["PYTHONPATH"] = str(ROOT)
     environ.update(env)
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True, cwd=cwd or ROOT,
-                          env=environ, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=environ,
+        timeout=600,
+    )
 
 
 def pairs_csv(path: Path, n: int) -> Path:
-    path.write_text("anchor,positive\n" + "".join(f"question {i} about clause {i},clause {i} says thing {i}\n" for i in range(n)))
+    path.write_text(
+        "anchor,positive\n" + "".join(f"question {i} about clause {i},clause {i} says thing {i}\n" for i in range(n))
+    )
     return path
 
 
 def test_validate_an_empty_table_is_invalid_with_exit_1(tmp_path):
     path = tmp_path / "pairs.csv"
     path.write_text("anchor,positive\n")
-    proc = embedforge("validate", str(path), "--json", str(tmp_path / "r.json"), "--quarantine-dir", str(tmp_path / "q"))
+    proc = embedforge(
+        "validate", str(path), "--json", str(tmp_path / "r.json"), "--quarantine-dir", str(tmp_path / "q")
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "is empty" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
     report = json.loads((tmp_path / "r.json").read_text())
@@ -64,7 +74,9 @@ def test_prefect_results_follow_prefect_home(tmp_path):
     code = "import os; from flows.cli import local_defaults; local_defaults(); print(os.environ['PREFECT_LOCAL_STORAGE_PATH'])"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     environ.update(PREFECT_HOME=str(tmp_path / "ph"), PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=120
+    )
     assert proc.stdout.strip() == str(tmp_path / "ph" / "storage"), proc.stderr
 
 
@@ -86,18 +98,41 @@ def test_data_add_refuses_a_folder_with_a_link_to_outside(tmp_path):
     folder = write_beir(tmp_path / "beir")
     (tmp_path / "private.jsonl").write_text("{}\n")
     (folder / "extra.jsonl").symlink_to(tmp_path / "private.jsonl")
-    proc = embedforge("data", "add", str(folder), "--dataset", "tiny", "--root", str(tmp_path / "store"), "--set", "train.batch_size=4")
+    proc = embedforge(
+        "data",
+        "add",
+        str(folder),
+        "--dataset",
+        "tiny",
+        "--root",
+        str(tmp_path / "store"),
+        "--set",
+        "train.batch_size=4",
+    )
     assert proc.returncode == 1 and "extra.jsonl is a symbolic link" in proc.stderr
     assert not (tmp_path / "store" / "tiny").exists()
 
 
 def test_data_add_without_a_server_stores_but_says_nothing_was_announced(tmp_path):
     path = pairs_csv(tmp_path / "pairs.csv", 30)
-    args = ("data", "add", str(path), "--dataset", "contracts", "--root", str(tmp_path / "store"), "--set", "train.batch_size=8")
+    args = (
+        "data",
+        "add",
+        str(path),
+        "--dataset",
+        "contracts",
+        "--root",
+        str(tmp_path / "store"),
+        "--set",
+        "train.batch_size=8",
+    )
     proc = embedforge(*args)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "stored version" in proc.stdout and "announced" not in proc.stdout
-    assert "NOT announced: PREFECT_API_URL is not set" in proc.stderr and "--set train.batch_size=8 --set data.path=" in proc.stderr
+    assert (
+        "NOT announced: PREFECT_API_URL is not set" in proc.stderr
+        and "--set train.batch_size=8 --set data.path=" in proc.stderr
+    )
     again = embedforge(*args)  # stored, still never announced: says so again instead of "nothing to do"
     assert again.returncode == 3 and "already stored" in again.stdout
 
@@ -126,7 +161,14 @@ def test_data_add_announces_to_a_server_and_checks_the_served_config(tmp_path):
 def test_run_on_an_empty_table_fails_as_empty(tmp_path):
     path = tmp_path / "pairs.csv"
     path.write_text("anchor,positive\n")
-    proc = embedforge("run", "--set", f"data.path={path}", "--set", f"registry.store={tmp_path / 's'}",
-                      "--set", f"registry.root={tmp_path / 'm'}")
+    proc = embedforge(
+        "run",
+        "--set",
+        f"data.path={path}",
+        "--set",
+        f"registry.store={tmp_path / 's'}",
+        "--set",
+        f"registry.root={tmp_path / 'm'}",
+    )
     assert proc.returncode == 1 and "is empty" in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr

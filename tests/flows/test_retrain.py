@@ -92,7 +92,15 @@ def test_registered_model_loads_and_carries_its_lineage(first_run, tiny_cfg):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["config"] == tiny_cfg.model_dump(mode="json")
     assert manifest["metrics"]["candidate"]["ndcg@10"] == first_run["metrics"]["candidate"]["ndcg@10"]
-    assert set(manifest["datasets"]) == {"corpus", "queries", "train_qrels", "test_qrels", "train_pairs", "labels", "doc_metadata"}
+    assert set(manifest["datasets"]) == {
+        "corpus",
+        "queries",
+        "train_qrels",
+        "test_qrels",
+        "train_pairs",
+        "labels",
+        "doc_metadata",
+    }
     assert load_config(folder / "pipeline_config.yaml") == tiny_cfg
     assert "| candidate |" in (folder / "report.md").read_text()
     assert (folder / "report.png").read_bytes()[:4] == b"\x89PNG"
@@ -162,10 +170,23 @@ def test_mining_report_and_artifact(first_run):
 
 
 def test_curriculum_trains_one_cached_stage_per_band(tiny_cfg):
-    staged = load_config(None, [f"{k}={v}" for k, v in {
-        "data.path": tiny_cfg.data.path, "registry.root": tiny_cfg.registry.root + "-curriculum",
-        "registry.store": tiny_cfg.registry.store, "train.batch_size": 4, "mining.num_negatives": 1, "mining.top_k": 8,
-        "mining.max_score_ratio": "null", "mining.curriculum": "[0.8, 5.0]", "gate.min_delta": 0.0}.items()])
+    staged = load_config(
+        None,
+        [
+            f"{k}={v}"
+            for k, v in {
+                "data.path": tiny_cfg.data.path,
+                "registry.root": tiny_cfg.registry.root + "-curriculum",
+                "registry.store": tiny_cfg.registry.store,
+                "train.batch_size": 4,
+                "mining.num_negatives": 1,
+                "mining.top_k": 8,
+                "mining.max_score_ratio": "null",
+                "mining.curriculum": "[0.8, 5.0]",
+                "gate.min_delta": 0.0,
+            }.items()
+        ],
+    )
     first = retrain(staged)
     assert [s["stage"] for s in first["curriculum"]] == [1, 2]
     assert not any(s["cached"] for s in first["curriculum"]) and list(first["steps"]) == STEPS
@@ -188,19 +209,39 @@ def test_a_training_table_with_an_sts_table_beside_it(tmp_path):
     with open(main, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["question", "clause"])
-        for i, (q, text) in enumerate(QUERIES.items(), start=1):
+        for i, text in enumerate(QUERIES.values(), start=1):
             title, body = DOCS[f"d{i:02d}"]
             w.writerow([text, f"{title}. {body}"])
     sts = tmp_path / "sts.tsv"
-    sts.write_text("".join(f"{s1}\t{s2}\t{score}\n" for s1, s2, score in [
-        ("the supplier pays damages", "the vendor covers losses", 4.5), ("notice of termination", "the weather is fine", 0.2),
-        ("fees are capped", "liability is limited", 3.8), ("data is confidential", "the cat sleeps", 0.1),
-        ("the contract renews", "the agreement rolls over", 4.6), ("late interest applies", "a dog barks", 0.3)]))
-    cfg = load_config(None, [
-        f"data.path={main}", "data.columns={anchor: question, positive: clause}", "data.test_fraction=0.25",
-        f"data.extra=[{{path: {sts}, type: sts, columns: {{sentence1: '0', sentence2: '1', score: '2'}}}}]",
-        f"registry.root={tmp_path / 'models'}", f"registry.store={tmp_path / 'store'}", "train.batch_size=4",
-        "mining.num_negatives=1", "mining.top_k=4", "gate.min_delta=0.0", "gate.alpha=1"])
+    sts.write_text(
+        "".join(
+            f"{s1}\t{s2}\t{score}\n"
+            for s1, s2, score in [
+                ("the supplier pays damages", "the vendor covers losses", 4.5),
+                ("notice of termination", "the weather is fine", 0.2),
+                ("fees are capped", "liability is limited", 3.8),
+                ("data is confidential", "the cat sleeps", 0.1),
+                ("the contract renews", "the agreement rolls over", 4.6),
+                ("late interest applies", "a dog barks", 0.3),
+            ]
+        )
+    )
+    cfg = load_config(
+        None,
+        [
+            f"data.path={main}",
+            "data.columns={anchor: question, positive: clause}",
+            "data.test_fraction=0.25",
+            f"data.extra=[{{path: {sts}, type: sts, columns: {{sentence1: '0', sentence2: '1', score: '2'}}}}]",
+            f"registry.root={tmp_path / 'models'}",
+            f"registry.store={tmp_path / 'store'}",
+            "train.batch_size=4",
+            "mining.num_negatives=1",
+            "mining.top_k=4",
+            "gate.min_delta=0.0",
+            "gate.alpha=1",
+        ],
+    )
     summary = retrain(cfg)
     assert summary["ingest"]["type"] == "pairs" and summary["ingest"]["extra"][0]["loss"] == "cosent"
     assert summary["ingest"]["rows_in"] == 16 + 6 == summary["ingest"]["rows_valid"]

@@ -45,11 +45,21 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
-           "PREFECT_API_URL": url}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_API_URL": url,
+    }
     log = open(home / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_healthy(url, proc)
         yield url
@@ -69,7 +79,9 @@ async def runs_of(url: str, deployment: str) -> list:
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
     async with client_for(url) as client:
-        return await client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])))
+        return await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment]))
+        )
 
 
 async def deployment_schedules(url: str, name: str) -> list:
@@ -78,38 +90,32 @@ async def deployment_schedules(url: str, name: str) -> list:
         return [s.schedule for s in deployment.schedules]
 
 
-def shoot_run_page(server: str, run_id, tmp_path: Path) -> None:
-    """The run's page in the Prefect UI, in headless Chromium (skipped where Chromium is not installed)."""
-    from flows.ui import chromium, screenshot
-
-    if chromium() is None:
-        print("no Chromium: UI screenshot skipped")
-        return
-    ui = server.removesuffix("/api")
-    report = asyncio.run(latest_report(server, run_id))
-    pages = {"run": f"{ui}/runs/flow-run/{run_id}", "report": f"{ui}/artifacts/artifact/{report.id}"}
-    keep = os.environ.get("EMBEDFORGE_SCREENSHOT_DIR")
-    for name, url in pages.items():
-        out = screenshot(url, tmp_path / f"ui-{name}.png")
-        assert out.stat().st_size > 20_000  # a rendered page, not an empty canvas
-        if keep:
-            (Path(keep) / out.name).write_bytes(out.read_bytes())
+TRIGGERED: dict[str, object] = {}  # the id of the run test_data_add_triggers_a_run_that_completes watched complete
 
 
 async def latest_report(url: str, run_id):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     async with client_for(url) as client:
-        found = await client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["retrain-report"]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+        found = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["retrain-report"]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])
+            )
+        )
     assert found, "the run published no retrain-report artifact"
     return found[0]
 
 
 def test_data_add_triggers_a_run_that_completes(server, tmp_path):
     env = {**os.environ, "PREFECT_API_URL": server}
-    overrides = [f"registry.root={tmp_path / 'models'}", f"registry.store={tmp_path / 'store'}", "train.batch_size=4",
-                 "mining.num_negatives=1", "mining.top_k=4", "gate.alpha=1"]
+    overrides = [
+        f"registry.root={tmp_path / 'models'}",
+        f"registry.store={tmp_path / 'store'}",
+        "train.batch_size=4",
+        "mining.num_negatives=1",
+        "mining.top_k=4",
+        "gate.alpha=1",
+    ]
     serve_cmd = [sys.executable, "-m", "flows.cli", "serve", "--timezone", "Europe/Paris"]
     for item in overrides:
         serve_cmd += ["--set", item]
@@ -128,8 +134,23 @@ def test_data_add_triggers_a_run_that_completes(server, tmp_path):
 
         data = write_beir(tmp_path / "incoming")
         started = time.time()
-        added = subprocess.run([sys.executable, "-m", "flows.cli", "data", "add", str(data), "--dataset", "tiny",
-                                "--root", str(tmp_path / "datasets")], env=env, capture_output=True, text=True)
+        added = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flows.cli",
+                "data",
+                "add",
+                str(data),
+                "--dataset",
+                "tiny",
+                "--root",
+                str(tmp_path / "datasets"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert added.returncode == 0, added.stderr
         run = None
         while time.time() - started < DEADLINE:
@@ -149,18 +170,37 @@ def test_data_add_triggers_a_run_that_completes(server, tmp_path):
         assert registry.list_versions(tmp_path / "models") == [] and registry.lines(tmp_path / "models") == ["tiny"]
         import datetime
 
-        added_at = datetime.datetime.fromtimestamp(started, datetime.timezone.utc)
-        print(f"data add → triggered run started after {(run.start_time - added_at).total_seconds():.1f} s, "
-              f"completed after {(run.end_time - added_at).total_seconds():.1f} s")
-        shoot_run_page(server, run.id, tmp_path)
+        added_at = datetime.datetime.fromtimestamp(started, datetime.UTC)
+        print(
+            f"data add → triggered run started after {(run.start_time - added_at).total_seconds():.1f} s, "
+            f"completed after {(run.end_time - added_at).total_seconds():.1f} s"
+        )
+        TRIGGERED["run"] = run.id
 
         # two new versions back to back: two runs, one after the other, none lost
         for i in (1, 2):
             extra = write_beir(tmp_path / f"incoming{i}")
             with open(extra / "corpus.jsonl", "a") as f:
-                f.write(f'{{"_id": "extra{i}", "title": "Notices", "text": "Notices must be given in writing, version {i}."}}\n')
-            added = subprocess.run([sys.executable, "-m", "flows.cli", "data", "add", str(extra), "--dataset", "tiny",
-                                    "--root", str(tmp_path / "datasets")], env=env, capture_output=True, text=True)
+                f.write(
+                    f'{{"_id": "extra{i}", "title": "Notices", "text": "Notices must be given in writing, version {i}."}}\n'
+                )
+            added = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "flows.cli",
+                    "data",
+                    "add",
+                    str(extra),
+                    "--dataset",
+                    "tiny",
+                    "--root",
+                    str(tmp_path / "datasets"),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             assert added.returncode == 0, added.stderr
         end = time.time() + DEADLINE
         runs = []
@@ -177,6 +217,26 @@ def test_data_add_triggers_a_run_that_completes(server, tmp_path):
         serving.wait(timeout=60)
 
 
+def test_the_ui_shows_the_triggered_run_and_its_report(server, tmp_path):
+    """The run's page and its report artifact in the Prefect UI, rendered in headless Chromium."""
+    from flows.ui import chromium, screenshot
+
+    if "run" not in TRIGGERED:
+        pytest.skip("the triggered run of test_data_add_triggers_a_run_that_completes did not complete")
+    if chromium() is None:
+        pytest.skip("no Chromium on this machine (.ci/run installs it): UI screenshots not taken")
+    run_id = TRIGGERED["run"]
+    ui = server.removesuffix("/api")
+    report = asyncio.run(latest_report(server, run_id))
+    pages = {"run": f"{ui}/runs/flow-run/{run_id}", "report": f"{ui}/artifacts/artifact/{report.id}"}
+    keep = os.environ.get("EMBEDFORGE_SCREENSHOT_DIR")
+    for name, url in pages.items():
+        out = screenshot(url, tmp_path / f"ui-{name}.png")
+        assert out.stat().st_size > 20_000  # a rendered page, not an empty canvas
+        if keep:
+            (Path(keep) / out.name).write_bytes(out.read_bytes())
+
+
 def checkout(tmp_path: Path) -> Path:
     """A copy of the code and the demo data: deployments run in the folder $EMBEDFORGE_ROOT names, so the runs'
     models/ and .embedforge/ land in this test's folder."""
@@ -190,8 +250,14 @@ def checkout(tmp_path: Path) -> Path:
 def deploy(root: Path, env: dict, prefect_file: str, pools: tuple[str, ...] = ("embedforge-local",)) -> None:
     """What deployments/README.md tells a team to run: process pools (one run at a time), then `prefect deploy`."""
     prefect = [sys.executable, "-m", "prefect"]
-    commands = [c for pool in pools for c in (["work-pool", "create", pool, "--type", "process", "--overwrite"],
-                                              ["work-pool", "set-concurrency-limit", pool, "1"])]
+    commands = [
+        c
+        for pool in pools
+        for c in (
+            ["work-pool", "create", pool, "--type", "process", "--overwrite"],
+            ["work-pool", "set-concurrency-limit", pool, "1"],
+        )
+    ]
     for command in commands + [["--no-prompt", "deploy", "--all", "--prefect-file", prefect_file]]:
         proc = subprocess.run(prefect + command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -199,8 +265,14 @@ def deploy(root: Path, env: dict, prefect_file: str, pools: tuple[str, ...] = ("
 
 def run_once(env: dict, cwd: Path, pool: str = "embedforge-local") -> str:
     """One worker pass of the pool: picks the scheduled run up, executes it in a subprocess, returns the worker's log."""
-    worker = subprocess.run([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--run-once"], cwd=cwd,
-                            env=env, capture_output=True, text=True, timeout=2 * DEADLINE)
+    worker = subprocess.run(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--run-once"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=2 * DEADLINE,
+    )
     return (worker.stdout + worker.stderr)[-4000:]
 
 
@@ -255,17 +327,41 @@ def test_with_a_gpu_pool_the_train_step_runs_in_that_pools_worker(server, tmp_pa
     root = checkout(tmp_path)
     data = write_beir(tmp_path / "tiny")
     env = {**os.environ, "PREFECT_API_URL": server, "EMBEDFORGE_ROOT": str(root)}
-    overrides = [f"data.path={data}", "train.batch_size=4", "mining.num_negatives=1", "mining.top_k=4", "gate.alpha=1",
-                 "compute.gpu_pool=embedforge-gpu"]
-    written = subprocess.run([sys.executable, "-m", "flows.cli", "deployments", "--output", str(root / "routed.yaml"),
-                              *[a for o in overrides for a in ("--set", o)]], env=env, capture_output=True, text=True)
+    overrides = [
+        f"data.path={data}",
+        "train.batch_size=4",
+        "mining.num_negatives=1",
+        "mining.top_k=4",
+        "gate.alpha=1",
+        "compute.gpu_pool=embedforge-gpu",
+    ]
+    written = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "deployments",
+            "--output",
+            str(root / "routed.yaml"),
+            *[a for o in overrides for a in ("--set", o)],
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert written.returncode == 0, written.stderr
     deploy(root, env, "routed.yaml", pools=("embedforge-local", "embedforge-gpu"))
     gpu_log = open(tmp_path / "gpu-worker.log", "w")
-    gpu_worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "embedforge-gpu",
-                                   "--name", "gpu-worker"], cwd=tmp_path, env=env, stdout=gpu_log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+    gpu_worker = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "embedforge-gpu", "--name", "gpu-worker"],
+        cwd=tmp_path,
+        env=env,
+        stdout=gpu_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
+
         async def start():
             async with client_for(server) as client:
                 nightly = await client.read_deployment_by_name("retrain/nightly")
@@ -283,7 +379,9 @@ def test_with_a_gpu_pool_the_train_step_runs_in_that_pools_worker(server, tmp_pa
         from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
         async with client_for(server) as client:
-            runs = await client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["gpu"])))
+            runs = await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["gpu"]))
+            )
             parents = [await client.read_task_run(r.parent_task_run_id) for r in runs if r.parent_task_run_id]
         return runs, parents
 
@@ -291,7 +389,10 @@ def test_with_a_gpu_pool_the_train_step_runs_in_that_pools_worker(server, tmp_pa
     assert len(trains) == 1 and trains[0].state.is_completed()
     assert trains[0].work_pool_name == "embedforge-gpu"
     assert [p.flow_run_id for p in parents] == [run.id]  # a subflow of the retraining run, as the UI shows it
-    assert "gpu-worker" in (tmp_path / "gpu-worker.log").read_text() and str(trains[0].id) in (tmp_path / "gpu-worker.log").read_text()
+    assert (
+        "gpu-worker" in (tmp_path / "gpu-worker.log").read_text()
+        and str(trains[0].id) in (tmp_path / "gpu-worker.log").read_text()
+    )
     versions = registry.list_versions(root / "models")
     assert len(versions) == 1
     manifest = registry.read_manifest(root / "models", versions[0]["version"])

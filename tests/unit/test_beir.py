@@ -91,10 +91,14 @@ def test_pairs_one_per_relevant_judgement(tmp_path):
     data = read_beir(write_beir(tmp_path), ["train", "test"])
     qrels = data.qrels["train"].with_columns(score=(data.qrels["train"]["query_id"] == "q01").cast(int))
     pairs = build_pairs(qrels, data.corpus, data.queries, min_relevance=1)
-    assert pairs.rows() == [("q01", "d01", "who pays if someone sues us over their product", "Indemnification " + DOCS["d01"][1])]
+    assert pairs.rows() == [
+        ("q01", "d01", "who pays if someone sues us over their product", "Indemnification " + DOCS["d01"][1])
+    ]
 
 
-@pytest.mark.parametrize("name,what", [("corpus.jsonl", "documents"), ("queries.jsonl", "queries"), ("qrels/test.tsv", "judgements")])
+@pytest.mark.parametrize(
+    "name,what", [("corpus.jsonl", "documents"), ("queries.jsonl", "queries"), ("qrels/test.tsv", "judgements")]
+)
 @pytest.mark.parametrize("policy", ["fail", "quarantine"])
 def test_an_empty_file_is_reported_as_empty_not_as_dangling_ids(tmp_path, name, what, policy):
     from tasks.ingest.report import EmptyData
@@ -117,10 +121,16 @@ def test_a_judgement_of_a_set_aside_document_says_why_it_was_dropped(tmp_path):
     data = read_beir(folder, ["train", "test"], on_invalid="quarantine")
     found = {(Path(f.file).name, f.row, f.column, f.check): f.value for f in data.findings}
     # the two corpus rows that collide are the findings of the duplicate …
-    assert ("corpus.jsonl", 1, "doc_id", "field_uniqueness") in found and ("corpus.jsonl", 17, "doc_id", "field_uniqueness") in found
+    assert ("corpus.jsonl", 1, "doc_id", "field_uniqueness") in found and (
+        "corpus.jsonl",
+        17,
+        "doc_id",
+        "field_uniqueness",
+    ) in found
     # … and the judgements of the ids set aside say why, instead of "does not resolve"
     assert found[("train.tsv", 2, "corpus-id", "document_set_aside")] == (
-        "d01: corpus.jsonl:1 doc_id — field_uniqueness; corpus.jsonl:17 doc_id — field_uniqueness")
+        "d01: corpus.jsonl:1 doc_id — field_uniqueness; corpus.jsonl:17 doc_id — field_uniqueness"
+    )
     assert found[("test.tsv", 6, "corpus-id", "document_set_aside")] == "d99: corpus.jsonl:18 text — not_blank"
     assert not any(check == "resolves_in_corpus" for _, _, _, check in found)
     assert data.rows_in == data.rows_valid + len({(f.file, f.row) for f in data.findings})

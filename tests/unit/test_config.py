@@ -82,7 +82,9 @@ def test_rank_window_must_leave_candidates():
 
 def test_strategy_counts_fit_num_negatives():
     with pytest.raises(ConfigError, match="by count"):
-        load_config(None, ["mining.num_negatives=2", "mining.strategies=[{name: dense, count: 2}, {name: bm25, count: 1}]"])
+        load_config(
+            None, ["mining.num_negatives=2", "mining.strategies=[{name: dense, count: 2}, {name: bm25, count: 1}]"]
+        )
 
 
 def test_strategy_params_are_checked_by_name():
@@ -108,7 +110,9 @@ def test_matryoshka_dims_largest_first():
 
 
 def test_matryoshka_weights_one_per_size():
-    assert load_config(None, ["train.matryoshka_dims=[384,64]", "train.matryoshka_weights=[1,4]"]).train.matryoshka_weights == [1, 4]
+    assert load_config(
+        None, ["train.matryoshka_dims=[384,64]", "train.matryoshka_weights=[1,4]"]
+    ).train.matryoshka_weights == [1, 4]
     with pytest.raises(ConfigError, match="one positive weight per"):
         load_config(None, ["train.matryoshka_dims=[384,128,64]", "train.matryoshka_weights=[1,4]"])
     with pytest.raises(ConfigError, match="one positive weight per"):

@@ -70,10 +70,14 @@ def test_a_dataset_smaller_than_the_triggered_runs_batch_is_refused(tmp_path):
     from tasks.config import PipelineConfig, load_config
 
     source = tmp_path / "pairs.csv"
-    source.write_text("anchor,positive\n" + "".join(f"question {i} about clause {i},clause {i} text\n" for i in range(30)))
+    source.write_text(
+        "anchor,positive\n" + "".join(f"question {i} about clause {i},clause {i} text\n" for i in range(30))
+    )
     cfg, where = datasets.trigger_config(None, [], None)
     assert cfg == PipelineConfig() and where == "the defaults"
-    with pytest.raises(DataError, match=r"gives \d+ training pair\(s\) .* fewer than train.batch_size=32 .* the defaults"):
+    with pytest.raises(
+        DataError, match=r"gives \d+ training pair\(s\) .* fewer than train.batch_size=32 .* the defaults"
+    ):
         datasets.check_trainable(source, cfg, where)
     small, where = datasets.trigger_config(None, ["train.batch_size=8"], None)
     assert where == "--config/--set" and 8 <= datasets.check_trainable(source, small, where) < 30

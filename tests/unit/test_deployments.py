@@ -16,8 +16,10 @@ SHIPPED = ROOT / "deployments" / "prefect.yaml"
 
 def test_the_shipped_prefect_yaml_is_the_definition_serve_runs():
     expected = serve.prefect_yaml(load_config(str(ROOT / "configs" / "demo.yaml"), []), "configs/demo.yaml")
-    assert SHIPPED.read_text() == expected, ("deployments/prefect.yaml differs from flows/serve.py; regenerate it: "
-                                             "embedforge deployments --config configs/demo.yaml --output deployments/prefect.yaml")
+    assert SHIPPED.read_text() == expected, (
+        "deployments/prefect.yaml differs from flows/serve.py; regenerate it: "
+        "embedforge deployments --config configs/demo.yaml --output deployments/prefect.yaml"
+    )
 
 
 def test_served_deployments_carry_the_same_schedule_trigger_and_parameters_as_the_yaml():
@@ -28,7 +30,9 @@ def test_served_deployments_carry_the_same_schedule_trigger_and_parameters_as_th
     for name, deployment in served.items():
         assert deployment.parameters == shipped[name]["parameters"]
         assert deployment.entrypoint.endswith(serve.ENTRYPOINT)
-    assert served["nightly"].schedules[0].schedule.cron == shipped["nightly"]["schedules"][0]["cron"] == serve.NIGHTLY_CRON
+    assert (
+        served["nightly"].schedules[0].schedule.cron == shipped["nightly"]["schedules"][0]["cron"] == serve.NIGHTLY_CRON
+    )
     trigger = served["on-new-data"].triggers[0]
     assert json.loads(json.dumps(trigger.parameters)) == shipped["on-new-data"]["triggers"][0]["parameters"]
     # the small-data recipe rides along: the demo's 175 pairs train at batch 16 in a worker
@@ -38,8 +42,11 @@ def test_served_deployments_carry_the_same_schedule_trigger_and_parameters_as_th
 def test_a_triggered_run_trains_on_the_line_named_after_its_dataset():
     on_data = serve.specs(build_config({}, "test"))[1]["triggers"][0]["parameters"]["cfg"]
     event = {"path": "data/store/contracts/0123456789abcdef", "name": "contracts"}
-    rendered = json.loads(json.dumps(on_data).replace("{{ event.payload.path }}", event["path"])
-                          .replace("{{ event.payload.name }}", event["name"]))
+    rendered = json.loads(
+        json.dumps(on_data)
+        .replace("{{ event.payload.path }}", event["path"])
+        .replace("{{ event.payload.name }}", event["name"])
+    )
     cfg = build_config(rendered, "the trigger")
     assert cfg.registry.line == "contracts" and cfg.data.path == event["path"]
 
@@ -57,11 +64,15 @@ def test_the_gpu_pool_job_templates_request_gpus_and_mount_the_shared_store():
     for template in (docker, k8s):  # Prefect refuses a base job template whose placeholders it has no variable for
         assert _placeholders(template["job_configuration"]) <= set(template["variables"]["properties"])
     variables = docker["variables"]["properties"]
-    assert variables["container_create_kwargs"]["default"]["device_requests"] == [{"count": -1, "capabilities": [["gpu"]]}]
+    assert variables["container_create_kwargs"]["default"]["device_requests"] == [
+        {"count": -1, "capabilities": [["gpu"]]}
+    ]
     assert any(v.endswith(":/srv/embedforge") for v in variables["volumes"]["default"])
     pod = k8s["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "{{ gpus }}"
     assert pod["containers"][0]["volumeMounts"][0]["mountPath"] == "/srv/embedforge"
     assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == "{{ store_claim }}"
     for template in (docker, k8s):
-        assert template["variables"]["properties"]["env"]["default"]["PREFECT_LOCAL_STORAGE_PATH"].startswith("/srv/embedforge/")
+        assert template["variables"]["properties"]["env"]["default"]["PREFECT_LOCAL_STORAGE_PATH"].startswith(
+            "/srv/embedforge/"
+        )

@@ -88,13 +88,23 @@ BM25 = per_query(CHAMPION + 0.10)  # a lexical baseline well above both models
 
 
 def test_candidate_below_bm25_is_not_promoted_and_the_reason_points_to_the_hybrid():
-    d = decide(per_query(CHAMPION + 0.05), per_query(CHAMPION), CFG, "base", bm25=BM25,
-               candidate_hybrid=per_query(CHAMPION + 0.12), champion_hybrid=per_query(CHAMPION + 0.11))
+    d = decide(
+        per_query(CHAMPION + 0.05),
+        per_query(CHAMPION),
+        CFG,
+        "base",
+        bm25=BM25,
+        candidate_hybrid=per_query(CHAMPION + 0.12),
+        champion_hybrid=per_query(CHAMPION + 0.11),
+    )
     assert not d.promote
     assert d.delta == pytest.approx(0.05) and d.p_value < 0.001  # it beats the champion, and still is not promoted
     new, floor, fused = CHAMPION.mean() + 0.05, CHAMPION.mean() + 0.10, CHAMPION.mean() + 0.12
     assert f"the candidate's ndcg@10 {new:.4f} is below BM25's {floor:.4f} on the same queries" in d.reason
-    assert f"the hybrid (RRF of BM25 and the candidate) scores {fused:.4f}" in d.reason and "gate.target=hybrid" in d.reason
+    assert (
+        f"the hybrid (RRF of BM25 and the candidate) scores {fused:.4f}" in d.reason
+        and "gate.target=hybrid" in d.reason
+    )
     assert d.bm25 == pytest.approx(floor) and d.hybrid == pytest.approx(fused) and d.target == "dense"
 
 
@@ -112,14 +122,28 @@ def test_candidate_above_bm25_is_promoted_and_says_so():
 def test_hybrid_target_compares_the_hybrids_and_applies_the_floor_to_the_hybrid():
     cfg = CFG.model_copy(update={"target": "hybrid"})
     # the dense candidate alone is below BM25, but a team serving the hybrid gates on the hybrid, which gains
-    d = decide(per_query(CHAMPION + 0.05), per_query(CHAMPION), cfg, bm25=BM25,
-               candidate_hybrid=per_query(CHAMPION + 0.15), champion_hybrid=per_query(CHAMPION + 0.11))
+    d = decide(
+        per_query(CHAMPION + 0.05),
+        per_query(CHAMPION),
+        cfg,
+        bm25=BM25,
+        candidate_hybrid=per_query(CHAMPION + 0.15),
+        champion_hybrid=per_query(CHAMPION + 0.11),
+    )
     assert d.promote, d.reason
     assert d.target == "hybrid" and d.candidate == pytest.approx(CHAMPION.mean() + 0.15)
-    assert d.reason.startswith(f"promoted: hybrid ndcg@10 {CHAMPION.mean() + 0.15:.4f} vs champion {CHAMPION.mean() + 0.11:.4f}")
+    assert d.reason.startswith(
+        f"promoted: hybrid ndcg@10 {CHAMPION.mean() + 0.15:.4f} vs champion {CHAMPION.mean() + 0.11:.4f}"
+    )
     # a hybrid that gains over the champion's hybrid but stays below BM25 is refused
-    d = decide(per_query(CHAMPION + 0.05), per_query(CHAMPION), cfg, bm25=BM25,
-               candidate_hybrid=per_query(CHAMPION + 0.08), champion_hybrid=per_query(CHAMPION + 0.02))
+    d = decide(
+        per_query(CHAMPION + 0.05),
+        per_query(CHAMPION),
+        cfg,
+        bm25=BM25,
+        candidate_hybrid=per_query(CHAMPION + 0.08),
+        champion_hybrid=per_query(CHAMPION + 0.02),
+    )
     assert not d.promote and f"the hybrid's ndcg@10 {CHAMPION.mean() + 0.08:.4f} is below BM25's" in d.reason
 
 

@@ -47,7 +47,9 @@ def test_fail_policy_names_the_bad_rows(tmp_path):
 def leaky(folder):
     """Make test query q13 a copy of train query q01, judging the same document."""
     lines = (folder / "queries.jsonl").read_text().splitlines()
-    lines = [json.dumps({"_id": "q13", "text": json.loads(lines[0])["text"]}) if '"q13"' in line else line for line in lines]
+    lines = [
+        json.dumps({"_id": "q13", "text": json.loads(lines[0])["text"]}) if '"q13"' in line else line for line in lines
+    ]
     (folder / "queries.jsonl").write_text("\n".join(lines) + "\n")
     return folder
 
@@ -85,7 +87,10 @@ def test_fail_policy_writes_every_finding_of_every_file_to_the_store(tmp_path):
     assert len(written) == 1 and f"all findings: {written[0]}" in message
     findings = pl.read_parquet(written[0])
     assert findings.columns == ["file", "row", "column", "check", "value"]
-    assert set(zip(findings["row"], findings["check"])) == {*((line, "not_blank") for line in range(17, 29)), (6, "integer")}
+    assert set(zip(findings["row"], findings["check"])) == {
+        *((line, "not_blank") for line in range(17, 29)),
+        (6, "integer"),
+    }
 
 
 def test_an_empty_table_or_corpus_fails_the_run_as_empty(tmp_path):
@@ -112,7 +117,10 @@ def test_entailed_pairs_repeating_the_premise_ingest_clean_with_warnings(tmp_pat
             (tmp_path / f"{name}.{split}").write_text("".join(r[column] + "\n" for r in rows))
     out = ingest_data(str(tmp_path), DataConfig(path=str(tmp_path), test_fraction=0.3), str(tmp_path / "store"))
     assert out.report["rows_in"] == out.report["rows_valid"] == 14 and out.report["quarantine"] is None
-    assert [w.split(" ")[0] for w in out.report["warnings"]] == [f"{tmp_path / 's1.dev'}:7", f"{tmp_path / 's1.test'}:7"]
+    assert [w.split(" ")[0] for w in out.report["warnings"]] == [
+        f"{tmp_path / 's1.dev'}:7",
+        f"{tmp_path / 's1.test'}:7",
+    ]
     pairs = pl.read_parquet(out.train_pairs.path)
     assert pairs.filter(pl.col("anchor") == pl.col("positive")).height == 0
 
@@ -129,7 +137,13 @@ def test_ingest_counts_texts_longer_than_the_model_reads_and_warns(tmp_path, bas
     documents = report["lengths"]["documents"]
     assert documents["over_limit"] == 3 and documents["limit"] == 256 and documents["max"] > 256
     assert report["lengths"]["queries"]["over_limit"] == 0
-    assert any("19% of documents (3 of 16) are longer than the model's 256-token limit" in w for w in report["warnings"])
-    short = ingest_data(str(write_beir(tmp_path / "short")), DataConfig(path=str(tmp_path / "short")), str(tmp_path / "store"),
-                        base_model_ref.path).report
+    assert any(
+        "19% of documents (3 of 16) are longer than the model's 256-token limit" in w for w in report["warnings"]
+    )
+    short = ingest_data(
+        str(write_beir(tmp_path / "short")),
+        DataConfig(path=str(tmp_path / "short")),
+        str(tmp_path / "store"),
+        base_model_ref.path,
+    ).report
     assert not any("token limit" in w for w in short["warnings"])

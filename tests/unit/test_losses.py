@@ -7,7 +7,16 @@ import pytest
 
 from tasks.config import ConfigError, TrainConfig, load_config
 from tasks.loss_curve import diagnose
-from tasks.train import TrainingSet, as_triplets, auto_epochs, loss_for, split_dev, table_rows, train_model, training_frame
+from tasks.train import (
+    TrainingSet,
+    as_triplets,
+    auto_epochs,
+    loss_for,
+    split_dev,
+    table_rows,
+    train_model,
+    training_frame,
+)
 from tests.unit.test_train import CORPUS, PAIRS, negatives_for
 
 
@@ -35,7 +44,7 @@ def test_triplet_rows_one_per_negative_and_auto_epochs():
     frame = training_frame(PAIRS, negatives_for(PAIRS, 2), CORPUS)
     triplets = as_triplets(frame)
     assert list(triplets) == ["anchor", "positive", "negative"] and len(triplets["anchor"]) == 2 * PAIRS.height
-    assert triplets["negative"][:PAIRS.height] == frame["negative_1"].to_list()
+    assert triplets["negative"][: PAIRS.height] == frame["negative_1"].to_list()
     assert auto_epochs(919) == 1.0 and auto_epochs(400_000) == 0.25
 
 
@@ -62,20 +71,105 @@ def test_diagnosis_of_loss_curves():
     assert diagnose(curve([0.5, 0.6, 0.7, 0.9, 1.1, 1.3, 1.6]))["verdict"] == "diverging"
     # in-batch MNRL on SciFact, lr 2e-5, batch 32 (bench/sweep.py): flat from the first step, the last batches harder
     # than the first two by chance, well inside the batch noise; lr 5e-5 scored higher (0.6754 against 0.6639)
-    in_batch = [0.386, 0.167, 0.322, 0.575, 0.178, 0.227, 0.281, 0.465, 0.108, 0.367, 0.335, 0.157, 0.363, 0.395, 0.097,
-                0.247, 0.236, 0.304, 0.141, 0.179, 0.300, 0.287, 0.426, 0.433, 0.379, 0.415, 0.188, 0.467, 0.415]
+    in_batch = [
+        0.386,
+        0.167,
+        0.322,
+        0.575,
+        0.178,
+        0.227,
+        0.281,
+        0.465,
+        0.108,
+        0.367,
+        0.335,
+        0.157,
+        0.363,
+        0.395,
+        0.097,
+        0.247,
+        0.236,
+        0.304,
+        0.141,
+        0.179,
+        0.300,
+        0.287,
+        0.426,
+        0.433,
+        0.379,
+        0.415,
+        0.188,
+        0.467,
+        0.415,
+    ]
     assert diagnose(curve(in_batch))["advice"] == "plateaued early: raise lr"
     # the demo run's per-step losses: noisy from batch to batch, but still falling in the second half
-    demo = [1.53, 1.366, 1.649, 1.763, 1.006, 1.361, 1.339, 0.594, 0.797, 1.058, 0.948, 0.541, 0.554, 0.362, 0.514,
-            0.46, 0.493, 0.517, 0.693, 0.448, 0.19, 0.289]
+    demo = [
+        1.53,
+        1.366,
+        1.649,
+        1.763,
+        1.006,
+        1.361,
+        1.339,
+        0.594,
+        0.797,
+        1.058,
+        0.948,
+        0.541,
+        0.554,
+        0.362,
+        0.514,
+        0.46,
+        0.493,
+        0.517,
+        0.693,
+        0.448,
+        0.19,
+        0.289,
+    ]
     assert diagnose(curve(demo))["verdict"] == "healthy"
     # mined negatives, lr 5e-5, batch 32, 1 epoch (bench/sweep.py): single-batch losses swinging 0.57-1.25 with no fall
     # beyond the noise and no step-to-step structure; once read "oscillating: lower lr", yet lr 2e-5 scored 0.024 less
-    swinging = [1.255, 0.952, 1.152, 1.216, 1.12, 0.697, 0.862, 0.941, 0.596, 0.893, 1.071, 0.706, 0.92, 1.137, 0.627,
-                0.838, 0.573, 1.154, 0.689, 0.599, 1.037, 0.697, 0.798, 1.082, 1.12, 0.956, 0.59, 1.167, 0.565]
+    swinging = [
+        1.255,
+        0.952,
+        1.152,
+        1.216,
+        1.12,
+        0.697,
+        0.862,
+        0.941,
+        0.596,
+        0.893,
+        1.071,
+        0.706,
+        0.92,
+        1.137,
+        0.627,
+        0.838,
+        0.573,
+        1.154,
+        0.689,
+        0.599,
+        1.037,
+        0.697,
+        0.798,
+        1.082,
+        1.12,
+        0.956,
+        0.59,
+        1.167,
+        0.565,
+    ]
     read = diagnose(curve(swinging))
-    assert read["verdict"] == "inconclusive" and abs(read["evidence"]["lag1_autocorrelation"]) < read["evidence"]["chance_band"]
-    assert diagnose(jumpy)["evidence"]["lag1_autocorrelation"] < -diagnose(jumpy)["evidence"]["chance_band"]  # a see-saw
+    assert (
+        read["verdict"] == "inconclusive"
+        and abs(read["evidence"]["lag1_autocorrelation"]) < read["evidence"]["chance_band"]
+    )
+    assert (
+        diagnose(jumpy)["evidence"]["lag1_autocorrelation"] < -diagnose(jumpy)["evidence"]["chance_band"]
+    )  # a see-saw
     assert diagnose(curve([1.0, 0.9]))["verdict"] == "too_short"
 
 
@@ -120,8 +214,11 @@ def test_matryoshka_weights_scale_each_sizes_share_of_the_loss(base_model_ref):
     features = [model.tokenize(frame[c].to_list()) for c in frame.columns]
     values = {}
     with torch.no_grad():
-        for label, cfg in (("plain", TrainConfig()), ("even", TrainConfig(matryoshka_dims=[384, 64])),
-                           ("small x3", TrainConfig(matryoshka_dims=[384, 64], matryoshka_weights=[1, 3]))):
+        for label, cfg in (
+            ("plain", TrainConfig()),
+            ("even", TrainConfig(matryoshka_dims=[384, 64])),
+            ("small x3", TrainConfig(matryoshka_dims=[384, 64], matryoshka_weights=[1, 3])),
+        ):
             values[label] = float(build_loss(model, "mnrl", cfg)(features, None))
     small = values["even"] - values["plain"]  # the 64-dim term alone
     assert small > 0 and values["small x3"] - values["plain"] == pytest.approx(3 * small, rel=1e-4)
@@ -129,25 +226,66 @@ def test_matryoshka_weights_scale_each_sizes_share_of_the_loss(base_model_ref):
 
 def test_cached_mnrl_training_run(tmp_path, base_model_ref):
     frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS)
-    stats = train_model(base_model_ref.path, frame, TrainConfig(epochs=1, batch_size=4, loss="cached_mnrl", mini_batch_size=2),
-                        tmp_path, "cpu")
-    assert stats["loss"] == "cached_mnrl" and stats["steps"] == 3 and (tmp_path / "model" / "model.safetensors").is_file()
+    stats = train_model(
+        base_model_ref.path,
+        frame,
+        TrainConfig(epochs=1, batch_size=4, loss="cached_mnrl", mini_batch_size=2),
+        tmp_path,
+        "cpu",
+    )
+    assert (
+        stats["loss"] == "cached_mnrl" and stats["steps"] == 3 and (tmp_path / "model" / "model.safetensors").is_file()
+    )
 
 
 def test_multi_dataset_run_with_cosent_and_triplet_loss(tmp_path, base_model_ref):
     from scipy.stats import spearmanr
 
-    sts = pl.DataFrame({
-        "sentence1": ["the cat sleeps", "a man plays guitar", "stocks fell sharply", "it is raining", "the child laughs",
-                      "a dog barks", "prices rose", "the car is red"] * 2,
-        "sentence2": ["a cat is sleeping", "someone plays music", "the sun is hot", "rain is falling", "quantum physics",
-                      "a dog is barking", "a bird sings", "the sky is blue"] * 2,
-        "score": [4.8, 4.0, 0.2, 4.6, 0.1, 4.9, 0.3, 0.5] * 2,
-    })
-    sets = {"main": TrainingSet(training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS), "triplet"),
-            "sts": TrainingSet(table_rows("sts", sts), "cosent")}
-    stats = train_model(base_model_ref.path, sets, TrainConfig(epochs=2, batch_size=4, learning_rate=5e-5, triplet_distance="cosine",
-                                                               triplet_margin=0.3, matryoshka_dims=[384, 64]), tmp_path, "cpu")
+    sts = pl.DataFrame(
+        {
+            "sentence1": [
+                "the cat sleeps",
+                "a man plays guitar",
+                "stocks fell sharply",
+                "it is raining",
+                "the child laughs",
+                "a dog barks",
+                "prices rose",
+                "the car is red",
+            ]
+            * 2,
+            "sentence2": [
+                "a cat is sleeping",
+                "someone plays music",
+                "the sun is hot",
+                "rain is falling",
+                "quantum physics",
+                "a dog is barking",
+                "a bird sings",
+                "the sky is blue",
+            ]
+            * 2,
+            "score": [4.8, 4.0, 0.2, 4.6, 0.1, 4.9, 0.3, 0.5] * 2,
+        }
+    )
+    sets = {
+        "main": TrainingSet(training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS), "triplet"),
+        "sts": TrainingSet(table_rows("sts", sts), "cosent"),
+    }
+    stats = train_model(
+        base_model_ref.path,
+        sets,
+        TrainConfig(
+            epochs=2,
+            batch_size=4,
+            learning_rate=5e-5,
+            triplet_distance="cosine",
+            triplet_margin=0.3,
+            matryoshka_dims=[384, 64],
+        ),
+        tmp_path,
+        "cpu",
+    )
     assert stats["datasets"] == {"main": {"rows": 12, "loss": "triplet"}, "sts": {"rows": 16, "loss": "cosent"}}
     assert stats["matryoshka_dims"] == [384, 64] and stats["examples"] == 28
     a = _encode(tmp_path / "model", sts["sentence1"].to_list()[:8])
@@ -161,8 +299,14 @@ def test_dev_set_picks_the_best_checkpoint(tmp_path, base_model_ref):
     assert set(dev.queries).isdisjoint(pairs["query_id"].to_list()) and len(dev.corpus) == 10
     assert all(doc in dev.corpus for docs in dev.relevant.values() for doc in docs)
     frame = training_frame(pairs, negatives_for(pairs, 1), CORPUS)
-    stats = train_model(base_model_ref.path, frame, TrainConfig(epochs=3, batch_size=3, checkpoint_steps=3, dev_fraction=0.25),
-                        tmp_path, "cpu", dev=dev)
+    stats = train_model(
+        base_model_ref.path,
+        frame,
+        TrainConfig(epochs=3, batch_size=3, checkpoint_steps=3, dev_fraction=0.25),
+        tmp_path,
+        "cpu",
+        dev=dev,
+    )
     history = dict(stats["dev"]["ndcg@10_by_step"])
     assert sorted(history) == [3, 6, 9]
     assert stats["dev"]["best_ndcg@10"] == pytest.approx(max(history.values()))

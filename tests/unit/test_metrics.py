@@ -61,8 +61,12 @@ def _random_case(rng: random.Random):
 def test_equals_pytrec_eval_on_random_runs_with_ties(seed):
     qrels, run = _random_case(random.Random(seed))
     macro, per_query = evaluate_run(run, qrels, KS)
-    measures = {f"ndcg_cut.{','.join(map(str, KS))}", f"map_cut.{','.join(map(str, KS))}",
-                f"P.{','.join(map(str, KS))}", f"recall.{','.join(map(str, KS))}"}
+    measures = {
+        f"ndcg_cut.{','.join(map(str, KS))}",
+        f"map_cut.{','.join(map(str, KS))}",
+        f"P.{','.join(map(str, KS))}",
+        f"recall.{','.join(map(str, KS))}",
+    }
     reference = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
     assert set(per_query) == set(qrels)
     for qid in per_query:
@@ -116,7 +120,10 @@ def qrels_and_run(draw):
     qrels = {q: draw(st.dictionaries(DOC, st.integers(0, 3), min_size=1, max_size=6)) for q in queries}
     run_queries = draw(st.lists(st.sampled_from(queries + ["extra"]), max_size=7, unique=True))
     # scores from a small set: ties everywhere
-    run = {q: draw(st.dictionaries(DOC, st.sampled_from([0.0, 0.5, 1.0, 2.0]), min_size=1, max_size=12)) for q in run_queries}
+    run = {
+        q: draw(st.dictionaries(DOC, st.sampled_from([0.0, 0.5, 1.0, 2.0]), min_size=1, max_size=12))
+        for q in run_queries
+    }
     return qrels, run
 
 
@@ -127,7 +134,9 @@ def test_property_equals_pytrec_eval(case, ks):
     ks = sorted(set(ks))
     _, per_query = evaluate_run(run, qrels, ks)
     cut = ",".join(map(str, ks))
-    reference = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{cut}", f"map_cut.{cut}", f"P.{cut}", f"recall.{cut}"}).evaluate(run)
+    reference = pytrec_eval.RelevanceEvaluator(
+        qrels, {f"ndcg_cut.{cut}", f"map_cut.{cut}", f"P.{cut}", f"recall.{cut}"}
+    ).evaluate(run)
     for qid, ref in reference.items():
         if not any(g >= 1 for g in qrels[qid].values()):
             continue  # R = 0: trec_eval's per-query values are undefined there; embedforge reports 0
@@ -165,7 +174,9 @@ def test_score_files_equals_pytrec_eval_and_the_dict_path(tmp_path, seed, shuffl
     assert table["query_id"].to_list() == list(qrels)
     assert macro == pytest.approx(ref_macro, abs=1e-12)
     cut = ",".join(map(str, KS))
-    reference = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{cut}", f"map_cut.{cut}", f"P.{cut}", f"recall.{cut}"}).evaluate(run)
+    reference = pytrec_eval.RelevanceEvaluator(
+        qrels, {f"ndcg_cut.{cut}", f"map_cut.{cut}", f"P.{cut}", f"recall.{cut}"}
+    ).evaluate(run)
     for row in table.iter_rows(named=True):
         qid = row["query_id"]
         assert row["retrieved"] == len(run.get(qid, {}))

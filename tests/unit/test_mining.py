@@ -29,7 +29,9 @@ W = Window()
 
 
 def cands(name, docs, scores, positive_score, **kw):
-    return Candidates(name, np.array([docs]), np.array([scores], dtype=np.float32), np.array([positive_score], dtype=np.float32), **kw)
+    return Candidates(
+        name, np.array([docs]), np.array([scores], dtype=np.float32), np.array([positive_score], dtype=np.float32), **kw
+    )
 
 
 def test_filter_is_relative_to_the_positive():
@@ -70,7 +72,9 @@ def test_counted_strategy_fills_its_slots_first():
 
 def test_rank_window_skips_the_top_and_stops_at_rank_max():
     dense = cands("dense", [4, 5, 6, 7], [0.5, 0.4, 0.3, 0.2], positive_score=0.9)
-    out = select_negatives([(dense, None)], PAIR_QUERY, PAIR_DOC, {}, 2, Window(rank_min=2, rank_max=3), n_docs=10, seed=0)
+    out = select_negatives(
+        [(dense, None)], PAIR_QUERY, PAIR_DOC, {}, 2, Window(rank_min=2, rank_max=3), n_docs=10, seed=0
+    )
     assert [(n.doc, n.strategy) for n in out] == [(6, "dense"), (out[1].doc, "random")]
 
 
@@ -88,9 +92,15 @@ def test_impossible_request_says_what_to_do():
 
 def test_curriculum_windows_cap_difficulty_easy_first():
     windows = stage_windows(MiningConfig(curriculum=[0.5, 0.8, 0.95]))
-    assert [(w.min_difficulty, w.max_difficulty) for w in windows] == [(-math.inf, 0.5), (-math.inf, 0.8), (-math.inf, 0.95)]
+    assert [(w.min_difficulty, w.max_difficulty) for w in windows] == [
+        (-math.inf, 0.5),
+        (-math.inf, 0.8),
+        (-math.inf, 0.95),
+    ]
     dense = cands("dense", [4, 5, 6, 7], [0.9, 0.7, 0.45, 0.2], positive_score=1.0)
-    by_stage = [[n.doc for n in select_negatives([(dense, None)], PAIR_QUERY, PAIR_DOC, {}, 2, w, 10, 0)] for w in windows]
+    by_stage = [
+        [n.doc for n in select_negatives([(dense, None)], PAIR_QUERY, PAIR_DOC, {}, 2, w, 10, 0)] for w in windows
+    ]
     assert by_stage == [[6, 7], [5, 6], [4, 5]]  # each stage the hardest under its cap: easy first, the hardest last
 
 
@@ -101,7 +111,13 @@ def test_top_k_breaks_ties_by_document_order():
 
 
 def test_bm25_engines_agree_on_the_ranking():
-    docs = ["the cat sat on the mat", "dogs bark loudly", "a cat and a dog", "mat weaving for cats", "stock markets fell"]
+    docs = [
+        "the cat sat on the mat",
+        "dogs bark loudly",
+        "a cat and a dog",
+        "mat weaving for cats",
+        "stock markets fell",
+    ]
     queries = ["cat on mat", "dog barking"]
     slow, _, _ = bm25_search(queries, docs, 3, "rank_bm25")
     fast, _, _ = bm25_search(queries, docs, 3, "bm25s")
@@ -115,7 +131,9 @@ def test_bm25s_and_rank_bm25_give_the_same_top_k_on_the_same_tokenization():
     weights = 1 / np.arange(1, len(vocab) + 1)
     weights /= weights.sum()
     docs = [" ".join(rng.choice(vocab, size=rng.integers(5, 400), p=weights)) for _ in range(400)]
-    queries = [" ".join(rng.choice(vocab, size=rng.integers(2, 300), p=weights)) for _ in range(60)] + ["unseen words only"]
+    queries = [" ".join(rng.choice(vocab, size=rng.integers(2, 300), p=weights)) for _ in range(60)] + [
+        "unseen words only"
+    ]
     wanted = {q: [q, 3 * q] for q in range(60)}
     slow, slow_scores, slow_asked = bm25_search(queries, docs, 20, "rank_bm25", wanted)
     fast, fast_scores, fast_asked = bm25_search(queries, docs, 20, "bm25s", wanted)
@@ -123,7 +141,9 @@ def test_bm25s_and_rank_bm25_give_the_same_top_k_on_the_same_tokenization():
     # the same Lucene IDF; rank-bm25's BM25Okapi scores carry a constant (k1 + 1) factor
     np.testing.assert_allclose(slow_scores, 2.5 * fast_scores, rtol=1e-5)
     assert slow_asked.keys() == fast_asked.keys()
-    np.testing.assert_allclose([slow_asked[key] for key in slow_asked], [2.5 * fast_asked[key] for key in slow_asked], rtol=1e-5)
+    np.testing.assert_allclose(
+        [slow_asked[key] for key in slow_asked], [2.5 * fast_asked[key] for key in slow_asked], rtol=1e-5
+    )
     assert not fast_scores[-1].any()  # a query no document shares a term with scores nothing
 
 
@@ -144,13 +164,21 @@ def _input(doc_texts, query_texts, pair_query, pair_doc, vectors=True, **kw):
     if vectors:
         dv = rng.normal(size=(len(doc_texts), 8)).astype(np.float32)
         dv /= np.linalg.norm(dv, axis=1, keepdims=True)
-        qv = dv[np.array(pair_doc)[np.unique(pair_query, return_index=True)[1]]]  # each query sits on its first positive
+        qv = dv[
+            np.array(pair_doc)[np.unique(pair_query, return_index=True)[1]]
+        ]  # each query sits on its first positive
     return MiningInput(query_texts, doc_texts, np.array(pair_query), np.array(pair_doc), qv, dv, **kw)
 
 
 def test_partial_match_terms_keeps_some_but_not_all_key_terms():
-    docs = ["aspirin lowers stroke risk in adults", "aspirin dosage tables", "stroke rehabilitation", "aspirin lowers adult stroke risk daily",
-            "weather report", "unrelated text here"]
+    docs = [
+        "aspirin lowers stroke risk in adults",
+        "aspirin dosage tables",
+        "stroke rehabilitation",
+        "aspirin lowers adult stroke risk daily",
+        "weather report",
+        "unrelated text here",
+    ]
     inp = _input(docs, ["aspirin lowers stroke risk"], [0], [0], vectors=False)
     c = partial_match_candidates(inp, k=6, params=PartialMatchParams(key_terms=4, min_overlap=0.1, max_overlap=0.8))
     kept = [d for d in c.indices[0].tolist() if d >= 0]
@@ -187,30 +215,55 @@ def test_contradiction_uses_labels_and_never_the_pairs_own_positive():
     out = select_negatives([(c, None)], inp.pair_query, inp.pair_doc, inp.positives_of_query, 2, W, 6, 0)
     first = [(n.doc, n.strategy) for n in out if n.pair == 0]
     second = [n.strategy for n in out if n.pair == 1]
-    assert sorted(first) == [(3, "contradiction"), (5, "contradiction")]  # judged relevant, but labelled as contradicting
+    assert sorted(first) == [
+        (3, "contradiction"),
+        (5, "contradiction"),
+    ]  # judged relevant, but labelled as contradicting
     assert second == ["random", "random"]  # its positive is itself a contradicting document: no label-based negative
 
 
 def test_false_negative_rate_counts_hidden_positives():
     # query 0 has positives 0 and 1; doc 1 ranks first for it, so hiding it makes the naive miner pick it
-    dense = Candidates("dense", np.array([[1, 0, 2, 3, 4]]), np.array([[0.9, 0.8, 0.5, 0.4, 0.3]], dtype=np.float32),
-                       np.array([0.8, 0.9], dtype=np.float32))
+    dense = Candidates(
+        "dense",
+        np.array([[1, 0, 2, 3, 4]]),
+        np.array([[0.9, 0.8, 0.5, 0.4, 0.3]], dtype=np.float32),
+        np.array([0.8, 0.9], dtype=np.float32),
+    )
     inp = MiningInput(["q"], [f"d{i}" for i in range(6)], np.array([0, 0]), np.array([0, 1]))
     rates, pairs = false_negative_rate([(dense, None)], inp, MiningConfig(num_negatives=1, max_score_ratio=None))
     assert pairs == 2 and rates == {"dense": 1.0, "all": 1.0}  # each pair, not knowing the other positive, picks it
     rates, _ = false_negative_rate([(dense, None)], inp, MiningConfig(num_negatives=1))
-    assert rates == {"dense": 0.5, "all": 0.5}  # the 95% filter drops d1 (0.9 > 0.95 × 0.8) for the first pair, not d0 for the second
+    assert rates == {
+        "dense": 0.5,
+        "all": 0.5,
+    }  # the 95% filter drops d1 (0.9 > 0.95 × 0.8) for the first pair, not d0 for the second
 
 
-TEXTS = ["liability cap twelve months fees", "liability cap on indirect damages", "termination for convenience",
-         "governing law new york", "confidential information", "liability insurance minimums", "audit rights",
-         "force majeure events", "non-solicitation of staff", "automatic renewal terms"]
+TEXTS = [
+    "liability cap twelve months fees",
+    "liability cap on indirect damages",
+    "termination for convenience",
+    "governing law new york",
+    "confidential information",
+    "liability insurance minimums",
+    "audit rights",
+    "force majeure events",
+    "non-solicitation of staff",
+    "automatic renewal terms",
+]
 
 
 def _frames():
     corpus = pl.DataFrame({"doc_id": [f"d{i}" for i in range(len(TEXTS))], "text": TEXTS})
-    pairs = pl.DataFrame({"query_id": ["q1", "q1"], "doc_id": ["d0", "d1"], "anchor": ["liability cap", "liability cap"],
-                          "positive": [TEXTS[0], TEXTS[1]]})
+    pairs = pl.DataFrame(
+        {
+            "query_id": ["q1", "q1"],
+            "doc_id": ["d0", "d1"],
+            "anchor": ["liability cap", "liability cap"],
+            "positive": [TEXTS[0], TEXTS[1]],
+        }
+    )
     return pairs, corpus
 
 
@@ -226,8 +279,12 @@ def test_mine_negatives_bm25_only_gives_rows_per_pair():
 
 def test_mine_negatives_with_a_curriculum_gives_each_stage_its_rows():
     pairs, corpus = _frames()
-    cfg = MiningConfig(strategies=[StrategyConfig(name="bm25", params=BM25Params(engine="bm25s").model_dump())],
-                       num_negatives=1, max_score_ratio=None, curriculum=[0.5, 2.0])
+    cfg = MiningConfig(
+        strategies=[StrategyConfig(name="bm25", params=BM25Params(engine="bm25s").model_dump())],
+        num_negatives=1,
+        max_score_ratio=None,
+        curriculum=[0.5, 2.0],
+    )
     out, report = mine_negatives(pairs, corpus, cfg)
     assert out.group_by("stage").len().sort("stage").rows() == [(0, 2), (1, 2)]
     easy = out.filter((pl.col("stage") == 0) & pl.col("difficulty").is_not_null())["difficulty"]
@@ -241,17 +298,32 @@ def test_evidence_labels_feed_the_contradiction_strategy(tmp_path):
     from tasks.ingest.beir import evidence_labels
 
     queries = tmp_path / "queries.jsonl"
-    queries.write_text("\n".join(json.dumps(q) for q in [
-        {"_id": "q1", "text": "liability cap", "metadata": {"d2": [{"sentences": [1], "label": "CONTRADICT"}],
-                                                             "d0": [{"sentences": [0], "label": "SUPPORT"}]}},
-        {"_id": "q2", "text": "other", "metadata": {}},
-        {"_id": "q3", "text": "odd shape", "metadata": {"d1": "not an evidence list"}},
-    ]) + "\n")
+    queries.write_text(
+        "\n".join(
+            json.dumps(q)
+            for q in [
+                {
+                    "_id": "q1",
+                    "text": "liability cap",
+                    "metadata": {
+                        "d2": [{"sentences": [1], "label": "CONTRADICT"}],
+                        "d0": [{"sentences": [0], "label": "SUPPORT"}],
+                    },
+                },
+                {"_id": "q2", "text": "other", "metadata": {}},
+                {"_id": "q3", "text": "odd shape", "metadata": {"d1": "not an evidence list"}},
+            ]
+        )
+        + "\n"
+    )
     labels = evidence_labels(queries)
     assert labels.rows() == [("q1", "d2", "CONTRADICT"), ("q1", "d0", "SUPPORT")]
     pairs, corpus = _frames()
-    cfg = MiningConfig(strategies=[StrategyConfig(name="contradiction"), StrategyConfig(name="bm25")], num_negatives=2,
-                       max_score_ratio=10.0)
+    cfg = MiningConfig(
+        strategies=[StrategyConfig(name="contradiction"), StrategyConfig(name="bm25")],
+        num_negatives=2,
+        max_score_ratio=10.0,
+    )
     out, report = mine_negatives(pairs, corpus, cfg, labels=labels)
     first = out.filter(pl.col("slot") == 0)
     assert first["negative_id"].to_list() == ["d2", "d2"] and set(first["strategy"]) == {"contradiction"}
@@ -263,20 +335,42 @@ def test_domain_confusion_by_a_corpus_metadata_field(tmp_path):
 
     from tasks.ingest.beir import document_metadata
 
-    categories = {"d0": "cardiology", "d1": "cardiology", "d2": "cardiology", "d3": "oncology", "d4": "oncology", "d5": None}
+    categories = {
+        "d0": "cardiology",
+        "d1": "cardiology",
+        "d2": "cardiology",
+        "d3": "oncology",
+        "d4": "oncology",
+        "d5": None,
+    }
     corpus_file = tmp_path / "corpus.jsonl"
-    corpus_file.write_text("\n".join(json.dumps({"_id": d, "text": f"text {d}", "metadata": {"category": c, "tags": ["x"]} if c else {}})
-                                     for d, c in categories.items()) + "\n")
+    corpus_file.write_text(
+        "\n".join(
+            json.dumps({"_id": d, "text": f"text {d}", "metadata": {"category": c, "tags": ["x"]} if c else {}})
+            for d, c in categories.items()
+        )
+        + "\n"
+    )
     metadata = document_metadata(corpus_file)
     assert metadata.rows() == [(d, "category", c) for d, c in categories.items() if c]  # lists are not groups
     corpus = pl.DataFrame({"doc_id": list(categories), "text": [f"text {d}" for d in categories]})
-    pairs = pl.DataFrame({"query_id": ["q1", "q2"], "doc_id": ["d0", "d5"], "anchor": ["first", "second"], "positive": ["text d0", "text d5"]})
+    pairs = pl.DataFrame(
+        {
+            "query_id": ["q1", "q2"],
+            "doc_id": ["d0", "d5"],
+            "anchor": ["first", "second"],
+            "positive": ["text d0", "text d5"],
+        }
+    )
     e = np.eye(6, dtype=np.float32)
     dv = np.stack([e[0], 0.8 * e[0] + 0.6 * e[1], 0.6 * e[0] + 0.8 * e[1], e[0] + 0.2 * e[5], e[2], e[3]])
     qv = np.stack([e[0] + 0.1 * e[5], e[3]])  # q1's nearest document is d3, an oncology one
     dv, qv = dv / np.linalg.norm(dv, axis=1, keepdims=True), qv / np.linalg.norm(qv, axis=1, keepdims=True)
-    cfg = MiningConfig(strategies=[StrategyConfig(name="domain_confusion", params={"field": "category"})], num_negatives=2,
-                       max_score_ratio=10.0)
+    cfg = MiningConfig(
+        strategies=[StrategyConfig(name="domain_confusion", params={"field": "category"})],
+        num_negatives=2,
+        max_score_ratio=10.0,
+    )
     out, report = mine_negatives(pairs, corpus, cfg, qv, dv, doc_metadata=metadata)
     first = out.filter(pl.col("query_id") == "q1")
     assert sorted(first["negative_id"]) == ["d1", "d2"] and set(first["strategy"]) == {"domain_confusion"}
@@ -295,12 +389,18 @@ COSINES = [0.5, 0.9, 0.8, 0.7, 0.45, 0.2, 0.4, 0.1, 0.0, -0.1, -0.2, -0.3]
 
 def _widening_frames(cosines=COSINES, positives=("d0", "d5")):
     c = np.array(cosines, dtype=np.float64)
-    dv = np.stack([c, np.sqrt(1 - c ** 2)], axis=1).astype(np.float32)
+    dv = np.stack([c, np.sqrt(1 - c**2)], axis=1).astype(np.float32)
     qv = np.array([[1.0, 0.0]], dtype=np.float32)
     texts = [f"document {i}" for i in range(len(cosines))]
     corpus = pl.DataFrame({"doc_id": [f"d{i}" for i in range(len(cosines))], "text": texts})
-    pairs = pl.DataFrame({"query_id": ["q1"] * len(positives), "doc_id": list(positives), "anchor": ["the query"] * len(positives),
-                          "positive": [texts[int(d[1:])] for d in positives]})
+    pairs = pl.DataFrame(
+        {
+            "query_id": ["q1"] * len(positives),
+            "doc_id": list(positives),
+            "anchor": ["the query"] * len(positives),
+            "positive": [texts[int(d[1:])] for d in positives],
+        }
+    )
     return pairs, corpus, qv, dv
 
 

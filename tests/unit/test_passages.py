@@ -38,7 +38,9 @@ def test_a_short_text_stays_one_passage_and_a_long_one_is_cut_on_token_boundarie
     assert all(p in long_text for p in pieces)  # spans of the original text, not re-joined tokens
     uncovered = passages.tokens[1] - (3 * 112 + 128)  # beyond the fourth window
     assert passages.tokens[1] > 600 and uncovered <= passages.dropped[1] <= uncovered + 5  # it ends at a word's end
-    assert not any(long_text[long_text.index(p) - 1].isalnum() and p[0].isalnum() for p in pieces[1:])  # none begins mid-word
+    assert not any(
+        long_text[long_text.index(p) - 1].isalnum() and p[0].isalnum() for p in pieces[1:]
+    )  # none begins mid-word
     assert passages.dropped[0] == 0
 
 
@@ -48,13 +50,19 @@ def test_every_passage_of_a_long_document_carries_its_title_and_still_fits_the_w
     title = "Acme Supply Ltd v Borealis Trading plc"
     body = CLAUSE * 40
     short = "Acme v Borealis a short clause"
-    passages = split_passages([f"{title} {body}", short, f"{title * 4} {body}"], tokenizer, window=128, overlap=16,
-                              max_passages=8, titles=[title, "Acme v Borealis", title * 4])
+    passages = split_passages(
+        [f"{title} {body}", short, f"{title * 4} {body}"],
+        tokenizer,
+        window=128,
+        overlap=16,
+        max_passages=8,
+        titles=[title, "Acme v Borealis", title * 4],
+    )
     pieces = [t for t, d in zip(passages.texts, passages.doc) if d == 0]
     assert len(pieces) > 4 and all(p.startswith(f"{title} ") for p in pieces)
     assert all(len(tokenizer(p, add_special_tokens=False)["input_ids"]) <= 128 for p in pieces)
-    assert pieces[0] == f"{title} {body}"[:len(pieces[0])]  # the first passage is the text's own beginning
-    assert all(p[len(title) + 1:] in body for p in pieces)  # the rest: spans of the body
+    assert pieces[0] == f"{title} {body}"[: len(pieces[0])]  # the first passage is the text's own beginning
+    assert all(p[len(title) + 1 :] in body for p in pieces)  # the rest: spans of the body
     assert passages.texts[len(pieces)] == short  # within the window: whole, as before
     overlong = [t for t, d in zip(passages.texts, passages.doc) if d == 2]
     assert sum(p.startswith(title * 4) for p in overlong) == 1  # a title over a quarter of the window is not repeated
@@ -85,11 +93,15 @@ def test_length_stats_count_texts_over_the_limit():
     assert length_stats(np.array([], dtype=np.int64), 256)["texts"] == 0
 
 
-GARDEN = ("Tomatoes need full sun, rich soil and steady watering; mulch keeps the roots cool in summer. "
-          "Prune the side shoots weekly and stake the plants before the fruit sets. ")
-FACT = ("The Zephyr-9 turbine blade is forged from a nickel superalloy to survive the heat of the exhaust. Each Zephyr-9 "
-        "blade is cast as a single crystal, coated with a ceramic thermal barrier and cooled by air through internal "
-        "channels, so the turbine blade keeps its strength near its melting point. ")
+GARDEN = (
+    "Tomatoes need full sun, rich soil and steady watering; mulch keeps the roots cool in summer. "
+    "Prune the side shoots weekly and stake the plants before the fruit sets. "
+)
+FACT = (
+    "The Zephyr-9 turbine blade is forged from a nickel superalloy to survive the heat of the exhaust. Each Zephyr-9 "
+    "blade is cast as a single crystal, coated with a ceramic thermal barrier and cooled by air through internal "
+    "channels, so the turbine blade keeps its strength near its melting point. "
+)
 
 
 def test_a_fact_deep_in_a_long_document_is_found_by_its_best_passage_and_missed_by_the_first_window(base_model_ref):
@@ -101,16 +113,20 @@ def test_a_fact_deep_in_a_long_document_is_found_by_its_best_passage_and_missed_
     from tasks.passages import encode_passages, encode_queries
 
     model = load_model(base_model_ref, "cpu")
-    corpus = {"long": GARDEN * 12 + FACT, "engines": "Jet engines compress air, burn fuel and push hot exhaust out the back.",
-              "wind": "Wind turbines turn the kinetic energy of moving air into electricity.",
-              "steel": "Stainless steel resists corrosion because of the chromium it contains."}
+    corpus = {
+        "long": GARDEN * 12 + FACT,
+        "engines": "Jet engines compress air, burn fuel and push hot exhaust out the back.",
+        "wind": "Wind turbines turn the kinetic energy of moving air into electricity.",
+        "steel": "Stainless steel resists corrosion because of the chromium it contains.",
+    }
     query = ["What material is the Zephyr-9 turbine blade made of?"]
     qrels = {"q": {"long": 1}}
     scores = {}
     for name, cfg in (("first_window", PassageConfig(split=False)), ("max_passage", PassageConfig())):
         docs, doc_of = encode_passages(model, list(corpus.values()), cfg, 8, "documents")
-        (macro, _), _ = dense_metrics(encode_queries(model, query, cfg, 8), docs, ["q"], list(corpus), qrels, [1, 10, 100], [],
-                                      doc_of)
+        (macro, _), _ = dense_metrics(
+            encode_queries(model, query, cfg, 8), docs, ["q"], list(corpus), qrels, [1, 10, 100], [], doc_of
+        )
         scores[name] = macro
         assert len(doc_of) == (4 if name == "first_window" else 4 + int(np.bincount(doc_of)[0]) - 1)
     assert scores["max_passage"]["mrr@10"] == 1.0
@@ -148,27 +164,49 @@ def test_training_texts_are_the_passages_that_best_match_each_query(tmp_path, ba
     from tasks.storage import write_frame
     from tasks.train import training_frame
 
-    corpus = pl.DataFrame({"doc_id": ["long", "other", "short"],
-                           "text": [GARDEN * 12 + FACT, FACT.replace("Zephyr-9", "Boreas-4") + " " + GARDEN * 12,
-                                    "Stainless steel resists corrosion."]})
-    pairs = pl.DataFrame({"query_id": ["q1", "q2"], "doc_id": ["long", "short"],
-                          "anchor": ["What is the Zephyr-9 turbine blade made of?", "Why does stainless steel not rust?"],
-                          "positive": [corpus["text"][0], corpus["text"][2]]})
-    negatives = pl.DataFrame({"query_id": ["q1", "q2"], "positive_id": ["long", "short"], "slot": [0, 0],
-                              "negative_id": ["other", "long"]})
+    corpus = pl.DataFrame(
+        {
+            "doc_id": ["long", "other", "short"],
+            "text": [
+                GARDEN * 12 + FACT,
+                FACT.replace("Zephyr-9", "Boreas-4") + " " + GARDEN * 12,
+                "Stainless steel resists corrosion.",
+            ],
+        }
+    )
+    pairs = pl.DataFrame(
+        {
+            "query_id": ["q1", "q2"],
+            "doc_id": ["long", "short"],
+            "anchor": ["What is the Zephyr-9 turbine blade made of?", "Why does stainless steel not rust?"],
+            "positive": [corpus["text"][0], corpus["text"][2]],
+        }
+    )
+    negatives = pl.DataFrame(
+        {"query_id": ["q1", "q2"], "positive_id": ["long", "short"], "slot": [0, 0], "negative_id": ["other", "long"]}
+    )
     corpus_ref = write_frame(corpus, str(tmp_path), "corpus")
     choose = chooser_for(base_model_ref, corpus_ref, pairs, str(tmp_path), PassageConfig(), 8, "cpu")
     assert choose is not None and choose.split
     frame = training_frame(pairs, negatives, corpus, choose)
     assert frame["positive"][0].endswith(FACT.strip())  # the passage holding the answer, not the first window
     assert frame["positive"][1] == "Stainless steel resists corrosion."  # short: whole
-    assert "Boreas-4" in frame["negative_1"][0]  # the negative's passage nearest the query, not its first window by luck
+    assert (
+        "Boreas-4" in frame["negative_1"][0]
+    )  # the negative's passage nearest the query, not its first window by luck
     # q2's negative is a passage of the long document (the metallurgy one, nearer to steel than the gardening)
     assert frame["negative_1"][1] in corpus["text"][0] and frame["negative_1"][1].endswith(FACT.strip())
     tokenizer = choose_tokenizer(base_model_ref)
-    assert max(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in frame.to_dict(as_series=False)["positive"]
-               + frame["negative_1"].to_list()) <= 254
-    assert training_frame(pairs, negatives, corpus)["positive"][0] == corpus["text"][0]  # without a chooser: whole texts
+    assert (
+        max(
+            len(tokenizer(t, add_special_tokens=False)["input_ids"])
+            for t in frame.to_dict(as_series=False)["positive"] + frame["negative_1"].to_list()
+        )
+        <= 254
+    )
+    assert (
+        training_frame(pairs, negatives, corpus)["positive"][0] == corpus["text"][0]
+    )  # without a chooser: whole texts
 
 
 def choose_tokenizer(ref):
@@ -181,16 +219,23 @@ def test_the_dev_evaluation_that_picks_checkpoints_reads_long_documents_by_their
     """The dev score that chooses checkpoints and auto recipes is the gate's score: a long relevant document whose answer
     lies past the first window counts as found (NDCG 1), where a first-window reading misses it."""
     from tasks.config import PassageConfig
-    from tasks.trainer_parts import DevEvaluator
     from tasks.embeddings import load_model
     from tasks.train import DevSet
+    from tasks.trainer_parts import DevEvaluator
 
     model = load_model(base_model_ref, "cpu")
-    corpus = {"long": GARDEN * 12 + FACT, "engines": "Jet engines compress air, burn fuel and push hot exhaust out the back.",
-              "wind": "Wind turbines turn the kinetic energy of moving air into electricity.",
-              "steel": "Stainless steel resists corrosion because of the chromium it contains."}
-    dev = DevSet({"q": "What material is the Zephyr-9 turbine blade made of?"}, corpus, {"q": {"long"}}, PassageConfig())
+    corpus = {
+        "long": GARDEN * 12 + FACT,
+        "engines": "Jet engines compress air, burn fuel and push hot exhaust out the back.",
+        "wind": "Wind turbines turn the kinetic energy of moving air into electricity.",
+        "steel": "Stainless steel resists corrosion because of the chromium it contains.",
+    }
+    dev = DevSet(
+        {"q": "What material is the Zephyr-9 turbine blade made of?"}, corpus, {"q": {"long"}}, PassageConfig()
+    )
     scores = DevEvaluator(dev, batch_size=8)(model)
     assert scores["dev_cosine_ndcg@10"] == 1.0 and scores["dev_cosine_mrr@10"] == 1.0
-    first_window = DevEvaluator(DevSet(dev.queries, corpus, dev.relevant, PassageConfig(split=False)), batch_size=8)(model)
+    first_window = DevEvaluator(DevSet(dev.queries, corpus, dev.relevant, PassageConfig(split=False)), batch_size=8)(
+        model
+    )
     assert first_window["dev_cosine_mrr@10"] < 0.5

@@ -10,11 +10,13 @@ from tasks import registry
 from tasks.storage import ModelRef, dir_sha256
 
 POOLING = '{"word_embedding_dimension": 4, "pooling_mode_mean_tokens": true}'
-MODULES = json.dumps([
-    {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-    {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-    {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-])
+MODULES = json.dumps(
+    [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+)
 
 
 def make_model(tmp_path, name: str, weights: str) -> ModelRef:
@@ -51,8 +53,19 @@ def registered(tmp_path, root, name, weights, promote, base, when):
     """Register a fresh model as a run would: judged against registry.baseline_for, with a dated manifest."""
     ref = make_model(tmp_path, name, weights)
     baseline = registry.baseline_for(root, ref, base)
-    registry.register(ref, promote, baseline, root, {}, {"created_at": when, "model": ref.model_dump(),
-                                                         "judged_against": baseline.model_dump(), "decision": {"promote": promote}})
+    registry.register(
+        ref,
+        promote,
+        baseline,
+        root,
+        {},
+        {
+            "created_at": when,
+            "model": ref.model_dump(),
+            "judged_against": baseline.model_dump(),
+            "decision": {"promote": promote},
+        },
+    )
     return ref
 
 
@@ -88,7 +101,9 @@ def test_identical_weights_with_different_timings_give_the_same_version(tmp_path
     assert not any(n.startswith("checkpoints") for n in names)
 
 
-@pytest.mark.parametrize("changed", ["model.safetensors", "tokenizer.json", "1_Pooling/config.json", "modules.json", "config.json"])
+@pytest.mark.parametrize(
+    "changed", ["model.safetensors", "tokenizer.json", "1_Pooling/config.json", "modules.json", "config.json"]
+)
 def test_one_changed_byte_in_a_model_file_gives_another_version(tmp_path, changed):
     first = make_st_folder(tmp_path / "run1", b"\x00\x01weights", run="1")
     second = make_st_folder(tmp_path / "run2", b"\x00\x01weights", run="1")
@@ -104,9 +119,14 @@ def test_one_changed_byte_in_a_model_file_gives_another_version(tmp_path, change
 def test_two_runs_with_identical_weights_register_one_version(tmp_path):
     root = tmp_path / "models"
     base = make_model(tmp_path, "base", "0")
-    refs = [ModelRef(path=str(make_st_folder(tmp_path / f"run{i}", b"w", run=str(i))), sha256=f"{i}" * 64, name="c") for i in (1, 2)]
-    entries = [registry.register(ref, True, registry.baseline_for(root, ref, base), root, {}, {"run": i})
-               for i, ref in enumerate(refs)]
+    refs = [
+        ModelRef(path=str(make_st_folder(tmp_path / f"run{i}", b"w", run=str(i))), sha256=f"{i}" * 64, name="c")
+        for i in (1, 2)
+    ]
+    entries = [
+        registry.register(ref, True, registry.baseline_for(root, ref, base), root, {}, {"run": i})
+        for i, ref in enumerate(refs)
+    ]
     assert entries[0].version == entries[1].version and entries[1].promoted
     assert [p.name for p in root.iterdir() if not p.name.startswith(".") and p.is_dir()] == [entries[0].version]
     assert registry.read_manifest(root, entries[0].version)["run"] == 0  # the second registration changed nothing
@@ -136,8 +156,10 @@ def test_register_without_promotion_keeps_the_pointer(tmp_path):
     assert (folder / "report.md").read_text() == "# r"
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["version"] == entry.version and manifest["created_at"]
-    assert manifest["model_files"] == {"model.safetensors": registry.file_sha256(folder / "model.safetensors"),
-                                       "modules.json": registry.file_sha256(folder / "modules.json")}
+    assert manifest["model_files"] == {
+        "model.safetensors": registry.file_sha256(folder / "model.safetensors"),
+        "modules.json": registry.file_sha256(folder / "modules.json"),
+    }
     assert registry.read_champion(tmp_path / "models") is None
     assert entry.champion == "base" and not entry.promoted
 
@@ -150,15 +172,18 @@ def test_promotion_moves_the_pointer_and_records_its_baseline(tmp_path):
     assert pointer["version"] == entry.version == entry.champion and pointer["sha256"] == cand.sha256
     assert pointer["baseline"] == "base" and pointer["promoted_at"]
     assert registry.champion_ref(root).path == entry.path
-    assert registry.history(root) == [{"action": "promote", "version": entry.version, "baseline": "base", "by": "gate",
-                                       "at": pointer["promoted_at"]}]
+    assert registry.history(root) == [
+        {"action": "promote", "version": entry.version, "baseline": "base", "by": "gate", "at": pointer["promoted_at"]}
+    ]
 
 
 def test_a_candidate_gated_against_a_stale_champion_is_registered_without_promotion(tmp_path):
     root = tmp_path / "models"
     base, a, b = (make_model(tmp_path, n, w) for n, w in (("base", "0"), ("a", "1"), ("b", "2")))
     gated_b = registry.baseline_for(root, b, base)  # b's run reads the champion (base) ...
-    entry_a = registry.register(a, True, registry.baseline_for(root, a, base), root, {}, {})  # ... a is promoted meanwhile
+    entry_a = registry.register(
+        a, True, registry.baseline_for(root, a, base), root, {}, {}
+    )  # ... a is promoted meanwhile
     entry_b = registry.register(b, True, gated_b, root, {}, {})
     assert entry_a.promoted and not entry_b.promoted and entry_b.champion == entry_a.version
     assert f"champion moved from base to {entry_a.version}" in entry_b.note
@@ -228,7 +253,9 @@ def test_crash_while_copying_leaves_no_version_and_the_old_champion(tmp_path, mo
         registry.register(second, True, registry.baseline_for(root, second, base), root, {}, {})
     monkeypatch.undo()
     assert registry.read_champion(root)["sha256"] == first.sha256
-    assert sorted(p.name for p in root.iterdir() if p.name != ".lock") == sorted([registry.version_of(first), "CHAMPION.json"])
+    assert sorted(p.name for p in root.iterdir() if p.name != ".lock") == sorted(
+        [registry.version_of(first), "CHAMPION.json"]
+    )
 
 
 def test_rollback_walks_back_to_the_base_model_and_blocks_auto_repromotion(tmp_path):
@@ -249,8 +276,12 @@ def test_rollback_walks_back_to_the_base_model_and_blocks_auto_repromotion(tmp_p
     registry.promote(root, registry.version_of(b))
     assert registry.read_champion(root)["sha256"] == b.sha256
     assert [(e["action"], e["version"]) for e in registry.history(root)] == [
-        ("promote", registry.version_of(a)), ("promote", registry.version_of(b)), ("rollback", registry.version_of(a)),
-        ("rollback", "base"), ("promote", registry.version_of(b))]
+        ("promote", registry.version_of(a)),
+        ("promote", registry.version_of(b)),
+        ("rollback", registry.version_of(a)),
+        ("rollback", "base"),
+        ("promote", registry.version_of(b)),
+    ]
     assert_each_baseline_was_the_champion_before(root)
 
 
@@ -320,9 +351,12 @@ def test_registered_files_are_readable_by_other_accounts(tmp_path):
         registry.rollback(root)  # writes ROLLED_BACK and CHAMPION.json again
     finally:
         os.umask(old)
-    modes = {p.relative_to(root).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [root, *root.rglob("*")] if p.name != ".lock"}
-    wrong = {name: oct(mode) for name, mode in modes.items()
-             if mode != (0o755 if (root / name).is_dir() else 0o644)}
+    modes = {
+        p.relative_to(root).as_posix(): stat.S_IMODE(p.stat().st_mode)
+        for p in [root, *root.rglob("*")]
+        if p.name != ".lock"
+    }
+    wrong = {name: oct(mode) for name, mode in modes.items() if mode != (0o755 if (root / name).is_dir() else 0o644)}
     assert not wrong
     assert f"{entry.version}/model.safetensors" in modes and "CHAMPION.json" in modes
     assert any(name.endswith("ROLLED_BACK") for name in modes)
@@ -406,7 +440,9 @@ def test_rollback_to_a_version_that_is_gone_says_so(tmp_path):
     a = registered(tmp_path, root, "a", "1", True, base, "2026-01-01")
     b = registered(tmp_path, root, "b", "2", True, base, "2026-01-02")
     shutil.rmtree(root / registry.version_of(a))  # deleted by hand (prune never removes the champion's baseline)
-    with pytest.raises(registry.RegistryError, match=f"{registry.version_of(a)}, the model it replaced, is no longer in"):
+    with pytest.raises(
+        registry.RegistryError, match=f"{registry.version_of(a)}, the model it replaced, is no longer in"
+    ):
         registry.rollback(root)
     assert registry.read_champion(root)["sha256"] == b.sha256
     assert not (root / registry.version_of(b) / registry.ROLLED_BACK).exists()
@@ -428,7 +464,9 @@ def test_each_model_line_has_its_own_champion_history_and_rollback(tmp_path, cap
     assert registry.baseline_for(legal, c, base).sha256 == a.sha256
     assert registry.read_champion(root)["version"] == registry.version_of(old)
     assert registry.read_champion(legal)["version"] == registry.version_of(a)
-    assert registry.read_champion(medical) is None and [r["version"] for r in registry.list_versions(medical)] == [registry.version_of(b)]
+    assert registry.read_champion(medical) is None and [r["version"] for r in registry.list_versions(medical)] == [
+        registry.version_of(b)
+    ]
     assert registry.lines(root) == ["default", "contracts", "nfcorpus"]
     # rolling one line back leaves the others' champions where they were
     assert cli.main(["models", "rollback", "--root", str(root), "--line", "contracts"]) == 0

@@ -39,8 +39,22 @@ for attempt in range(int(sys.argv[6])):
 
 
 def start_run(root, cand, base, barrier="", pause=0.0, attempts=1) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", RUN, str(root), cand.model_dump_json(), base.model_dump_json(),
-                             str(barrier), str(pause), str(attempts)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            RUN,
+            str(root),
+            cand.model_dump_json(),
+            base.model_dump_json(),
+            str(barrier),
+            str(pause),
+            str(attempts),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(proc: subprocess.Popen) -> list[dict]:
@@ -116,7 +130,9 @@ def test_every_change_waits_for_the_lock(tmp_path, operation):
 
     before = state()
     release = tmp_path / "release"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(root), str(release)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root), str(release)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "locked"
     changing = threading.Thread(target=change)
     changing.start()
@@ -133,7 +149,9 @@ def test_every_change_waits_for_the_lock(tmp_path, operation):
 def test_a_lock_held_too_long_fails_with_the_holder(tmp_path):
     root = tmp_path / "models"
     release = tmp_path / "release"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(root), str(release)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root), str(release)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         try:
@@ -164,8 +182,12 @@ def test_killing_a_writer_mid_write_never_leaves_a_broken_pointer(tmp_path):
     a = registered(tmp_path, root, "a", "1", True, base, "2026-01-01")
     b = registered(tmp_path, root, "b", "2", False, base, "2026-01-02")
     for delay in (0.05, 0.13, 0.31):
-        proc = subprocess.Popen([sys.executable, "-c", KILLER, str(root), registry.version_of(a), registry.version_of(b)],
-                                cwd=REPO, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLER, str(root), registry.version_of(a), registry.version_of(b)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)

@@ -11,8 +11,10 @@ from tasks.results import SERIALIZER, TrustedResultStorage, UntrustedResult, dec
 from tasks.steps import Mined
 from tasks.storage import DatasetRef
 
-MINED = Mined(negatives=DatasetRef(path="/store/negatives/ab.parquet", sha256="ab" * 32, rows=3, schema_name="negatives"),
-              report={"rows": {"bm25": 3}, "seconds": 0.5})
+MINED = Mined(
+    negatives=DatasetRef(path="/store/negatives/ab.parquet", sha256="ab" * 32, rows=3, schema_name="negatives"),
+    report={"rows": {"bm25": 3}, "seconds": 0.5},
+)
 
 
 class Planted:
@@ -45,8 +47,9 @@ def test_a_planted_pickle_record_is_refused_and_never_unpickled(tmp_path):
     from prefect.serializers import PickleSerializer
 
     marker = tmp_path / "owned"
-    record = ResultRecord(metadata=ResultRecordMetadata(serializer=PickleSerializer(), storage_key="k2"),
-                          result=Planted(str(marker)))
+    record = ResultRecord(
+        metadata=ResultRecordMetadata(serializer=PickleSerializer(), storage_key="k2"), result=Planted(str(marker))
+    )
     (tmp_path / "k2").write_bytes(record.serialize())
     results = store(tmp_path)
     assert not results.exists("k2")  # Prefect's cache lookup: a miss, so the step recomputes and overwrites

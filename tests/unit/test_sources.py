@@ -26,8 +26,11 @@ def write_trec(folder):
         f.writelines(json.dumps({"_id": q, "text": t}) + "\n" for q, t in QUERIES.items())
     for split, ids in (("train", TRAIN), ("test", TEST)):
         (folder / f"{split}.qrels").write_text("".join(f"{q} 0 d{q[1:]} 2\n" for q in ids))
-    return DataConfig(corpus=str(folder / "docs.tsv"), queries=str(folder / "topics.jsonl"),
-                      qrels={"train": str(folder / "train.qrels"), "test": str(folder / "test.qrels")})
+    return DataConfig(
+        corpus=str(folder / "docs.tsv"),
+        queries=str(folder / "topics.jsonl"),
+        qrels={"train": str(folder / "train.qrels"), "test": str(folder / "test.qrels")},
+    )
 
 
 def test_trec_files_outside_the_beir_layout(tmp_path):
@@ -35,7 +38,9 @@ def test_trec_files_outside_the_beir_layout(tmp_path):
     out = ingest.fn(fingerprint(cfg), cfg, str(tmp_path / "store"))
     train = pl.read_parquet(out.train_pairs.path)
     assert train.height == len(TRAIN) and out.report["type"] == "ir"
-    assert train.filter(pl.col("query_id") == "q02")["positive"].item().startswith("Limitation of Liability In no event")
+    assert (
+        train.filter(pl.col("query_id") == "q02")["positive"].item().startswith("Limitation of Liability In no event")
+    )
     assert pl.read_parquet(out.test_qrels.path)["score"].to_list() == [2] * len(TEST)  # graded relevance kept
 
 
@@ -86,21 +91,32 @@ def test_a_pairs_table_with_mapped_columns_becomes_ir_with_a_disjoint_test_split
 
 
 def test_nli_contradictions_become_labels_for_the_contradiction_strategy():
-    nli = pl.DataFrame({"premise": ["a man plays guitar"] * 3 + ["a dog runs"] * 2,
-                        "hypothesis": ["someone makes music", "nobody plays", "a man sings", "an animal moves", "the dog sleeps"],
-                        "label": ["entailment", "contradiction", "neutral", "entailment", "contradiction"]})
+    nli = pl.DataFrame(
+        {
+            "premise": ["a man plays guitar"] * 3 + ["a dog runs"] * 2,
+            "hypothesis": ["someone makes music", "nobody plays", "a man sings", "an animal moves", "the dog sleeps"],
+            "label": ["entailment", "contradiction", "neutral", "entailment", "contradiction"],
+        }
+    )
     corpus, queries, split, labels = table_to_ir("nli", nli, 0.0, 0)
     assert queries["text"].to_list() == ["a man plays guitar", "a dog runs"]
     assert corpus.height == 5  # neutral hypotheses stay in the corpus as distractors
     assert split["train"].height == 2 and split["test"].height == 0
     text = dict(zip(corpus["doc_id"], corpus["text"]))
-    assert sorted(text[d] for d in labels.filter(pl.col("label") == "CONTRADICT")["doc_id"]) == ["nobody plays", "the dog sleeps"]
+    assert sorted(text[d] for d in labels.filter(pl.col("label") == "CONTRADICT")["doc_id"]) == [
+        "nobody plays",
+        "the dog sleeps",
+    ]
 
 
 def test_triplets_and_hard_negative_sets_keep_their_negatives_as_labels():
     triplets = pl.DataFrame({"anchor": ["q a", "q b"], "positive": ["p a", "p b"], "negative": ["n a", "p a"]})
     corpus, _, split, labels = table_to_ir("triplets", triplets, 0.0, 0)
-    assert corpus["text"].to_list() == ["p a", "p b", "n a"]  # "p a" is one document, positive for one, negative for the other
+    assert corpus["text"].to_list() == [
+        "p a",
+        "p b",
+        "n a",
+    ]  # "p a" is one document, positive for one, negative for the other
     assert labels.height == 2 and set(labels["label"]) == {"NEGATIVE"}
     sets = pl.DataFrame({"query": ["q"], "positive": ["p"], "negatives": [["n1", "n2"]]})
     assert table_to_ir("hard_negatives", sets, 0.0, 0)[3].height == 2
@@ -129,10 +145,17 @@ def test_corpus_metadata_reaches_the_store_for_domain_confusion(tmp_path):
     folder = write_beir(tmp_path / "beir")
     lines = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines()]
     for number, record in enumerate(lines):
-        record["metadata"] = {"category": "contracts" if number % 2 else "privacy", "year": 2020 + number, "authors": ["a"]}
+        record["metadata"] = {
+            "category": "contracts" if number % 2 else "privacy",
+            "year": 2020 + number,
+            "authors": ["a"],
+        }
     (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     cfg = DataConfig(path=str(folder))
     out = ingest.fn(fingerprint(cfg), cfg, str(tmp_path / "store"))
     metadata = pl.read_parquet(out.doc_metadata.path)
     assert metadata.filter(pl.col("key") == "category").height == len(DOCS)
-    assert metadata.filter(pl.col("doc_id") == lines[1]["_id"]).rows() == [(lines[1]["_id"], "category", "contracts"), (lines[1]["_id"], "year", "2021")]
+    assert metadata.filter(pl.col("doc_id") == lines[1]["_id"]).rows() == [
+        (lines[1]["_id"], "category", "contracts"),
+        (lines[1]["_id"], "year", "2021"),
+    ]

@@ -20,7 +20,12 @@ ROW_FAILURES = [
     ("empty_and_nan.csv", None, None, {(3, "sentence2", "not_blank"), (4, "score", "number")}),
     ("wrong_type_and_range.csv", None, None, {(2, "score", "number"), (3, "score", "in_range_0_5")}),
     ("bad_label.tsv", None, None, {(3, "label", "label_in_set")}),
-    ("negative_is_positive.csv", None, None, {(2, "positive,negative", "negative_is_not_positive"), (3, "anchor,positive", "anchor_is_not_positive")}),
+    (
+        "negative_is_positive.csv",
+        None,
+        None,
+        {(2, "positive,negative", "negative_is_not_positive"), (3, "anchor,positive", "anchor_is_not_positive")},
+    ),
     ("invalid_utf8.csv", "pairs", None, {(2, "positive", "utf8")}),
 ]
 
@@ -61,7 +66,10 @@ def test_missing_file_is_unreadable():
 def test_duplicate_ids_in_a_beir_corpus():
     with pytest.raises(DataError) as err:
         read_beir(BAD / "duplicate_ids", ["test"])
-    assert {(f.row, f.column, f.check) for f in err.value.findings} == {(1, "doc_id", "field_uniqueness"), (2, "doc_id", "field_uniqueness")}
+    assert {(f.row, f.column, f.check) for f in err.value.findings} == {
+        (1, "doc_id", "field_uniqueness"),
+        (2, "doc_id", "field_uniqueness"),
+    }
 
 
 def test_dangling_qrels_ids():
@@ -87,7 +95,9 @@ def test_sts_scores_on_a_declared_scale_are_normalised(tmp_path):
 
 def test_nli_numeric_labels_follow_the_snli_convention(tmp_path):
     path = tmp_path / "nli.jsonl"
-    path.write_text('{"premise": "p", "hypothesis": "h1", "label": 0}\n{"premise": "p", "hypothesis": "h2", "label": "Contradiction"}\n')
+    path.write_text(
+        '{"premise": "p", "hypothesis": "h1", "label": 0}\n{"premise": "p", "hypothesis": "h2", "label": "Contradiction"}\n'
+    )
     assert validate_table(path).valid["label"].to_list() == ["entailment", "contradiction"]
 
 
@@ -107,35 +117,51 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not beside the checkout")
 def test_real_datasets_ingest_cleanly():
-    sts = validate_table(SHARED / "stsbenchmark" / "sts-train.csv", "sts", {"sentence1": "5", "sentence2": "6", "score": "4"})
+    sts = validate_table(
+        SHARED / "stsbenchmark" / "sts-train.csv", "sts", {"sentence1": "5", "sentence2": "6", "score": "4"}
+    )
     assert (sts.rows_in, sts.valid.height) == (5749, 5749)
-    sick = validate_table(SHARED / "sick" / "SICK.txt", "nli", {"premise": "sentence_A", "hypothesis": "sentence_B", "label": "entailment_label"})
+    sick = validate_table(
+        SHARED / "sick" / "SICK.txt",
+        "nli",
+        {"premise": "sentence_A", "hypothesis": "sentence_B", "label": "entailment_label"},
+    )
     assert (sick.rows_in, sick.valid.height) == (9840, 9840)
     snli = validate_table(SHARED / "snli-senteval")
     assert (snli.rows_in, snli.valid.height, snli.findings) == (9842 + 9824, 9842 + 9824, [])
     # four dev pairs whose hypothesis repeats the premise word for word, labelled entailment: legal (a sentence entails
     # itself), so they are warnings that name the file and line, not findings
-    assert [w.split(" ")[0].rsplit("/", 1)[1] for w in snli.warnings] == ["s1.dev:3054", "s1.dev:3712", "s1.dev:5163", "s1.dev:7653"]
+    assert [w.split(" ")[0].rsplit("/", 1)[1] for w in snli.warnings] == [
+        "s1.dev:3054",
+        "s1.dev:3712",
+        "s1.dev:5163",
+        "s1.dev:7653",
+    ]
     assert all("hypothesis_repeats_premise" in w for w in snli.warnings)
 
 
 def test_senteval_folder_names_the_file_and_line_of_a_bad_pair(tmp_path):
     """Line 2 of the dev split is bad (a sentence cannot contradict itself); line 2 of the test split is fine and must stay."""
-    for split, rows in {"dev": [("a man sleeps", "a person rests", "entailment"), ("the sky", "the sky", "contradiction")],
-                        "test": [("cats purr", "dogs bark", "neutral"), ("rain falls", "it is dry", "contradiction")]}.items():
+    for split, rows in {
+        "dev": [("a man sleeps", "a person rests", "entailment"), ("the sky", "the sky", "contradiction")],
+        "test": [("cats purr", "dogs bark", "neutral"), ("rain falls", "it is dry", "contradiction")],
+    }.items():
         for name, column in (("s1", 0), ("s2", 1), ("labels", 2)):
             (tmp_path / f"{name}.{split}").write_text("".join(r[column] + "\n" for r in rows))
     report = validate_table(tmp_path)
     assert report.rows_in == 4 and report.valid.height == 3 and report.quarantined.height == 1
     assert [(Path(f.file).name, f.row, f.column, f.check) for f in report.findings] == [
-        ("s1.dev", 2, "premise,hypothesis", "hypothesis_is_not_premise")]
+        ("s1.dev", 2, "premise,hypothesis", "hypothesis_is_not_premise")
+    ]
     assert report.quarantined["source"].to_list() == ["s1.dev:2"]
 
 
 def test_quoted_fields_may_span_lines_and_later_rows_keep_their_own_line(tmp_path):
     path = tmp_path / "pairs.csv"
-    path.write_bytes(b'anchor,positive\r\n"is there a cap","Liability is capped\r\nat fees paid"\r\n'
-                     b'late fees,"interest, monthly"\r\nsame,same\r\n')
+    path.write_bytes(
+        b'anchor,positive\r\n"is there a cap","Liability is capped\r\nat fees paid"\r\n'
+        b'late fees,"interest, monthly"\r\nsame,same\r\n'
+    )
     report = validate_table(path)
     assert report.valid["positive"].to_list() == ["Liability is capped\r\nat fees paid", "interest, monthly"]
     assert report.rows_in == 3
@@ -167,7 +193,9 @@ def test_a_table_without_rows_is_empty_not_valid(tmp_path, text):
 
 
 def test_a_parquet_or_jsonl_table_without_rows_is_empty(tmp_path):
-    pl.DataFrame({"anchor": [], "positive": []}, schema={"anchor": pl.String, "positive": pl.String}).write_parquet(tmp_path / "p.parquet")
+    pl.DataFrame({"anchor": [], "positive": []}, schema={"anchor": pl.String, "positive": pl.String}).write_parquet(
+        tmp_path / "p.parquet"
+    )
     (tmp_path / "p.jsonl").write_text("\n")
     for name in ("p.parquet", "p.jsonl"):
         with pytest.raises(EmptyData, match="empty"):
@@ -176,12 +204,15 @@ def test_a_parquet_or_jsonl_table_without_rows_is_empty(tmp_path):
 
 def test_a_positive_among_the_negatives_names_the_negative_column(tmp_path):
     wide = tmp_path / "wide.csv"
-    wide.write_text("query,positive,negative_1,negative_2\ncap,liability is capped,force majeure,liability is capped\n"
-                    "fees,interest accrues,governing law,notices\n")
+    wide.write_text(
+        "query,positive,negative_1,negative_2\ncap,liability is capped,force majeure,liability is capped\n"
+        "fees,interest accrues,governing law,notices\n"
+    )
     report = validate_table(wide)
     assert report.type == "hard_negatives" and report.valid.height == 1
     assert [(f.row, f.column, f.check, f.value) for f in report.findings] == [
-        (2, "negative_2", "negatives_are_not_positive", "liability is capped")]
+        (2, "negative_2", "negatives_are_not_positive", "liability is capped")
+    ]
     listed = tmp_path / "listed.jsonl"
     listed.write_text('{"query": "cap", "positive": "p", "negatives": ["n", "p"]}\n')
     assert [(f.row, f.column) for f in validate_table(listed).findings] == [(1, "negatives[1]")]
@@ -207,12 +238,16 @@ def test_an_undecodable_byte_names_its_column_in_jsonl_and_tsv(tmp_path):
 
 def test_a_hypothesis_repeating_its_premise_is_a_warning_when_entailed(tmp_path):
     path = tmp_path / "nli.csv"
-    path.write_text("premise,hypothesis,label\nA dog runs.,A dog runs. ,entailment\nA dog runs.,A cat sleeps.,contradiction\n"
-                    "A cat sleeps.,A cat sleeps.,neutral\n")
+    path.write_text(
+        "premise,hypothesis,label\nA dog runs.,A dog runs. ,entailment\nA dog runs.,A cat sleeps.,contradiction\n"
+        "A cat sleeps.,A cat sleeps.,neutral\n"
+    )
     report = validate_table(path)
     assert report.valid.height == 2
     assert [(f.row, f.check) for f in report.findings] == [(4, "hypothesis_is_not_premise")]
-    assert len(report.warnings) == 1 and report.warnings[0].startswith(f"{path}:2 premise,hypothesis — hypothesis_repeats_premise")
+    assert len(report.warnings) == 1 and report.warnings[0].startswith(
+        f"{path}:2 premise,hypothesis — hypothesis_repeats_premise"
+    )
 
 
 def test_a_non_list_negatives_cell_is_a_finding_even_without_asserts(tmp_path):
@@ -221,11 +256,20 @@ def test_a_non_list_negatives_cell_is_a_finding_even_without_asserts(tmp_path):
     import sys
 
     path = tmp_path / "hn.csv"
-    path.write_text('query,positive,negatives\ncap,capped,5\nfees,interest,"{""a"": 1}"\nlaw,new york,"[""delaware""]"\n')
-    code = ("import sys; from tasks.ingest.tables import validate_table; r = validate_table(sys.argv[1]); "
-            "print(sorted((f.row, f.column, f.check) for f in r.findings), r.valid.height)")
-    proc = subprocess.run([sys.executable, "-O", "-c", code, str(path)], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[2], timeout=120)
+    path.write_text(
+        'query,positive,negatives\ncap,capped,5\nfees,interest,"{""a"": 1}"\nlaw,new york,"[""delaware""]"\n'
+    )
+    code = (
+        "import sys; from tasks.ingest.tables import validate_table; r = validate_table(sys.argv[1]); "
+        "print(sorted((f.row, f.column, f.check) for f in r.findings), r.valid.height)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-O", "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == "[(2, 'negatives', 'list'), (3, 'negatives', 'list')] 1".split()
 
@@ -237,7 +281,9 @@ def test_a_bad_byte_in_a_senteval_file_names_the_file_line_and_column(tmp_path):
     (tmp_path / "s2.dev").write_bytes(b"a person rests\nchildren caf\xe9\n")
     (tmp_path / "s2.test").write_text("a person rests\nchildren nap\n")
     report = validate_table(tmp_path)
-    assert [(Path(f.file).name, f.row, f.column, f.check) for f in report.findings] == [("s1.dev", 2, "hypothesis", "utf8")]
+    assert [(Path(f.file).name, f.row, f.column, f.check) for f in report.findings] == [
+        ("s1.dev", 2, "hypothesis", "utf8")
+    ]
     assert report.valid.height == 3 and report.quarantined["hypothesis"].to_list() == ["children caf\ufffd"]
 
 

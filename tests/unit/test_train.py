@@ -29,7 +29,11 @@ def negatives_for(pairs: pl.DataFrame, n: int) -> pl.DataFrame:
         start = ids.index(doc_id)
         for slot in range(n):
             rows.append((query_id, doc_id, slot, ids[(start + 1 + slot) % len(ids)], "dense", slot, 0.5, 0.9))
-    return pl.DataFrame(rows, orient="row", schema=["query_id", "positive_id", "slot", "negative_id", "strategy", "rank", "score", "positive_score"])
+    return pl.DataFrame(
+        rows,
+        orient="row",
+        schema=["query_id", "positive_id", "slot", "negative_id", "strategy", "rank", "score", "positive_score"],
+    )
 
 
 def test_training_frame_puts_negatives_in_slot_order():
@@ -53,7 +57,13 @@ def test_cpu_is_fp32_and_refuses_half_precision():
 
 def test_too_few_pairs_for_the_batch_size(tmp_path, base_model_ref):
     with pytest.raises(ValueError, match="lower train.batch_size"):
-        train_model(base_model_ref.path, training_frame(PAIRS, negatives_for(PAIRS, 0), CORPUS), TrainConfig(batch_size=64), tmp_path, "cpu")
+        train_model(
+            base_model_ref.path,
+            training_frame(PAIRS, negatives_for(PAIRS, 0), CORPUS),
+            TrainConfig(batch_size=64),
+            tmp_path,
+            "cpu",
+        )
 
 
 def test_training_moves_queries_towards_their_clauses(tmp_path, base_model_ref):
@@ -99,8 +109,19 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path, base_mo
     frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS)
     frame.write_parquet(tmp_path / "frame.parquet")
     checkpoints = tmp_path / "checkpoints"
-    proc = subprocess.Popen([sys.executable, "-c", RESUMABLE, base_model_ref.path, str(tmp_path / "frame.parquet"),
-                             str(tmp_path / "first"), str(checkpoints)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            RESUMABLE,
+            base_model_ref.path,
+            str(tmp_path / "frame.parquet"),
+            str(tmp_path / "first"),
+            str(checkpoints),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 600
     while time.time() < deadline and latest_checkpoint(checkpoints) is None and proc.poll() is None:
         time.sleep(0.2)
@@ -108,7 +129,14 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path, base_mo
     proc.wait()
     reached = latest_checkpoint(checkpoints)
     assert reached is not None, "no checkpoint was written before the kill"
-    stats = train_model(base_model_ref.path, frame, TrainConfig(epochs=3, batch_size=4, checkpoint_steps=2), tmp_path / "second", "cpu", checkpoints)
+    stats = train_model(
+        base_model_ref.path,
+        frame,
+        TrainConfig(epochs=3, batch_size=4, checkpoint_steps=2),
+        tmp_path / "second",
+        "cpu",
+        checkpoints,
+    )
     assert stats["resumed_from_step"] == int(reached.name.split("-")[1]) >= 2
     assert stats["steps"] == 9  # the same total as an uninterrupted run
     assert (tmp_path / "second" / "model" / "model.safetensors").is_file()
@@ -133,11 +161,17 @@ def test_trainer_runs_without_polars_or_prefect_from_an_fp16_copy(tmp_path, base
     from safetensors import safe_open
     from sentence_transformers import SentenceTransformer
 
-    SentenceTransformer(base_model_ref.path, device="cpu").half().save(str(tmp_path / "fp16"))  # as bench/export_model_fp16.py
+    SentenceTransformer(base_model_ref.path, device="cpu").half().save(
+        str(tmp_path / "fp16")
+    )  # as bench/export_model_fp16.py
     columns = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS).to_dict(as_series=False)
     (tmp_path / "rows.json").write_text(json.dumps(columns))
-    done = subprocess.run([sys.executable, "-c", BARE, str(tmp_path / "fp16"), str(tmp_path / "rows.json"), str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", BARE, str(tmp_path / "fp16"), str(tmp_path / "rows.json"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     stats = json.loads(done.stdout.strip().splitlines()[-1])
     assert stats["steps"] == 3 and stats["precision"] == "fp32" and np.isfinite(stats["loss"])
@@ -204,7 +238,9 @@ def test_training_stops_at_the_time_budget_and_says_what_was_planned_and_trained
     """A large training set under train.budget_minutes: the trainer times its first steps and stops where the budget
     ends; the stats say what was planned and what was trained."""
     frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS)
-    stats = train_model(base_model_ref.path, frame, TrainConfig(epochs=6, batch_size=4, budget_minutes=1e-4), tmp_path, "cpu")
+    stats = train_model(
+        base_model_ref.path, frame, TrainConfig(epochs=6, batch_size=4, budget_minutes=1e-4), tmp_path, "cpu"
+    )
     assert stats["budget"]["capped"] and stats["budget"]["planned_steps"] == 18
     assert stats["steps"] == stats["budget"]["steps_allowed"] == 5  # the budget is spent by the time the pace is known
     assert stats["planned_epochs"] == 6 and stats["epochs"] == pytest.approx(6 * 5 / 18, abs=1e-4)
@@ -212,14 +248,15 @@ def test_training_stops_at_the_time_budget_and_says_what_was_planned_and_trained
     from tasks.report import budget_line
 
     assert "5 of 18 planned steps, 1.6667 of 6 epochs" in budget_line(stats)
-    unbounded = train_model(base_model_ref.path, frame, TrainConfig(epochs=2, batch_size=4, budget_minutes=None), tmp_path / "b", "cpu")
+    unbounded = train_model(
+        base_model_ref.path, frame, TrainConfig(epochs=2, batch_size=4, budget_minutes=None), tmp_path / "b", "cpu"
+    )
     assert unbounded["budget"] is None and unbounded["steps"] == 6 and unbounded["epochs"] == 2
     assert budget_line(unbounded) is None
 
 
 def test_a_capped_budget_moves_the_last_step_and_the_end_of_the_learning_rate_decay_together():
     """The budget's cut is where the linear schedule reaches zero, so a stopped training is annealed, not cut mid-decay."""
-    import time
 
     import torch
     from transformers import TrainerControl, TrainerState, TrainingArguments

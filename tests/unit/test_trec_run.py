@@ -21,7 +21,6 @@ def test_bad_lines_name_file_line_and_reason(tmp_path):
     assert found == {(2, "score", "number"), (3, "-", "column_count"), (4, "docid", "unique_per_query")}
 
 
-
 def _as_run(frame):
     out = {}
     for q, d, s in frame.iter_rows():
@@ -29,11 +28,14 @@ def _as_run(frame):
     return out
 
 
-@pytest.mark.parametrize("text", [
-    "q1 Q0 d1 1 0.9 sys\nq1 Q0 d2 2 0.8 sys\nq2 Q0 d1 1 -1.5 sys\n",  # the fast parse
-    "q1 Q0 d1 1 0.9 sys\r\n\r\nq1 Q0 d2 2 0.8 sys\r\nq2 Q0 d1 1 -1.5 sys",  # CRLF, a blank line, no final newline
-    "q1\tQ0\td1\t1\t0.9\tsys\nq1  Q0 d2 2 0.8 sys\nq2 Q0 d1 x -1.5 sys\n",  # tabs, two spaces, a rank that is no number
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "q1 Q0 d1 1 0.9 sys\nq1 Q0 d2 2 0.8 sys\nq2 Q0 d1 1 -1.5 sys\n",  # the fast parse
+        "q1 Q0 d1 1 0.9 sys\r\n\r\nq1 Q0 d2 2 0.8 sys\r\nq2 Q0 d1 1 -1.5 sys",  # CRLF, a blank line, no final newline
+        "q1\tQ0\td1\t1\t0.9\tsys\nq1  Q0 d2 2 0.8 sys\nq2 Q0 d1 x -1.5 sys\n",  # tabs, two spaces, a rank that is no number
+    ],
+)
 def test_run_frame_reads_what_the_line_reader_reads(tmp_path, text):
     path = tmp_path / "run.txt"
     path.write_text(text, newline="")
@@ -47,14 +49,21 @@ def test_run_frame_reports_bad_lines_like_the_line_reader(tmp_path):
     path.write_text("q1 Q0 d1 1 0.9 sys\nq1 Q0 d2 1 high sys\nq1 d3 1 0.1\nq1 Q0 d4 1 0.2 sys\tx\n")
     with pytest.raises(DataError) as err:
         read_run_frame(path)
-    assert {(f.row, f.column, f.check) for f in err.value.findings} == {(2, "score", "number"), (3, "-", "column_count"), (4, "-", "column_count")}
+    assert {(f.row, f.column, f.check) for f in err.value.findings} == {
+        (2, "score", "number"),
+        (3, "-", "column_count"),
+        (4, "-", "column_count"),
+    }
 
 
-@pytest.mark.parametrize("text", [
-    "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td 2\t0\nq2\td1\t2\n",  # BEIR TSV with header; ids may hold spaces
-    "q1 0 d1 1\nq1 0 d2 0\n\nq2 0 d1 2\n",  # TREC
-    "q1 0 d1 1\nq1\t0\td2\t0\nq2  0 d1 2\n",  # mixed separators: the line reader's business
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td 2\t0\nq2\td1\t2\n",  # BEIR TSV with header; ids may hold spaces
+        "q1 0 d1 1\nq1 0 d2 0\n\nq2 0 d1 2\n",  # TREC
+        "q1 0 d1 1\nq1\t0\td2\t0\nq2  0 d1 2\n",  # mixed separators: the line reader's business
+    ],
+)
 def test_qrels_frame_equals_read_qrels(tmp_path, text):
     path = tmp_path / "qrels.txt"
     path.write_text(text)
