@@ -268,6 +268,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         "mining": mined.report,
         "curriculum": stages,
         "auto": auto_summary,
+        "compute": cfg.compute.model_dump(),
     }
     # the registry is a side effect: replay the cached registration only when the registry still reflects it
     register_task = register.with_options(refresh_cache=not registry.reflects(line, trained.model, decision.promote))
@@ -292,4 +293,5 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     # what orchestration costs: the flow's wall time beyond the time spent inside its steps
     summary["flow_seconds"] = round(time.perf_counter() - started, 3)
     summary["orchestration_seconds"] = round(summary["flow_seconds"] - sum(s["seconds"] for s in steps.values()), 3)
+    summary["cost"] = report.run_cost(summary["flow_seconds"], cfg.compute.price_per_hour)  # the whole run, wall time
     return summary

@@ -328,6 +328,7 @@ class RegistryConfig(_Section):
 
 class ComputeConfig(_Section):
     gpu_pool: str | None = None  # work pool whose workers run the train step (deployment train/gpu); None = in the flow's process
+    price_per_hour: float | None = Field(None, ge=0)  # what an hour of the machine costs (USD): the summary and report give the run's cost
 
 
 class PipelineConfig(_Section):

@@ -150,8 +150,20 @@ def _final_loss(training: dict) -> str:
     return f"{curve[-1][1]:.4f}" if curve else "—"
 
 
-def steps_table(steps: dict[str, dict]) -> str:
-    """Every step with cache hit, time and peak memory, and the total (time summed, memory the highest step's)."""
+def run_cost(seconds: float, price_per_hour: float | None) -> dict | None:
+    """What `seconds` of a machine at `price_per_hour` (USD) cost; None when no price is configured."""
+    if price_per_hour is None:
+        return None
+    return {
+        "seconds": round(seconds, 1),
+        "price_per_hour": price_per_hour,
+        "usd": round(seconds / 3600 * price_per_hour, 4),
+    }
+
+
+def steps_table(steps: dict[str, dict], price_per_hour: float | None = None) -> str:
+    """Every step with cache hit, time and peak memory, and the total (time summed, memory the highest step's); with a
+    price, what the steps cost."""
 
     def gb(s: dict) -> str:
         return f"{s['peak_gb']:.2f}" if s.get("peak_gb") is not None else "—"
@@ -167,6 +179,8 @@ def steps_table(steps: dict[str, dict]) -> str:
         if peaks
         else f"| **total** | | **{total:.1f}** | — |"
     )
+    if cost := run_cost(total, price_per_hour):
+        lines.append(f"\nAt ${cost['price_per_hour']:g} an hour the steps cost **${cost['usd']:.4f}**.")
     return "\n".join(lines)
 
 
@@ -381,7 +395,7 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
             ),
         ]
     if summary.get("steps"):
-        parts += ["## Steps", steps_table(summary["steps"])]
+        parts += ["## Steps", steps_table(summary["steps"], (summary.get("compute") or {}).get("price_per_hour"))]
     return "\n\n".join(parts) + "\n"
 
 
