@@ -13,6 +13,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows import encode as engine
 from flows import train as pool_train
 from tasks import auto, memory, registry, report
 from tasks.config import PipelineConfig
@@ -64,6 +65,20 @@ def _train_step(steps: dict[str, dict], name: str, pipeline: PipelineConfig, **i
         "host": done.host,
     }
     return done.trained
+
+
+def _encode_step(steps: dict[str, dict], name: str, cfg: PipelineConfig, model: Any, corpus: Any, store: str) -> None:
+    """compute.engine dask: encode the corpus for `model` in shards on the cluster, where the steps after it will look."""
+    if cfg.compute.engine != "dask":
+        return
+    started = time.perf_counter()
+    done = engine.encode_on_engine(cfg.compute, model, corpus, cfg.eval.passages, cfg.mining.encode_batch_size, store)
+    steps[name] = {
+        "cached": done["cached"],
+        "seconds": round(time.perf_counter() - started, 3),
+        "peak_gb": None,
+        "shards": done["shards"],
+    }
 
 
 def _train_stages(
@@ -239,6 +254,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         if cfg.eval.bm25
         else None
     )
+    _encode_step(steps, "encode-base", cfg, base, data.corpus, store)
     mined = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device, passages=cfg.eval.passages)
     auto_summary = None
     if cfg.train.auto:
@@ -246,6 +262,9 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     trained, stages, curves = _train_stages(steps, data, mined, base, cfg, store)
     line = registry.line_root(cfg.registry.root, cfg.registry.line)  # the champion, history and rollback of this line
     judged_against = registry.baseline_for(line, trained.model, base)
+    _encode_step(steps, "encode-candidate", cfg, trained.model, data.corpus, store)
+    if judged_against.sha256 != base.sha256:
+        _encode_step(steps, "encode-champion", cfg, judged_against, data.corpus, store)
     result = _step(
         steps, "evaluate", evaluate, data, base, trained.model, judged_against, cfg.eval, store, lexical, device=device
     )

@@ -328,6 +328,10 @@ class RegistryConfig(_Section):
 
 class ComputeConfig(_Section):
     gpu_pool: str | None = None  # work pool whose workers run the train step (deployment train/gpu); None = in the flow's process
+    engine: Literal["local", "dask"] = "local"  # dask: corpus encoding sharded over a Dask cluster (prefect-dask task runner)
+    address: str | None = None  # dask: the scheduler of an existing cluster (tcp://host:8786); None = a LocalCluster
+    workers: int = Field(2, ge=1)  # dask without an address: LocalCluster worker processes, one task at a time each
+    shard_documents: int = Field(2000, ge=1)  # dask: documents per encoding shard (each shard one task, one file)
     price_per_hour: float | None = Field(None, ge=0)  # what an hour of the machine costs (USD): the summary and report give the run's cost
 
 

@@ -69,19 +69,39 @@ def encode(model, texts: list[str], batch_size: int, desc: str) -> np.ndarray:
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def vectors_path(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, cfg: PassageConfig) -> Path:
+    """Where the vectors of a corpus are kept: per (model, corpus, passage settings, the code that cuts and encodes)."""
+    from tasks.passages import content_window, encode_passages
+
+    stem = Path(store) / "embeddings" / f"{model_ref.sha256[:16]}-{corpus_ref.sha256[:16]}"
+    if not cfg.split:
+        return stem.with_name(f"{stem.name}-{code_digest(encode)[:12]}.npy")
+    settings = f"{content_window(model, cfg)}-{cfg.overlap}-{cfg.max_passages}-{code_digest(encode_passages)[:12]}"
+    return stem.with_name(f"{stem.name}-passages-{settings}.npz")
+
+
+def save_vectors(path: Path, vectors: np.ndarray, doc: np.ndarray) -> None:
+    """Write vectors (and, for passages, each one's corpus row) whole or not at all."""
+    buffer = io.BytesIO()
+    if path.suffix == ".npy":
+        np.save(buffer, vectors)
+    else:
+        np.savez(buffer, vectors=vectors, doc=doc)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_vectors(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if path.suffix == ".npy":
+        vectors = np.load(path)
+        return vectors, np.arange(len(vectors), dtype=np.int64)
+    with np.load(path) as saved:
+        return saved["vectors"], saved["doc"]
+
+
 def corpus_embeddings(model, model_ref: ModelRef, corpus_ref: DatasetRef, store: str, batch_size: int) -> np.ndarray:
     """Embeddings of every corpus text in corpus order, computed once per (model, corpus, encoding code) and kept in the
     store."""
-    path = (
-        Path(store) / "embeddings" / f"{model_ref.sha256[:16]}-{corpus_ref.sha256[:16]}-{code_digest(encode)[:12]}.npy"
-    )
-    if path.is_file():
-        return np.load(path)
-    texts = read_frame(corpus_ref)["text"].to_list()
-    vectors = encode(model, texts, batch_size, "documents")
-    buffer = io.BytesIO()
-    np.save(buffer, vectors)
-    atomic_write_bytes(path, buffer.getvalue())
+    vectors, _ = corpus_passage_embeddings(model, model_ref, corpus_ref, store, batch_size, PassageConfig(split=False))
     return vectors
 
 
@@ -91,21 +111,14 @@ def corpus_passage_embeddings(
     """Embeddings of every passage of every corpus text and the corpus row of each passage (tasks/passages.py), kept in
     the store per (model, corpus, passage settings, the code that cuts and encodes them). With splitting off: one vector
     per document, as corpus_embeddings."""
-    from tasks.passages import content_window, corpus_titles, encode_passages
+    from tasks.passages import corpus_titles, encode_passages
 
-    if not cfg.split:
-        vectors = corpus_embeddings(model, model_ref, corpus_ref, store, batch_size)
-        return vectors, np.arange(len(vectors), dtype=np.int64)
-    settings = f"{content_window(model, cfg)}-{cfg.overlap}-{cfg.max_passages}-{code_digest(encode_passages)[:12]}"
-    path = Path(store) / "embeddings" / f"{model_ref.sha256[:16]}-{corpus_ref.sha256[:16]}-passages-{settings}.npz"
-    if path.is_file():
-        with np.load(path) as saved:
-            return saved["vectors"], saved["doc"]
+    path = vectors_path(model, model_ref, corpus_ref, store, cfg)
+    if path.is_file():  # also where the Dask engine's merged shards land (tasks/shards.py)
+        return load_vectors(path)
     corpus = read_frame(corpus_ref)
     vectors, doc = encode_passages(model, corpus["text"].to_list(), cfg, batch_size, "documents", corpus_titles(corpus))
-    buffer = io.BytesIO()
-    np.savez(buffer, vectors=vectors, doc=doc)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_vectors(path, vectors, doc)
     return vectors, doc
 
 

@@ -1,0 +1,33 @@
+"""Corpus encoding in shards (the Dask engine's unit of work) gives the local engine's vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tasks import shards
+from tasks.config import PassageConfig
+from tasks.embeddings import corpus_passage_embeddings, load_model, vectors_path
+from tasks.ingest import read_beir
+from tasks.storage import write_frame
+
+
+def test_shards_tile_the_corpus_and_merge_to_the_local_vectors(tiny_beir, tmp_path, base_model_ref):
+    assert shards.shard_bounds(16, 5) == [(0, 5), (5, 10), (10, 15), (15, 16)]
+    assert shards.shard_bounds(0, 5) == []
+    corpus = read_beir(tiny_beir, ["train"]).corpus
+    ref = write_frame(corpus, tmp_path / "data", "corpus")
+    model = load_model(base_model_ref, "cpu")
+    cfg = PassageConfig(length=16, overlap=4)  # short windows, so documents split into several passages
+    local, local_doc = corpus_passage_embeddings(model, base_model_ref, ref, str(tmp_path / "local"), 8, cfg)
+    parts = [
+        shards.encode_shard(base_model_ref, ref, cfg, 8, a, b, str(tmp_path / "dask"), threads=1, device="cpu")
+        for a, b in shards.shard_bounds(len(corpus), 5)
+    ]
+    with pytest.raises(ValueError, match="do not cover"):
+        shards.merge_shards(base_model_ref, ref, cfg, str(tmp_path / "dask"), parts[1:])
+    merged = shards.merge_shards(base_model_ref, ref, cfg, str(tmp_path / "dask"), parts[::-1])  # any order
+    assert merged == str(vectors_path(model, base_model_ref, ref, str(tmp_path / "dask"), cfg))
+    vectors, doc = corpus_passage_embeddings(model, base_model_ref, ref, str(tmp_path / "dask"), 8, cfg)  # a cache hit
+    assert len(local) > len(corpus) and np.array_equal(doc, local_doc)
+    assert np.abs(vectors - local).max() < 1e-5
