@@ -207,6 +207,23 @@ def _validate_beir(folder: Path, quarantine_dir: str) -> dict:
     }
 
 
+def _nothing_read(kind: str | None, findings: list, **why: str) -> dict:
+    """The validation JSON of an input with no row read (empty or unreadable), with why under its own key."""
+    from dataclasses import asdict
+
+    return {
+        "valid": False,
+        "type": kind,
+        "rows_in": 0,
+        "rows_valid": 0,
+        "rows_quarantined": 0,
+        "errors": [asdict(f) for f in findings],
+        "quarantine_path": None,
+        "warnings": [],
+        **why,
+    }
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
@@ -240,37 +257,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 "warnings": report.warnings,
             }
     except EmptyData as exc:  # readable but without a single record: invalid (exit 1), not unreadable
-        _write_json(
-            args.json,
-            {
-                "valid": False,
-                "type": args.type,
-                "rows_in": 0,
-                "rows_valid": 0,
-                "rows_quarantined": 0,
-                "errors": [asdict(f) for f in exc.findings],
-                "quarantine_path": None,
-                "warnings": [],
-                "empty": exc.summary,
-            },
-        )
+        _write_json(args.json, _nothing_read(args.type, exc.findings, empty=exc.summary))
         print(f"{path}: INVALID: {exc.summary}")
         return 1
     except (Unreadable, DataError) as exc:  # DataError here: a file of the folder is missing or unreadable
-        _write_json(
-            args.json,
-            {
-                "valid": False,
-                "type": args.type,
-                "rows_in": 0,
-                "rows_valid": 0,
-                "rows_quarantined": 0,
-                "errors": [asdict(f) for f in exc.findings],
-                "quarantine_path": None,
-                "warnings": [],
-                "unreadable": exc.summary,
-            },
-        )
+        _write_json(args.json, _nothing_read(args.type, exc.findings, unreadable=exc.summary))
         print(f"embedforge validate: cannot read {path}: {exc}", file=sys.stderr)
         return 2
     result = {"valid": not result["errors"], **result}
