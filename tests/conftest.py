@@ -133,3 +133,13 @@ def base_model_ref():
     from tasks.embeddings import resolve_model
 
     return resolve_model("all-MiniLM-L6-v2")
+
+
+SLOW_FOLDERS = ("flows", "integration")  # every test there runs a flow or a Prefect server
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests of SLOW_FOLDERS slow, so `pytest -m "not slow"` is the quick unit tier."""
+    for item in items:
+        if Path(item.fspath).parent.name in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tasks.config import TrainConfig
 from tasks.distributed import processes_for, train_distributed
 from tasks.train import TrainingSet, training_frame
@@ -13,6 +15,7 @@ def test_one_process_on_the_cpu_unless_asked():
     assert processes_for(TrainConfig(processes=2), "cpu") == 2
 
 
+@pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
 def test_two_cpu_processes_train_one_model(tmp_path, base_model_ref):
     from sentence_transformers import SentenceTransformer
 

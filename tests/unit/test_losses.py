@@ -179,6 +179,7 @@ def _encode(path, texts):
     return SentenceTransformer(str(path), device="cpu").encode(texts, normalize_embeddings=True)
 
 
+@pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
 def test_cached_mnrl_gives_the_loss_and_gradients_of_mnrl(base_model_ref):
     """CachedMNRL embeds in mini-batches and back-propagates through cached embeddings: same numbers, less memory."""
     import torch
@@ -224,6 +225,7 @@ def test_matryoshka_weights_scale_each_sizes_share_of_the_loss(base_model_ref):
     assert small > 0 and values["small x3"] - values["plain"] == pytest.approx(3 * small, rel=1e-4)
 
 
+@pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
 def test_cached_mnrl_training_run(tmp_path, base_model_ref):
     frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS)
     stats = train_model(
@@ -238,6 +240,7 @@ def test_cached_mnrl_training_run(tmp_path, base_model_ref):
     )
 
 
+@pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
 def test_multi_dataset_run_with_cosent_and_triplet_loss(tmp_path, base_model_ref):
     from scipy.stats import spearmanr
 
@@ -293,6 +296,7 @@ def test_multi_dataset_run_with_cosent_and_triplet_loss(tmp_path, base_model_ref
     assert spearmanr((a * b).sum(1), sts["score"].to_list()[:8]).statistic > 0.8
 
 
+@pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
 def test_dev_set_picks_the_best_checkpoint(tmp_path, base_model_ref):
     pairs, dev = split_dev(PAIRS, CORPUS, 0.25, 10, seed=0)
     assert len(dev.queries) == 3 and pairs.height == PAIRS.height - 3

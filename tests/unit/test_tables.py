@@ -250,6 +250,7 @@ def test_a_hypothesis_repeating_its_premise_is_a_warning_when_entailed(tmp_path)
     )
 
 
+@pytest.mark.slow  # a child interpreter under python -O
 def test_a_non_list_negatives_cell_is_a_finding_even_without_asserts(tmp_path):
     """`python -O` strips asserts: the check must be explicit, in a fresh interpreter run with -O."""
     import subprocess

@@ -66,6 +66,7 @@ def test_too_few_pairs_for_the_batch_size(tmp_path, base_model_ref):
         )
 
 
+@pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
 def test_training_moves_queries_towards_their_clauses(tmp_path, base_model_ref):
     from sentence_transformers import SentenceTransformer
 
@@ -98,6 +99,7 @@ train_model(sys.argv[1], frame, TrainConfig(epochs=3, batch_size=4, checkpoint_s
 """
 
 
+@pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
 def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path, base_model_ref):
     import signal
     import subprocess
@@ -154,6 +156,7 @@ print(json.dumps({"steps": stats["steps"], "precision": stats["precision"], "los
 """
 
 
+@pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
 def test_trainer_runs_without_polars_or_prefect_from_an_fp16_copy(tmp_path, base_model_ref):
     import subprocess
     import sys
@@ -214,6 +217,7 @@ def test_after_running_out_of_memory_each_retry_halves_the_step_until_one_text_p
     assert budget_after_oom([memory_plan("cosent", 32, 3, 256, minilm, "fp32", None, 32)]) is None
 
 
+@pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
 def test_the_model_card_quotes_training_texts_only_in_short(tmp_path, base_model_ref):
     """Long training documents must not land whole in the saved model's README.md (widget and usage examples)."""
     long_positive = [f"{text} " * 60 for text in PAIRS["positive"].to_list()]
@@ -234,6 +238,7 @@ def test_a_time_budget_allows_the_steps_its_remainder_holds_at_the_measured_pace
     assert budgeted_steps(planned=1000, step=45, done=5, elapsed=10.0, budget_seconds=60.0) == 70  # resumed at step 40
 
 
+@pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
 def test_training_stops_at_the_time_budget_and_says_what_was_planned_and_trained(tmp_path, base_model_ref):
     """A large training set under train.budget_minutes: the trainer times its first steps and stops where the budget
     ends; the stats say what was planned and what was trained."""
