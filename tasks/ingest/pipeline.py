@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
-from tasks import train as train_logic
+from tasks import losses
 from tasks.config import ConfigError, DataConfig
 from tasks.ingest import leakage, sources, tables
 from tasks.ingest.pairs import build_pairs
@@ -108,7 +108,7 @@ def ingest_data(source_path: str, cfg: DataConfig, store: str, model_path: str |
         table_warnings += table.warnings
         rows_in, rows_valid = rows_in + table.rows_in, rows_valid + table.valid.height
         try:
-            loss = train_logic.loss_for(table.type, spec.loss, "mnrl")  # checked now, before anything trains
+            loss = losses.loss_for(table.type, spec.loss, "mnrl")  # checked now, before anything trains
         except ValueError as exc:
             raise ConfigError(f"data.extra[{number - 1}] ({spec.path}): {exc}") from None
         extras.append(

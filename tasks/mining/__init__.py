@@ -1,7 +1,9 @@
-"""Hard-negative mining: one module per strategy, a mixer with positive-aware filters, and the index STRATEGIES.
+"""Hard-negative mining: one module per strategy, the index STRATEGIES, and a mixer with positive-aware filters.
 
-Strategies: bm25, dense (retrieval), partial_match, domain_confusion, contradiction; curriculum is not a source but a
-schedule — the same candidates cut into difficulty bands, one training stage each (tasks/mining/curriculum.py).
+A strategy is one module that ends with `STRATEGY = Strategy(name, Params, find, reads_vectors)` (tasks/mining/
+strategy.py) and is listed once in the index below; `embedforge strategies` prints the table of them. Curriculum is not
+a source but a schedule — the same candidates cut into difficulty bands, one training stage each
+(tasks/mining/curriculum.py).
 """
 
 from __future__ import annotations
@@ -10,18 +12,16 @@ import logging
 import math
 
 import numpy as np
+import pandera.polars as pa
 import polars as pl
 
 from schemas.negatives import MinedNegativeSchema
 from tasks.config import MiningConfig
-from tasks.mining.bm25 import bm25_candidates
+from tasks.mining import bm25, contradiction, dense, domain_confusion, partial_match, strategy
 from tasks.mining.candidates import Candidates, MiningInput
-from tasks.mining.contradiction import contradiction_candidates
 from tasks.mining.curriculum import stage_windows
-from tasks.mining.dense import dense_candidates
-from tasks.mining.domain_confusion import domain_confusion_candidates
 from tasks.mining.filters import Negative, Window, difficulty, passes_filter, select_negatives
-from tasks.mining.partial_match import partial_match_candidates
+from tasks.mining.strategy import RANDOM, Strategy, StrategyParams, params_table
 from tasks.mining.widen import widen
 
 __all__ = [
@@ -29,36 +29,49 @@ __all__ = [
     "Candidates",
     "MiningInput",
     "Negative",
+    "Strategy",
+    "StrategyParams",
     "Window",
     "candidates_for",
     "difficulty",
     "false_negative_rate",
     "mine_negatives",
     "mining_report",
+    "negative_schema",
     "passes_filter",
     "select_negatives",
     "stage_windows",
+    "strategy_rows",
     "widen",
 ]
 
 logger = logging.getLogger(__name__)
 
-STRATEGIES = {
-    "bm25": bm25_candidates,
-    "dense": dense_candidates,
-    "partial_match": partial_match_candidates,
-    "domain_confusion": domain_confusion_candidates,
-    "contradiction": contradiction_candidates,
-}
+# The index: one entry per strategy module. Adding a strategy = its module + its name here.
+STRATEGIES: dict[str, Strategy] = strategy.index(bm25, contradiction, dense, domain_confusion, partial_match)
+
+
+def negative_schema() -> pa.DataFrameSchema:
+    """MinedNegativeSchema with the registered strategies (and the random fill) as the allowed `strategy` values."""
+    return MinedNegativeSchema.to_schema().update_column("strategy", checks=[pa.Check.isin([*STRATEGIES, RANDOM])])
+
+
+def strategy_rows() -> list[dict[str, str]]:
+    """One row per registered strategy: name, what it finds, its parameters with defaults, whether it needs embeddings."""
+    rows = []
+    for name, declared in STRATEGIES.items():
+        vectors = (
+            "depends on params" if callable(declared.reads_vectors) else ("yes" if declared.reads_vectors else "no")
+        )
+        rows.append(
+            {"name": name, "finds": declared.summary, "params": params_table(declared.params), "embeddings": vectors}
+        )
+    return rows
 
 
 def candidates_for(inp: MiningInput, cfg: MiningConfig, k: int | None = None) -> list[tuple[Candidates, int | None]]:
     """Every configured strategy's candidates (top_k, or k), with its count."""
-    out = []
-    for spec in cfg.strategies:
-        extra = {"seed": cfg.seed} if spec.name == "domain_confusion" else {}
-        out.append((STRATEGIES[spec.name](inp, k or cfg.top_k, spec.parsed(), **extra), spec.count))
-    return out
+    return [(STRATEGIES[spec.name].find(inp, k or cfg.top_k, spec.params), spec.count) for spec in cfg.strategies]
 
 
 def false_negative_rate(
@@ -92,27 +105,6 @@ def false_negative_rate(
     rates = {name: sum(hits) / len(hits) for name, hits in sorted(picked.items())}
     every = [hit for hits in picked.values() for hit in hits]
     return {**rates, "all": sum(every) / len(every)}, len(pairs)
-
-
-def _doc_groups(cfg: MiningConfig, doc_metadata: pl.DataFrame | None, doc_row: dict[str, int]) -> dict[str, np.ndarray]:
-    """field -> group number of every corpus row (-1: the document has no value), for each metadata field that a
-    domain_confusion entry groups by."""
-    fields = {spec.parsed().field for spec in cfg.strategies if spec.name == "domain_confusion"} - {None}
-    groups = {}
-    for name in sorted(fields):
-        values = doc_metadata.filter(pl.col("key") == name) if doc_metadata is not None else None
-        if values is None or values.height == 0:
-            raise ValueError(
-                f"mining.strategies: domain_confusion groups by the metadata field {name!r}, but no document "
-                f'in the corpus has it (corpus.jsonl: "metadata": {{"{name}": …}})'
-            )
-        labels = np.full(len(doc_row), -1, dtype=np.int64)
-        numbers: dict[str, int] = {}
-        for doc_id, value in values.select("doc_id", "value").iter_rows():
-            if doc_id in doc_row:
-                labels[doc_row[doc_id]] = numbers.setdefault(value, len(numbers))
-        groups[name] = labels
-    return groups
 
 
 def _frame(negatives: list[Negative], stage: int, pairs: pl.DataFrame, doc_ids: list[str]) -> pl.DataFrame:
@@ -167,19 +159,23 @@ def mine_negatives(
     query_vectors: embeddings of the distinct queries in order of first appearance in `pairs`; doc_vectors: of the
     corpus in row order (needed by dense, domain_confusion and partial_match in disagreement mode).
     A pair the filters leave short is widened, then topped up at random, as `cfg.fill` says (tasks/mining/widen.py).
-    Output schema: MinedNegativeSchema, one row per (stage, pair, slot); report: see mining_report.
+    Output schema: MinedNegativeSchema (negative_schema()), one row per (stage, pair, slot); report: see mining_report.
     """
     doc_ids = corpus["doc_id"].to_list()
     doc_row = {doc_id: i for i, doc_id in enumerate(doc_ids)}
     query_ids = pairs["query_id"].unique(maintain_order=True).to_list()
     query_row = {query_id: i for i, query_id in enumerate(query_ids)}
-    contradicting: dict[int, set[int]] = {}
-    spec = next((s for s in cfg.strategies if s.name == "contradiction"), None)
-    if spec is not None and labels is not None:
-        wanted = labels.filter(pl.col("label") == spec.parsed().label)
-        for query_id, doc_id in wanted.select("query_id", "doc_id").iter_rows():
-            if query_id in query_row and doc_id in doc_row:
-                contradicting.setdefault(query_row[query_id], set()).add(doc_row[doc_id])
+    evidence: dict[str, dict[int, set[int]]] = {}
+    for query_id, doc_id, label in (
+        labels.select("query_id", "doc_id", "label").iter_rows() if labels is not None else ()
+    ):
+        if query_id in query_row and doc_id in doc_row:
+            evidence.setdefault(label, {}).setdefault(query_row[query_id], set()).add(doc_row[doc_id])
+    metadata = None
+    if doc_metadata is not None:
+        metadata = doc_metadata.filter(pl.col("doc_id").is_in(doc_ids)).select(
+            pl.col("doc_id").replace_strict(doc_row, return_dtype=pl.Int64).alias("doc_row"), "key", "value"
+        )
     inp = MiningInput(
         query_texts=pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list(),
         doc_texts=corpus["text"].to_list(),
@@ -187,8 +183,9 @@ def mine_negatives(
         pair_doc=np.array([doc_row[d] for d in pairs["doc_id"]], dtype=np.int64),
         query_vectors=query_vectors,
         doc_vectors=doc_vectors,
-        contradicting=contradicting,
-        doc_groups=_doc_groups(cfg, doc_metadata, doc_row),
+        evidence=evidence,
+        doc_metadata=metadata,
+        seed=cfg.seed,
     )
     candidates = candidates_for(inp, cfg) if cfg.num_negatives > 0 else []
     windows = stage_windows(cfg)
@@ -215,7 +212,7 @@ def mine_negatives(
     )
     for warning in report["warnings"]:
         logger.warning(warning)
-    return MinedNegativeSchema.validate(frame), report
+    return negative_schema().validate(frame), report
 
 
 def mining_report(frame: pl.DataFrame, cfg: MiningConfig, n_pairs: int, rates: dict[str, float], checked: int) -> dict:
@@ -223,8 +220,8 @@ def mining_report(frame: pl.DataFrame, cfg: MiningConfig, n_pairs: int, rates: d
     pairs_widened, pairs_short (given a random negative), fill, warnings, stages, false_negative_rate,
     false_negative_pairs}."""
     origins: dict[str, dict[str, int]] = {}
-    for strategy, origin, count in frame.group_by("strategy", "origin").len().sort("strategy", "origin").iter_rows():
-        origins.setdefault(strategy, {})[origin] = count
+    for name, origin, count in frame.group_by("strategy", "origin").len().sort("strategy", "origin").iter_rows():
+        origins.setdefault(name, {})[origin] = count
     n_random = frame.filter(pl.col("origin") == "random").height
     share = n_random / frame.height if frame.height else 0.0
 

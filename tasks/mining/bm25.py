@@ -18,17 +18,23 @@ import logging
 import math
 import re
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from tasks.config import BM25Params
 from tasks.mining.candidates import Candidates, MiningInput
+from tasks.mining.strategy import Strategy, StrategyParams
 
 logger = logging.getLogger(__name__)
 
 TOKEN = re.compile(r"\w+")
 SCORES_PER_BATCH = 1 << 24  # query × document scores held at once (128 MiB of float64)
+
+
+class BM25Params(StrategyParams):
+    # bm25s: a sparse matrix, seconds on long texts; rank_bm25: pure Python, the same top-k, minutes on long texts
+    engine: Literal["bm25s", "rank_bm25"] = "bm25s"
 
 
 def tokenize(text: str) -> list[str]:
@@ -148,3 +154,6 @@ def bm25_candidates(inp: MiningInput, k: int, params: BM25Params = BM25Params())
         [asked[(q, d)] for q, d in zip(inp.pair_query.tolist(), inp.pair_doc.tolist())], dtype=np.float32
     )
     return Candidates("bm25", indices, scores, positive_scores)
+
+
+STRATEGY = Strategy("bm25", BM25Params, bm25_candidates)

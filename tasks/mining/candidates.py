@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import polars as pl
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,9 @@ class MiningInput:
 
     pair_query/pair_doc: [n_pairs] query row and document row of each (query, positive) pair.
     query_vectors/doc_vectors: unit-normalised base-model embeddings (None when no strategy needs them).
-    contradicting: query row -> document rows the user's labels mark as contradicting the query.
-    doc_groups: metadata field -> [n_docs] group number of each document (-1: no value), for domain confusion.
+    evidence: label -> query row -> document rows the user's evidence labels give that label (e.g. CONTRADICT).
+    doc_metadata: (doc_row, key, value) corpus metadata, e.g. a category that domain confusion groups by.
+    seed: seeds what a strategy draws at random (k-means).
     """
 
     query_texts: list[str]
@@ -43,8 +45,9 @@ class MiningInput:
     pair_doc: np.ndarray
     query_vectors: np.ndarray | None = None
     doc_vectors: np.ndarray | None = None
-    contradicting: dict[int, set[int]] = field(default_factory=dict)
-    doc_groups: dict[str, np.ndarray] = field(default_factory=dict)
+    evidence: dict[str, dict[int, set[int]]] = field(default_factory=dict)
+    doc_metadata: pl.DataFrame | None = None
+    seed: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
     @cached_property

@@ -1,7 +1,7 @@
 """Contradiction strategy: documents the user's labels say contradict the query.
 
-Input schema: MiningInput.contradicting — query row -> document rows labelled as contradicting it (for IR data read
-from the evidence labels in queries.jsonl metadata, e.g. SciFact's {"doc_id": [{"label": "CONTRADICT"}]}).
+Input schema: MiningInput.evidence[params.label] — query row -> document rows labelled as contradicting it (for IR
+data read from the evidence labels in queries.jsonl metadata, e.g. SciFact's {"doc_id": [{"label": "CONTRADICT"}]}).
 Output schema: Candidates "contradiction", per pair — the query's contradicting documents other than the pair's own
 positive, best dense score first when embeddings are at hand. They are negatives by label, so the score filters do not
 apply; a pair whose positive is itself a contradicting document gets none (its slots go to the other strategies).
@@ -9,15 +9,21 @@ For NLI data the same idea is the converter nli_to_triplets: a premise's contrad
 Reference: Gao et al., "SimCSE: Simple Contrastive Learning of Sentence Embeddings" (2021),
 https://arxiv.org/abs/2104.08821 (contradictions as hard negatives); Wadden et al., "Fact or Fiction: Verifying
 Scientific Claims" (2020), https://arxiv.org/abs/2004.14974 (SciFact's SUPPORT/CONTRADICT evidence).
-Example: contradiction_candidates(MiningInput(..., contradicting={0: {17, 40}}), k=50)
+Example: contradiction_candidates(MiningInput(..., evidence={"CONTRADICT": {0: {17, 40}}}), k=50)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tasks.config import ContradictionParams
 from tasks.mining.candidates import Candidates, MiningInput
+from tasks.mining.strategy import Strategy, StrategyParams
+
+
+class ContradictionParams(StrategyParams):
+    label: str = (
+        "CONTRADICT"  # value of the evidence label (queries.jsonl metadata) that marks a contradicting document
+    )
 
 
 def contradiction_candidates(
@@ -28,8 +34,9 @@ def contradiction_candidates(
     scores = np.full((n_pairs, max(1, k)), np.nan, dtype=np.float32)
     positive_scores = np.full(n_pairs, np.nan, dtype=np.float32)
     vectors = inp.query_vectors is not None and inp.doc_vectors is not None
+    contradicting = inp.evidence.get(params.label, {})
     for pair, (query, positive) in enumerate(zip(inp.pair_query.tolist(), inp.pair_doc.tolist())):
-        labelled = inp.contradicting.get(query, set())
+        labelled = contradicting.get(query, set())
         if positive in labelled:
             continue
         docs = np.array(sorted(labelled), dtype=np.int64)[:k]
@@ -41,3 +48,6 @@ def contradiction_candidates(
             scores[pair, : docs.size] = sims
         indices[pair, : docs.size] = docs
     return Candidates("contradiction", indices, scores, positive_scores, per_pair=True, labelled=True)
+
+
+STRATEGY = Strategy("contradiction", ContradictionParams, contradiction_candidates)

@@ -14,14 +14,25 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from tasks.config import DenseParams
 from tasks.embeddings import exact_search
 from tasks.mining.candidates import Candidates, MiningInput
+from tasks.mining.strategy import Strategy, StrategyParams
 
 logger = logging.getLogger(__name__)
+
+
+class DenseParams(StrategyParams):
+    index: Literal["auto", "flat", "ivf", "hnsw"] = "auto"  # auto = exact IndexFlatIP up to exact_up_to docs, IVF above
+    exact_up_to: int = Field(200_000, ge=1)  # corpus size from which auto switches to an approximate index
+    nlist: int | None = Field(None, ge=1)  # IVF lists; None = 4·sqrt(documents)
+    nprobe: int = Field(32, ge=1)  # IVF lists visited per query
+    hnsw_m: int = Field(32, ge=4)  # HNSW links per node
+    ef_search: int = Field(128, ge=1)  # HNSW search breadth
 
 
 def pick_index(params: DenseParams, n_docs: int) -> str:
@@ -68,3 +79,6 @@ def dense_candidates(inp: MiningInput, k: int, params: DenseParams = DenseParams
     scores, indices = inp.shared(f"dense:{kind}:{k}", lambda: dense_search(query_vectors, doc_vectors, k, kind, params))
     positive_scores = np.einsum("ij,ij->i", query_vectors[inp.pair_query], doc_vectors[inp.pair_doc]).astype(np.float32)
     return Candidates("dense", indices, scores, positive_scores)
+
+
+STRATEGY = Strategy("dense", DenseParams, dense_candidates, reads_vectors=True)

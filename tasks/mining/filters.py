@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from tasks.mining.candidates import Candidates
+from tasks.mining.strategy import RANDOM
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,6 @@ def select_negatives(
             doc = rng.randrange(n_docs)
             if doc not in known and doc not in taken:
                 taken.add(doc)
-                chosen.append(Negative(pair, -1, doc, "random", -1, None, None, None, "random"))
+                chosen.append(Negative(pair, -1, doc, RANDOM, -1, None, None, None, "random"))
         out.extend(replace(n, slot=slot) for slot, n in enumerate(chosen))
     return out

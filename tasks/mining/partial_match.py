@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
-from tasks.config import DenseParams, PartialMatchParams
 from tasks.mining.bm25 import bm25_candidates, tokenize
 from tasks.mining.candidates import Candidates, MiningInput
-from tasks.mining.dense import dense_candidates
+from tasks.mining.dense import DenseParams, dense_candidates
+from tasks.mining.strategy import Strategy, StrategyParams
+
+
+class PartialMatchParams(StrategyParams):
+    mode: Literal["terms", "disagreement"] = "terms"  # terms: share some key terms; disagreement: BM25 high, dense low
+    key_terms: int = Field(5, ge=1)  # the query's highest-IDF terms that count as its key terms
+    min_overlap: float = Field(0.2, ge=0, le=1)  # share of the key terms' IDF a candidate must contain at least …
+    max_overlap: float = Field(0.8, ge=0, le=1)  # … and at most (all key terms shared is likely a true match)
+    dense_rank_min: int = Field(50, ge=1)  # disagreement: BM25 candidates the dense model ranks at or below this
 
 
 def idf_table(doc_texts: list[str]) -> tuple[dict[str, float], list[frozenset[str]]]:
@@ -68,3 +78,8 @@ def partial_match_candidates(inp: MiningInput, k: int, params: PartialMatchParam
         indices[query, : kept.size] = bm25.indices[query, kept]
         scores[query, : kept.size] = bm25.scores[query, kept]
     return Candidates("partial_match", indices, scores, bm25.positive_scores)
+
+
+STRATEGY = Strategy(
+    "partial_match", PartialMatchParams, partial_match_candidates, reads_vectors=lambda p: p.mode == "disagreement"
+)

@@ -51,10 +51,17 @@ def subset(inp: MiningInput, pairs: list[int]) -> MiningInput:
         pair_doc=inp.pair_doc[pairs],
         query_vectors=None if inp.query_vectors is None else inp.query_vectors[queries],
         doc_vectors=inp.doc_vectors,
-        contradicting={row[q]: docs for q, docs in inp.contradicting.items() if q in row},
-        doc_groups=inp.doc_groups,
-        # corpus-only results (k-means clusters, IDF) carry over; top-k lists depend on the queries and on k, so not
-        _cache={key: value for key, value in inp._cache.items() if key == "idf" or key.startswith("kmeans:")},
+        evidence={
+            label: {row[q]: docs for q, docs in by_query.items() if q in row}
+            for label, by_query in inp.evidence.items()
+        },
+        doc_metadata=inp.doc_metadata,
+        seed=inp.seed,
+        # corpus-only results (k-means clusters, metadata groups, IDF) carry over; top-k lists depend on the queries and
+        # on k, so not
+        _cache={
+            key: value for key, value in inp._cache.items() if key == "idf" or key.startswith(("kmeans:", "groups:"))
+        },
     )
 
 

@@ -93,7 +93,7 @@ def test_strategy_params_are_checked_by_name():
     with pytest.raises(ConfigError, match="clusterz"):
         load_config(None, ["mining.strategies=[{name: domain_confusion, params: {clusterz: 8}}]"])
     cfg = load_config(None, ["mining.strategies=[{name: partial_match, params: {mode: disagreement}}]"])
-    assert cfg.mining.needs_vectors and cfg.mining.strategies[0].parsed().dense_rank_min == 50
+    assert cfg.mining.needs_vectors and cfg.mining.strategies[0].params.dense_rank_min == 50
 
 
 def test_curriculum_bounds_ascend_and_need_negatives():

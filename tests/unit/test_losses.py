@@ -7,11 +7,11 @@ import pytest
 
 from tasks.config import ConfigError, TrainConfig, load_config
 from tasks.loss_curve import diagnose
+from tasks.losses import LOSSES, loss_for
 from tasks.train import (
     TrainingSet,
     as_triplets,
     auto_epochs,
-    loss_for,
     split_dev,
     table_rows,
     train_model,
@@ -27,7 +27,7 @@ def test_loss_follows_the_dataset_type():
     assert loss_for("triplets", "triplet", "mnrl") == "triplet"
     with pytest.raises(ValueError, match="CoSENT"):
         loss_for("pairs", "cosent", "mnrl")
-    with pytest.raises(ValueError, match="needs CoSENT"):
+    with pytest.raises(ValueError, match="sts data trains with cosent"):
         loss_for("sts", "mnrl", "mnrl")
     with pytest.raises(ValueError, match="negative per row"):
         loss_for("pairs", "triplet", "mnrl")
@@ -179,13 +179,24 @@ def _encode(path, texts):
     return SentenceTransformer(str(path), device="cpu").encode(texts, normalize_embeddings=True)
 
 
+
+def test_every_dataset_type_gets_a_loss_and_a_misfit_names_the_losses_that_fit():
+    from tasks.config import TABLE_TYPES
+
+    for kind in (*TABLE_TYPES, "ir"):
+        assert kind in LOSSES[loss_for(kind, "auto", "mnrl")].fits
+    with pytest.raises(ValueError, match="pairs data trains with mnrl, cached_mnrl"):
+        loss_for("pairs", "triplet", "mnrl")
+    with pytest.raises(ConfigError, match="train.loss"):
+        load_config(None, ["train.loss=cosent"])  # the main (retrieval) data has no scores
+
 @pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
 def test_cached_mnrl_gives_the_loss_and_gradients_of_mnrl(base_model_ref):
     """CachedMNRL embeds in mini-batches and back-propagates through cached embeddings: same numbers, less memory."""
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from tasks.train import build_loss
+    from tasks.losses import build_loss
 
     frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS).head(8)
     results = []
@@ -207,7 +218,7 @@ def test_matryoshka_weights_scale_each_sizes_share_of_the_loss(base_model_ref):
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from tasks.train import build_loss
+    from tasks.losses import build_loss
 
     frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS).head(8)
     model = SentenceTransformer(base_model_ref.path, device="cpu")

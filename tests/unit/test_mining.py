@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tasks.config import BM25Params, DomainConfusionParams, MiningConfig, PartialMatchParams, StrategyConfig
+from tasks.config import MiningConfig, StrategyConfig
 from tasks.mining import (
     Candidates,
     MiningInput,
@@ -17,11 +17,11 @@ from tasks.mining import (
     select_negatives,
     stage_windows,
 )
-from tasks.mining.bm25 import bm25_search, top_k
+from tasks.mining.bm25 import BM25Params, bm25_search, top_k
 from tasks.mining.contradiction import contradiction_candidates
 from tasks.mining.dense import DenseParams, dense_search
-from tasks.mining.domain_confusion import domain_confusion_candidates
-from tasks.mining.partial_match import partial_match_candidates
+from tasks.mining.domain_confusion import DomainConfusionParams, domain_confusion_candidates
+from tasks.mining.partial_match import PartialMatchParams, partial_match_candidates
 
 PAIR_QUERY = np.array([0])
 PAIR_DOC = np.array([0])
@@ -202,7 +202,7 @@ def test_domain_confusion_stays_in_the_positive_cluster():
     dv = np.repeat(centres, 10, axis=0) + 0.05 * rng.normal(size=(40, 4)).astype(np.float32)
     dv /= np.linalg.norm(dv, axis=1, keepdims=True)
     inp = MiningInput(["q"], [f"d{i}" for i in range(40)], np.array([0]), np.array([12]), dv[[12]], dv)
-    c = domain_confusion_candidates(inp, k=20, params=DomainConfusionParams(clusters=4), seed=0)
+    c = domain_confusion_candidates(inp, k=20, params=DomainConfusionParams(clusters=4))
     assert c.per_pair
     found = [d for d in c.indices[0].tolist() if d >= 0]
     assert len(found) == 10 and all(10 <= d < 20 for d in found)
@@ -210,7 +210,7 @@ def test_domain_confusion_stays_in_the_positive_cluster():
 
 def test_contradiction_uses_labels_and_never_the_pairs_own_positive():
     docs = [f"doc {i}" for i in range(6)]
-    inp = _input(docs, ["claim"], [0, 0], [0, 3], contradicting={0: {3, 5}})
+    inp = _input(docs, ["claim"], [0, 0], [0, 3], evidence={"CONTRADICT": {0: {3, 5}}})
     c = contradiction_candidates(inp, k=5)
     out = select_negatives([(c, None)], inp.pair_query, inp.pair_doc, inp.positives_of_query, 2, W, 6, 0)
     first = [(n.doc, n.strategy) for n in out if n.pair == 0]
