@@ -12,6 +12,12 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def state_folder(name: str) -> str:
+    """A folder of the project's own state (.embedforge/<name>) under EMBEDFORGE_HOME, or the project folder: never the
+    current folder, so a command run from anywhere writes beside the project's other state."""
+    return str(Path(os.environ.get("EMBEDFORGE_HOME", PROJECT_ROOT)) / ".embedforge" / name)
+
+
 def local_defaults(home: Path | None = None, override: bool = False) -> None:
     """Keep Prefect's state, results and caches under `home` (the project) and every run offline.
 
@@ -114,160 +120,46 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from tasks.config import PassageConfig
-    from tasks.embeddings import load_model, resolve_model
-    from tasks.evaluate import HEADLINE, bm25_metrics, dense_metrics, qrels_dict
-    from tasks.ingest import read_beir
-    from tasks.passages import corpus_titles, encode_passages, encode_queries
+    from tasks.config import EvalConfig, PassageConfig
+    from tasks.evaluate import HEADLINE, evaluate_folder
 
-    data = read_beir(args.data, [args.split])
-    qrels = qrels_dict(data.qrels[args.split])
-    queries = data.queries.filter(data.queries["query_id"].is_in(list(qrels)))
-    ref = resolve_model(args.model)
-    model = load_model(ref, "auto")
-    passages = PassageConfig(split=not args.no_passages)
-    doc_vectors, passage_doc = encode_passages(
-        model, data.corpus["text"].to_list(), passages, args.batch_size, "documents", corpus_titles(data.corpus)
+    cfg = EvalConfig(
+        k_values=args.k,
+        dims=args.dims or [],
+        batch_size=args.batch_size,
+        passages=PassageConfig(split=not args.no_passages),
     )
-    query_vectors = encode_queries(model, queries["text"].to_list(), passages, args.batch_size)
-    ks = sorted(set(args.k) | {10, 100})
-    full = query_vectors.shape[1]
-    dims = sorted({d for d in (args.dims or [full]) if d <= full} | {full}, reverse=True)
-    _, by_dim = dense_metrics(
-        query_vectors,
-        doc_vectors,
-        queries["query_id"].to_list(),
-        data.corpus["doc_id"].to_list(),
-        qrels,
-        ks,
-        dims,
-        passage_doc,
-    )
-    bm25, _ = bm25_metrics(
-        queries["text"].to_list(),
-        queries["query_id"].to_list(),
-        data.corpus["text"].to_list(),
-        data.corpus["doc_id"].to_list(),
-        qrels,
-        ks,
-    )
-    payload = {
-        "model": args.model,
-        "data": str(args.data),
-        "split": args.split,
-        "queries": len(qrels),
-        "passages": {"split": passages.split, "documents": data.corpus.height, "passages": len(passage_doc)},
-        "dims": {str(d): by_dim[d] for d in dims},
-        "bm25": bm25,
-    }
+    payload = evaluate_folder(args.data, args.split, args.model, cfg, args.store or state_folder("store"))
     _write_json(args.json, payload)
-    print(f"{len(qrels)} judged queries of {args.data} ({args.split}), {data.corpus.height} documents")
+    sizes = payload["dims"]
+    full = next(iter(sizes.values()))
+    print(
+        f"{payload['queries']} judged queries of {args.data} ({args.split}), {payload['passages']['documents']} documents"
+    )
     print(f"{'':<10}" + "".join(f"{h:>12}" for h in HEADLINE) + f"{'kept':>8}")
-    for d in dims:
-        kept = by_dim[d]["ndcg@10"] / by_dim[full]["ndcg@10"] if by_dim[full]["ndcg@10"] else float("nan")
-        print(f"{'dim ' + str(d):<10}" + "".join(f"{by_dim[d][h]:>12.4f}" for h in HEADLINE) + f"{kept:>8.1%}")
-    print(f"{'bm25':<10}" + "".join(f"{bm25[h]:>12.4f}" for h in HEADLINE))
+    for d, values in sizes.items():
+        kept = values["ndcg@10"] / full["ndcg@10"] if full["ndcg@10"] else float("nan")
+        print(f"{'dim ' + d:<10}" + "".join(f"{values[h]:>12.4f}" for h in HEADLINE) + f"{kept:>8.1%}")
+    print(f"{'bm25':<10}" + "".join(f"{payload['bm25'][h]:>12.4f}" for h in HEADLINE))
     return 0
 
 
-def _validate_beir(folder: Path, quarantine_dir: str) -> dict:
-    from dataclasses import asdict
-
-    from tasks.ingest import read_beir
-    from tasks.ingest.beir import splits_of
-    from tasks.ingest.leakage import find_leaks
-    from tasks.ingest.report import findings_frame
-    from tasks.ingest.tables import Unreadable
-    from tasks.storage import write_frame
-
-    for name in ("corpus.jsonl", "queries.jsonl", "qrels"):
-        if not (folder / name).exists():
-            raise Unreadable(f"{folder} is not a BEIR folder: {name} is missing", [])
-    data = read_beir(folder, splits_of(folder), on_invalid="quarantine")
-    warnings = []
-    if "train" in data.qrels and "test" in data.qrels:
-        warnings = [f"leakage: {leak}" for leak in find_leaks(data.queries, data.qrels["train"], data.qrels["test"])]
-    quarantined = len({(f.file, f.row) for f in data.findings})
-    quarantine = None
-    if data.findings:
-        quarantine = write_frame(findings_frame(data.findings), quarantine_dir, f"quarantine-{folder.name}").path
-    return {
-        "type": "ir",
-        "rows_in": data.rows_in,
-        "rows_valid": data.rows_valid,
-        "rows_quarantined": quarantined,
-        "errors": [asdict(f) for f in data.findings],
-        "quarantine_path": quarantine,
-        "warnings": warnings,
-        "counts": {
-            "documents": data.corpus.height,
-            "queries": data.queries.height,
-            **{f"qrels_{s}": q.height for s, q in data.qrels.items()},
-        },
-    }
-
-
-def _nothing_read(kind: str | None, findings: list, **why: str) -> dict:
-    """The validation JSON of an input with no row read (empty or unreadable), with why under its own key."""
-    from dataclasses import asdict
-
-    return {
-        "valid": False,
-        "type": kind,
-        "rows_in": 0,
-        "rows_valid": 0,
-        "rows_quarantined": 0,
-        "errors": [asdict(f) for f in findings],
-        "quarantine_path": None,
-        "warnings": [],
-        **why,
-    }
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from tasks.ingest import DataError
-    from tasks.ingest.report import EmptyData
-    from tasks.ingest.tables import Unreadable, parse_columns, validate_table
-    from tasks.storage import file_sha256, write_frame
+    from tasks.ingest.validation import validate_path
 
     path = Path(args.path)
-    # not the current folder: a check run from anywhere writes beside the project's other state (or EMBEDFORGE_HOME)
-    quarantine_dir = args.quarantine_dir or str(
-        Path(os.environ.get("EMBEDFORGE_HOME", PROJECT_ROOT)) / ".embedforge" / "quarantine"
+    low, _, high = (args.scale or "0-5").partition("-")
+    checked = validate_path(
+        path, args.type, args.columns, (float(low), float(high)), args.quarantine_dir or state_folder("quarantine")
     )
-    try:
-        if path.is_dir() and (path / "corpus.jsonl").exists() or args.type == "ir":
-            result = _validate_beir(path, quarantine_dir)
-        else:
-            low, _, high = (args.scale or "0-5").partition("-")
-            report = validate_table(path, args.type, parse_columns(args.columns), (float(low), float(high)))
-            quarantine = None
-            if report.quarantined.height:
-                tag = file_sha256(path)[:8] if path.is_file() else "folder"
-                quarantine = write_frame(report.quarantined, quarantine_dir, f"quarantine-{path.stem}-{tag}").path
-            result = {
-                "type": report.type,
-                "rows_in": report.rows_in,
-                "rows_valid": report.valid.height,
-                "rows_quarantined": report.quarantined.height,
-                "errors": [asdict(f) for f in report.findings],
-                "quarantine_path": quarantine,
-                "warnings": report.warnings,
-            }
-    except EmptyData as exc:  # readable but without a single record: invalid (exit 1), not unreadable
-        _write_json(args.json, _nothing_read(args.type, exc.findings, empty=exc.summary))
-        print(f"{path}: INVALID: {exc.summary}")
-        return 1
-    except (Unreadable, DataError) as exc:  # DataError here: a file of the folder is missing or unreadable
-        _write_json(args.json, _nothing_read(args.type, exc.findings, unreadable=exc.summary))
-        print(f"embedforge validate: cannot read {path}: {exc}", file=sys.stderr)
-        return 2
-    result = {"valid": not result["errors"], **result}
-    _write_json(args.json, result)
-    _print_validation(path, result)
-    return 0 if result["valid"] else 1
+    _write_json(args.json, checked.result)
+    if checked.code == 2:
+        print(f"embedforge validate: cannot read {path}: {checked.message}", file=sys.stderr)
+    elif checked.message:
+        print(f"{path}: INVALID: {checked.message}")
+    else:
+        _print_validation(path, checked.result)
+    return checked.code
 
 
 def _print_validation(path: Path, result: dict) -> None:
@@ -537,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="read every text only up to the model's limit (default: a long document scores as its best passage)",
     )
     evaluate.add_argument("--json", metavar="OUT", help="write {dims: {size: metrics}, bm25: metrics} as JSON to OUT")
+    evaluate.add_argument(
+        "--store", help="where the corpus embeddings are kept between calls (default .embedforge/store of the project)"
+    )
     evaluate.set_defaults(handler=cmd_evaluate)
 
     data = sub.add_parser("data", help="the dataset store")

@@ -278,3 +278,32 @@ def per_query_by_role(frame: pl.DataFrame) -> dict[str, dict[str, dict[str, floa
         role, query_id = row.pop("model"), row.pop("query_id")
         out.setdefault(role, {})[query_id] = row
     return out
+
+
+def evaluate_folder(folder: str, split: str, model: str, cfg: EvalConfig, store: str) -> dict:
+    """`embedforge evaluate`: a model and BM25 on the judged queries of one qrels split of a BEIR folder, by the
+    evaluate step's own functions. The folder's tables go into the store as a run's do, so its corpus embeddings are
+    kept there and a second call (another size, another split) does not encode the corpus again.
+
+    Returns {model, data, split, queries, passages, dims: {size: metrics}, bm25: metrics}; the full size first.
+    """
+    from tasks.embeddings import resolve_model
+    from tasks.ingest import read_beir
+    from tasks.passages import passage_summary
+    from tasks.storage import write_frame
+
+    data = read_beir(folder, [split])
+    corpus, queries = write_frame(data.corpus, store, "corpus"), write_frame(data.queries, store, "queries")
+    qrels = write_frame(data.qrels[split], store, "qrels")
+    ref = resolve_model(model)
+    _, by_dim, _ = evaluate_model_ranked(ref, corpus, queries, qrels, cfg, store)
+    (bm25, _), _ = evaluate_bm25(corpus, queries, qrels, cfg.k_values, cfg.bm25_engine)
+    return {
+        "model": model,
+        "data": str(folder),
+        "split": split,
+        "queries": len(qrels_dict(read_frame(qrels))),
+        "passages": passage_summary(ref, corpus, cfg.passages, store, cfg.batch_size),
+        "dims": {str(d): by_dim[d] for d in sorted(by_dim, reverse=True)},
+        "bm25": bm25,
+    }

@@ -179,7 +179,6 @@ def _encode(path, texts):
     return SentenceTransformer(str(path), device="cpu").encode(texts, normalize_embeddings=True)
 
 
-
 def test_every_dataset_type_gets_a_loss_and_a_misfit_names_the_losses_that_fit():
     from tasks.config import TABLE_TYPES
 
@@ -189,6 +188,7 @@ def test_every_dataset_type_gets_a_loss_and_a_misfit_names_the_losses_that_fit()
         loss_for("pairs", "triplet", "mnrl")
     with pytest.raises(ConfigError, match="train.loss"):
         load_config(None, ["train.loss=cosent"])  # the main (retrieval) data has no scores
+
 
 @pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
 def test_cached_mnrl_gives_the_loss_and_gradients_of_mnrl(base_model_ref):
