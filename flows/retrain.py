@@ -106,8 +106,8 @@ def _train_stages(
             passages=cfg.eval.passages,
         )
         model = trained.model
-        record.append({"stage": stage + 1, **steps[name], "train_loss": trained.stats.get("train_loss")})
-        curves.append(trained.stats.get("loss_curve") or [])
+        record.append({"stage": stage + 1, **steps[name], "train_loss": trained.stats.train_loss})
+        curves.append(trained.stats.loss_curve)
     if stages > 1:
         for stage in range(stages):
             steps.pop(f"train-stage-{stage + 1}")
@@ -283,7 +283,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         "dims": result.dims,
         "passages": result.passages,
         "decision": decision.model_dump(),
-        "training": trained.stats,
+        "training": trained.stats.model_dump(mode="json"),
         "mining": mined.report,
         "curriculum": stages,
         "auto": auto_summary,

@@ -15,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from tasks.config import TrainConfig
+from tasks.train_records import TrainStats
 
 SEARCH_SHARE = 0.6  # of train.budget_minutes, the share the trials may use; the rest is the final training's
 
@@ -57,17 +58,17 @@ def peak_epochs(epochs: float, best_step: int | None, steps: int) -> float:
     return max(0.5, min(epochs, math.ceil(2 * epochs * best_step / steps) / 2))
 
 
-def trial_record(recipe: Recipe, rung: int, stats: dict, seconds: float, cached: bool) -> dict:
+def trial_record(recipe: Recipe, rung: int, stats: TrainStats, seconds: float, cached: bool) -> dict:
     """One row of the trial table: the recipe, its dev figures and cost."""
-    dev = stats.get("dev") or {}
+    dev = stats.dev
     return {
         **asdict(recipe),
         "rung": rung + 1,
-        "dev_ndcg@10": dev.get("best_ndcg@10"),
-        "dev_curve": dev.get("ndcg@10_by_step", []),
-        "best_step": dev.get("best_checkpoint_step"),
-        "steps": stats.get("steps"),
-        "examples_per_second": stats.get("examples_per_second"),
+        "dev_ndcg@10": dev.best_ndcg if dev else None,
+        "dev_curve": dev.ndcg_by_step if dev else [],
+        "best_step": dev.best_checkpoint_step if dev else None,
+        "steps": stats.steps,
+        "examples_per_second": stats.examples_per_second,
         "seconds": round(seconds, 1),
         "cached": cached,
     }

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.config import PassageConfig, TrainConfig
-from tasks.train import STATS_FILE, DevSet, TrainingSet, train_model
+from tasks.config import TrainConfig
+from tasks.train import STATS_FILE, TrainingSet, run_job, training_sets
+from tasks.train_records import DevSet, TrainJob, TrainStats
 
 
 def gpu_count() -> int:
@@ -43,31 +44,23 @@ def train_distributed(
     processes: int,
     checkpoint_dir: str | Path | None = None,
     dev: DevSet | None = None,
-) -> dict:
+) -> TrainStats:
     """Run train_model in `processes` processes with torchrun and return the first process's stats."""
     output_dir = Path(output_dir)
     work = output_dir / "launch"
     work.mkdir(parents=True, exist_ok=True)
+    job = TrainJob(
+        base_path=base_path,
+        cfg=cfg,
+        output_dir=output_dir,
+        device=device,
+        checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
+        dev=dev,
+    )
     for name, ts in sets.items():
         ts.frame.write_parquet(work / f"{name}.parquet")
-    spec = {
-        "base_path": base_path,
-        "sets": {name: ts.loss for name, ts in sets.items()},
-        "cfg": cfg.model_dump(mode="json"),
-        "output_dir": str(output_dir),
-        "device": device,
-        "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None,
-        "dev": None
-        if dev is None
-        else {
-            "queries": dev.queries,
-            "corpus": dev.corpus,
-            "relevant": {q: sorted(d) for q, d in dev.relevant.items()},
-            "passages": dev.passages.model_dump(mode="json") if dev.passages else None,
-            "titles": dev.titles,
-        },
-    }
-    (work / "spec.json").write_text(json.dumps(spec))
+    (work / "losses.json").write_text(json.dumps({name: ts.loss for name, ts in sets.items()}))
+    (work / "job.json").write_text(job.model_dump_json())
     command = [
         sys.executable,
         "-m",
@@ -88,7 +81,7 @@ def train_distributed(
         if proc.returncode < 0 or KILLED.search(tail):  # a worker killed from outside (OOM killer, preemption)
             raise WorkerKilled(f"distributed training ({processes} processes) lost a worker to a signal:\n{tail}")
         raise RuntimeError(f"distributed training ({processes} processes) failed with exit {proc.returncode}:\n{tail}")
-    return json.loads((output_dir / STATS_FILE).read_text())
+    return TrainStats.model_validate_json((output_dir / STATS_FILE).read_text())
 
 
 class WorkerKilled(RuntimeError):
@@ -99,27 +92,11 @@ KILLED = re.compile(r"Signal \d+ \(SIG(KILL|TERM|HUP|INT)\) received")
 
 
 def _worker(work: Path) -> None:
-    spec = json.loads((work / "spec.json").read_text())
-    sets = {name: TrainingSet(pl.read_parquet(work / f"{name}.parquet"), loss) for name, loss in spec["sets"].items()}
-    dev = None
-    if spec["dev"]:
-        passages = PassageConfig(**spec["dev"]["passages"]) if spec["dev"]["passages"] else None
-        dev = DevSet(
-            spec["dev"]["queries"],
-            spec["dev"]["corpus"],
-            {q: set(d) for q, d in spec["dev"]["relevant"].items()},
-            passages,
-            spec["dev"]["titles"],
-        )
-    train_model(
-        spec["base_path"],
-        sets,
-        TrainConfig(**spec["cfg"]),
-        spec["output_dir"],
-        spec["device"],
-        spec["checkpoint_dir"],
-        dev,
-    )
+    """One process of a multi-process training: the job and datasets train_distributed left in `work`."""
+    job = TrainJob.model_validate_json((work / "job.json").read_text())
+    losses = json.loads((work / "losses.json").read_text())
+    sets = {name: TrainingSet(pl.read_parquet(work / f"{name}.parquet"), loss) for name, loss in losses.items()}
+    run_job(job, training_sets(sets, job.cfg))
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ from tasks.storage import (
     read_frame,
     write_frame,
 )
+from tasks.train_records import TrainStats
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class Mined(BaseModel):
 class Trained(BaseModel):
     model_config = ConfigDict(frozen=True)
     model: ModelRef
-    stats: dict
+    stats: TrainStats
 
 
 class PoolTrained(BaseModel):
@@ -285,7 +286,7 @@ def train(
                 stats = train_logic.train_model(base.path, sets, cfg, work, device, checkpoints, dev)
             name = base.name if base.name.endswith("-tuned") else f"{base.name}-tuned"
             model = publish_dir(work / "model", store, "models", name=name)
-        trained = Trained(model=model, stats={**stats, "stage": stage, "stages": stages})
+        trained = Trained(model=model, stats=stats.model_copy(update={"stage": stage, "stages": stages}))
         for finished in checkpoints.glob("checkpoint-*"):  # finished: nothing left to resume
             shutil.rmtree(finished, ignore_errors=True)
         atomic_write_text(checkpoints / "result.json", trained.model_dump_json())

@@ -8,7 +8,6 @@ a bare GPU machine that has torch and sentence-transformers, given `datasets` an
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import time
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Union
 
 from tasks.config import PassageConfig, TrainConfig
 from tasks.losses import IN_BATCH, build_loss
+from tasks.train_records import BudgetRecord, DatasetRecord, DevSet, DevStats, PlanRecord, TrainJob, TrainStats
 
 if TYPE_CHECKING:
     import polars as pl
@@ -105,17 +105,6 @@ class TrainingSet:
 
     frame: Table
     loss: str
-
-
-@dataclass(frozen=True)
-class DevSet:
-    """Held-out training queries searched over a slice of the corpus while training, to keep the best checkpoint."""
-
-    queries: dict[str, str]
-    corpus: dict[str, str]
-    relevant: dict[str, set[str]]
-    passages: PassageConfig | None = None  # how long texts are read (tasks/passages.py); None = the model's own cut
-    titles: dict[str, str] | None = None  # document id -> title, repeated on each passage of a split document
 
 
 def table_rows(kind: str, table: pl.DataFrame) -> pl.DataFrame:
@@ -357,34 +346,10 @@ def _memory_plan(model, ts: TrainingSet, cfg: TrainConfig, precision: str) -> Me
     )
 
 
-def train_model(
-    base_path: str,
-    data: Table | dict[str, TrainingSet],
-    cfg: TrainConfig,
-    output_dir: str | Path,
-    device: str,
-    checkpoint_dir: str | Path | None = None,
-    dev: DevSet | None = None,
-) -> dict:
-    """Fine-tune the model at base_path and save it to output_dir/model; returns what the manifest records.
-
-    `data` is one table (trained with cfg.loss) or several named TrainingSets, each with its own loss (batches are
-    drawn from one dataset at a time, in proportion to their sizes). With a checkpoint_dir, a checkpoint is written
-    every cfg.checkpoint_steps steps and training resumes from the newest one found there, so a retried task picks up
-    where the interrupted one stopped. With a dev set, it is evaluated at every checkpoint and the best one is kept.
-    """
-    import torch
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
-    from sentence_transformers.sentence_transformer.training_args import (
-        BatchSamplers,
-        SentenceTransformerTrainingArguments,
-    )
-
-    from tasks.trainer_parts import DevEvaluator, TimeBudget
-
-    output_dir = Path(output_dir)
+def training_sets(data: Table | dict[str, TrainingSet], cfg: TrainConfig) -> dict[str, TrainingSet]:
+    """The datasets of a training as {name: TrainingSet of columns}: one table (trained with cfg.loss) becomes "main";
+    triplet-loss rows become (anchor, positive, negative) triplets. Refuses an empty table, or fewer rows than an
+    in-batch loss's batch."""
     named = data if isinstance(data, dict) and all(isinstance(v, TrainingSet) for v in data.values()) else None
     sets = {
         name: TrainingSet(columns_of(ts.frame), ts.loss)
@@ -396,33 +361,37 @@ def train_model(
     }
     if not sets or any(not ts.frame for ts in sets.values()):
         raise ValueError("no training data: train_model needs at least one table with columns")
-    height = {name: len(next(iter(ts.frame.values()))) for name, ts in sets.items()}
     for name, ts in sets.items():
-        if ts.loss in IN_BATCH and height[name] < cfg.batch_size:
+        if ts.loss in IN_BATCH and rows_of(ts) < cfg.batch_size:
             raise ValueError(
-                f"only {height[name]} training rows in {name} for train.batch_size={cfg.batch_size}; "
+                f"only {rows_of(ts)} training rows in {name} for train.batch_size={cfg.batch_size}; "
                 "lower train.batch_size or add data"
             )
-    rows = sum(height.values())
-    epochs = cfg.epochs or auto_epochs(rows)
-    precision = pick_precision(device, cfg.precision)
-    torch.manual_seed(cfg.seed)
-    # fp32 master weights whatever the checkpoint's dtype (an fp16 copy would otherwise train in fp16); bf16/fp16 is autocast
-    model = SentenceTransformer(base_path, device=device, local_files_only=True).float()
-    if cfg.max_seq_length:
-        model.max_seq_length = cfg.max_seq_length
-    if cfg.gradient_checkpointing:
-        model[0].auto_model.gradient_checkpointing_enable()
-    checkpoints = Path(checkpoint_dir) if checkpoint_dir and cfg.checkpoint_steps else None
-    if dev is not None and checkpoints is None:
-        checkpoints = output_dir / "checkpoints"
-    resume = latest_checkpoint(checkpoints) if checkpoints else None
-    if resume:
-        logger.info("resuming training from %s", resume)
-    evaluator = None
-    if dev is not None:
-        evaluator = DevEvaluator(dev)
-    args = SentenceTransformerTrainingArguments(
+    return sets
+
+
+def rows_of(ts: TrainingSet) -> int:
+    return len(next(iter(ts.frame.values())))
+
+
+def training_arguments(
+    cfg: TrainConfig,
+    epochs: float,
+    rows: int,
+    precision: str,
+    device: str,
+    checkpoints: Path | None,
+    output_dir: Path,
+    dev: bool,
+):
+    """The trainer's arguments: the recipe, the schedule, checkpoints (with `dev`, a dev evaluation at each one, the
+    best kept), precision."""
+    from sentence_transformers.sentence_transformer.training_args import (
+        BatchSamplers,
+        SentenceTransformerTrainingArguments,
+    )
+
+    return SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints or output_dir / "checkpoints"),
         num_train_epochs=epochs,
         per_device_train_batch_size=cfg.batch_size,
@@ -439,11 +408,11 @@ def train_model(
         save_strategy="steps" if checkpoints else "no",
         save_steps=cfg.checkpoint_steps or 500,
         save_total_limit=1,
-        eval_strategy="steps" if evaluator else "no",
+        eval_strategy="steps" if dev else "no",
         eval_steps=cfg.checkpoint_steps or None,
-        load_best_model_at_end=evaluator is not None,
-        metric_for_best_model="eval_dev_cosine_ndcg@10" if evaluator else None,
-        greater_is_better=True if evaluator else None,
+        load_best_model_at_end=dev,
+        metric_for_best_model=f"eval_{DEV_METRIC}" if dev else None,
+        greater_is_better=True if dev else None,
         logging_strategy="steps",
         logging_steps=max(1, int(rows / cfg.batch_size * epochs) // 20),
         report_to="none",
@@ -451,7 +420,144 @@ def train_model(
         dataloader_drop_last=False,
         ddp_backend=("gloo" if device == "cpu" else "nccl") if world_size() > 1 else None,
     )
-    datasets = {name: Dataset.from_dict(ts.frame) for name, ts in sets.items()}
+
+
+DEV_METRIC = "dev_cosine_ndcg@10"  # what the dev evaluator reports at each checkpoint (trainer_parts.DevEvaluator)
+
+
+def load_for_training(base_path: str, cfg: TrainConfig, device: str):
+    """The base model in fp32 master weights (an fp16 copy would otherwise train in fp16; bf16/fp16 is autocast),
+    with the configured sequence length and gradient checkpointing."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(base_path, device=device, local_files_only=True).float()
+    if cfg.max_seq_length:
+        model.max_seq_length = cfg.max_seq_length
+    if cfg.gradient_checkpointing:
+        model[0].auto_model.gradient_checkpointing_enable()
+    return model
+
+
+def training_stats(
+    trainer,
+    result,
+    job: TrainJob,
+    sets: dict[str, TrainingSet],
+    plans: dict[str, MemoryPlan],
+    epochs: float,
+    precision: str,
+    seconds: float,
+    resume: Path | None,
+    time_budget,
+) -> TrainStats:
+    """What the training did, from the trainer's state: the run summary's `training`."""
+    import torch
+
+    cfg, log = job.cfg, trainer.state.log_history
+    rows = sum(rows_of(ts) for ts in sets.values())
+    steps = trainer.state.global_step
+    # a budget may have stopped training early; a resumed training did the steps before the resume in another process
+    capped = time_budget is not None and time_budget.capped
+    trained_epochs = round(epochs * steps / max(time_budget.planned, 1), 4) if capped else epochs
+    resumed_from = int(resume.name.split("-")[-1]) if resume else 0
+    resumed_epochs = trained_epochs * resumed_from / max(steps, 1)
+    dev = None
+    if job.dev is not None:
+        best = trainer.state.best_model_checkpoint
+        dev = DevStats(
+            queries=len(job.dev.queries),
+            documents=len(job.dev.corpus),
+            ndcg_by_step=[(e["step"], e[f"eval_{DEV_METRIC}"]) for e in log if f"eval_{DEV_METRIC}" in e],
+            best_checkpoint_step=int(best.rsplit("-", 1)[-1]) if best else None,
+            best_ndcg=trainer.state.best_metric,
+        )
+    main = next(iter(sets.values()))
+    return TrainStats(
+        device=job.device,
+        precision=precision,
+        examples=rows,
+        columns=list(main.frame),
+        loss=main.loss,
+        memory_plan={
+            name: PlanRecord(
+                loss=p.loss,
+                mini_batch_size=p.mini_batch_size,
+                estimate_gb=p.estimate_gb,
+                budget_gb=cfg.memory_budget_gb,
+                reason=p.reason,
+            )
+            for name, p in plans.items()
+        },
+        datasets={name: DatasetRecord(rows=rows_of(ts), loss=ts.loss) for name, ts in sets.items()},
+        matryoshka_dims=cfg.matryoshka_dims,
+        matryoshka_weights=cfg.matryoshka_weights,
+        epochs=trained_epochs,
+        planned_epochs=epochs,
+        budget=BudgetRecord(**time_budget.summary()) if time_budget else None,
+        learning_rate=cfg.learning_rate,
+        learning_rate_at_end=next((e["learning_rate"] for e in reversed(log) if "learning_rate" in e), None),
+        batch_size=cfg.batch_size,
+        steps=steps,
+        train_loss=result.training_loss,
+        resumed_from_step=resumed_from,
+        loss_curve=[(e["step"], e["loss"]) for e in log if "loss" in e],
+        seconds=round(seconds, 2),
+        examples_per_second=round(rows * (trained_epochs - resumed_epochs) / seconds, 3),
+        processes=world_size(),
+        torch=torch.__version__,
+        dev=dev,
+    )
+
+
+def train_model(
+    base_path: str,
+    data: Table | dict[str, TrainingSet],
+    cfg: TrainConfig,
+    output_dir: str | Path,
+    device: str,
+    checkpoint_dir: str | Path | None = None,
+    dev: DevSet | None = None,
+) -> TrainStats | None:
+    """Fine-tune the model at base_path and save it to output_dir/model; returns what the manifest records (None in
+    every process of a multi-process training but the first).
+
+    `data` is one table (trained with cfg.loss) or several named TrainingSets, each with its own loss (batches are
+    drawn from one dataset at a time, in proportion to their sizes). With a checkpoint_dir, a checkpoint is written
+    every cfg.checkpoint_steps steps and training resumes from the newest one found there, so a retried task picks up
+    where the interrupted one stopped. With a dev set, it is evaluated at every checkpoint and the best one is kept.
+    """
+    job = TrainJob(
+        base_path=base_path,
+        cfg=cfg,
+        output_dir=Path(output_dir),
+        device=device,
+        checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
+        dev=dev,
+    )
+    return run_job(job, training_sets(data, cfg))
+
+
+def run_job(job: TrainJob, sets: dict[str, TrainingSet]) -> TrainStats | None:
+    """train_model's body, for a job whose datasets are already TrainingSets of columns (training_sets)."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
+
+    from tasks.trainer_parts import DevEvaluator, TimeBudget
+
+    cfg, device, output_dir = job.cfg, job.device, job.output_dir
+    rows = sum(rows_of(ts) for ts in sets.values())
+    epochs = cfg.epochs or auto_epochs(rows)
+    precision = pick_precision(device, cfg.precision)
+    torch.manual_seed(cfg.seed)
+    model = load_for_training(job.base_path, cfg, device)
+    checkpoints = job.checkpoint_dir if job.checkpoint_dir and cfg.checkpoint_steps else None
+    if job.dev is not None and checkpoints is None:
+        checkpoints = output_dir / "checkpoints"
+    resume = latest_checkpoint(checkpoints) if checkpoints else None
+    if resume:
+        logger.info("resuming training from %s", resume)
+    args = training_arguments(cfg, epochs, rows, precision, device, checkpoints, output_dir, job.dev is not None)
     plans = {name: _memory_plan(model, ts, cfg, precision) for name, ts in sets.items()}
     for name, plan in plans.items():
         if plan.loss != sets[name].loss:
@@ -462,12 +568,13 @@ def train_model(
         )
         for name, plan in plans.items()
     }
+    datasets = {name: Dataset.from_dict(ts.frame) for name, ts in sets.items()}
     single = len(sets) == 1  # one dataset: plain Dataset and loss, exactly as a single-dataset script would run
     time_budget = TimeBudget(cfg.budget_minutes) if cfg.budget_minutes else None
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
-        evaluator=evaluator,
+        evaluator=DevEvaluator(job.dev) if job.dev is not None else None,
         train_dataset=next(iter(datasets.values())) if single else datasets,
         loss=next(iter(losses.values())) if single else losses,
         callbacks=[time_budget] if time_budget else None,
@@ -489,93 +596,24 @@ def train_model(
         gc.collect()
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
-        stats = train_model(
-            base_path,
-            data,
-            cfg.model_copy(update={"memory_budget_gb": budget}),
-            output_dir,
-            device,
-            checkpoint_dir,
-            dev,
-        )
-        if stats:
-            stats["out_of_memory_retries"] = stats.get("out_of_memory_retries", 0) + 1
-        return stats
+        stats = run_job(job.model_copy(update={"cfg": cfg.model_copy(update={"memory_budget_gb": budget})}), sets)
+        if stats is None:
+            return None
+        return stats.model_copy(update={"out_of_memory_retries": stats.out_of_memory_retries + 1})
     seconds = time.perf_counter() - started
-    model_dir = output_dir / "model"
     if not trainer.is_world_process_zero():
-        return {}  # the first process saves the model and reports
+        return None  # the first process saves the model and reports
     shorten_card_examples(model.model_card_data)
-    model.save(str(model_dir))
-    curve = [(log["step"], log["loss"]) for log in trainer.state.log_history if "loss" in log]
-    dev_history = [
-        (log["step"], log["eval_dev_cosine_ndcg@10"])
-        for log in trainer.state.log_history
-        if "eval_dev_cosine_ndcg@10" in log
-    ]
-    main = next(iter(sets.values()))
-    # a budget may have stopped training early; a resumed training did the steps before the resume in another process
-    trained_epochs = (
-        round(epochs * trainer.state.global_step / max(time_budget.planned, 1), 4)
-        if time_budget and time_budget.capped
-        else epochs
-    )
-    resumed_epochs = (
-        trained_epochs * (int(resume.name.split("-")[-1]) if resume else 0) / max(trainer.state.global_step, 1)
-    )
-    stats = {
-        "device": device,
-        "precision": precision,
-        "examples": rows,
-        "columns": list(main.frame),
-        "loss": main.loss,
-        "memory_plan": {
-            name: {
-                "loss": p.loss,
-                "mini_batch_size": p.mini_batch_size,
-                "estimate_gb": p.estimate_gb,
-                "budget_gb": cfg.memory_budget_gb,
-                "reason": p.reason,
-            }
-            for name, p in plans.items()
-        },
-        "datasets": {name: {"rows": height[name], "loss": ts.loss} for name, ts in sets.items()},
-        "matryoshka_dims": cfg.matryoshka_dims,
-        "matryoshka_weights": cfg.matryoshka_weights,
-        "epochs": trained_epochs,
-        "planned_epochs": epochs,
-        "budget": time_budget.summary() if time_budget else None,
-        "learning_rate": cfg.learning_rate,
-        "learning_rate_at_end": next(
-            (log["learning_rate"] for log in reversed(trainer.state.log_history) if "learning_rate" in log), None
-        ),
-        "batch_size": cfg.batch_size,
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "resumed_from_step": int(resume.name.split("-")[-1]) if resume else 0,
-        "loss_curve": curve,  # read (diagnosed) by the report step, so report wording never retrains a model
-        "seconds": round(seconds, 2),
-        "examples_per_second": round(rows * (trained_epochs - resumed_epochs) / seconds, 3),
-        "processes": world_size(),
-        "torch": torch.__version__,
-    }
-    if evaluator is not None:
-        best = trainer.state.best_model_checkpoint
-        stats["dev"] = {
-            "queries": len(dev.queries),
-            "documents": len(dev.corpus),
-            "ndcg@10_by_step": dev_history,
-            "best_checkpoint_step": int(best.rsplit("-", 1)[-1]) if best else None,
-            "best_ndcg@10": trainer.state.best_metric,
-        }
+    model.save(str(output_dir / "model"))
+    stats = training_stats(trainer, result, job, sets, plans, epochs, precision, seconds, resume, time_budget)
     # beside the model, not in it: timings must not change what identifies the model
-    (output_dir / STATS_FILE).write_text(json.dumps(stats, indent=2))
+    (output_dir / STATS_FILE).write_text(stats.model_dump_json(indent=2))
     logger.info(
         "trained %d steps in %.1f s on %s (%s), mean loss %.4f",
-        stats["steps"],
+        stats.steps,
         seconds,
         device,
         precision,
-        result.training_loss,
+        stats.train_loss,
     )
     return stats

@@ -11,7 +11,8 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from transformers import DefaultFlowCallback, TrainerCallback
 
 from tasks.config import PassageConfig
-from tasks.train import DevSet, budgeted_steps
+from tasks.train import budgeted_steps
+from tasks.train_records import DevSet
 
 logger = logging.getLogger(__name__)
 

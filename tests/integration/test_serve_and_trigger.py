@@ -219,7 +219,7 @@ def test_data_add_triggers_a_run_that_completes(server, tmp_path):
 
 def test_the_ui_shows_the_triggered_run_and_its_report(server, tmp_path):
     """The run's page and its report artifact in the Prefect UI, rendered in headless Chromium."""
-    from flows.ui import chromium, screenshot
+    from tests.integration.screenshot import chromium, screenshot
 
     if "run" not in TRIGGERED:
         pytest.skip("the triggered run of test_data_add_triggers_a_run_that_completes did not complete")

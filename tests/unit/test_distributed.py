@@ -22,7 +22,7 @@ def test_two_cpu_processes_train_one_model(tmp_path, base_model_ref):
     frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS)
     cfg = TrainConfig(epochs=2, batch_size=3, learning_rate=1e-4, processes=2)
     stats = train_distributed(base_model_ref.path, {"main": TrainingSet(frame, "mnrl")}, cfg, tmp_path, "cpu", 2)
-    assert stats["processes"] == 2
-    assert stats["steps"] == 4  # 12 rows, 3 per process and step, 2 processes: 2 steps per epoch (1 process: 4)
+    assert stats.processes == 2
+    assert stats.steps == 4  # 12 rows, 3 per process and step, 2 processes: 2 steps per epoch (1 process: 4)
     model = SentenceTransformer(str(tmp_path / "model"), device="cpu")
     assert model.encode(["hold harmless"]).shape == (1, 384)

@@ -9,7 +9,8 @@ import pytest
 
 from tasks.config import DataConfig
 from tasks.ingest import DataError
-from tasks.steps import fingerprint, ingest
+from tasks.ingest.pipeline import ingest_data
+from tasks.steps import fingerprint
 from tests.conftest import write_beir
 
 
@@ -23,7 +24,7 @@ def with_bad_document(folder):
 def test_quarantine_keeps_every_row_accounted_for(tmp_path):
     folder = with_bad_document(write_beir(tmp_path / "data"))
     cfg = DataConfig(path=str(folder), on_invalid="quarantine", max_invalid_fraction=0.5)
-    out = ingest.fn(fingerprint(DataConfig(path=str(folder))), cfg, str(tmp_path / "store"))
+    out = ingest_data(fingerprint(DataConfig(path=str(folder))).path, cfg, str(tmp_path / "store"))
     report = out.report
     assert report["rows_quarantined"] == 2
     assert report["rows_in"] == report["rows_valid"] + report["rows_quarantined"]
@@ -35,13 +36,15 @@ def test_quarantine_above_the_ceiling_fails_before_training(tmp_path):
     folder = with_bad_document(write_beir(tmp_path / "data"))
     cfg = DataConfig(path=str(folder), on_invalid="quarantine", max_invalid_fraction=0.01)
     with pytest.raises(DataError, match="above data.max_invalid_fraction=0.01"):
-        ingest.fn(fingerprint(DataConfig(path=str(folder))), cfg, str(tmp_path / "store"))
+        ingest_data(fingerprint(DataConfig(path=str(folder))).path, cfg, str(tmp_path / "store"))
 
 
 def test_fail_policy_names_the_bad_rows(tmp_path):
     folder = with_bad_document(write_beir(tmp_path / "data"))
     with pytest.raises(DataError, match=r"corpus.jsonl:17 text — not_blank"):
-        ingest.fn(fingerprint(DataConfig(path=str(folder))), DataConfig(path=str(folder)), str(tmp_path / "store"))
+        ingest_data(
+            fingerprint(DataConfig(path=str(folder))).path, DataConfig(path=str(folder)), str(tmp_path / "store")
+        )
 
 
 def leaky(folder):
@@ -60,9 +63,9 @@ def test_leakage_policies(tmp_path, policy):
     cfg = DataConfig(path=str(folder), on_leakage=policy)
     if policy == "fail":
         with pytest.raises(DataError, match="both train and test"):
-            ingest.fn(fingerprint(DataConfig(path=str(folder))), cfg, str(tmp_path / "store"))
+            ingest_data(fingerprint(DataConfig(path=str(folder))).path, cfg, str(tmp_path / "store"))
         return
-    out = ingest.fn(fingerprint(DataConfig(path=str(folder))), cfg, str(tmp_path / "store"))
+    out = ingest_data(fingerprint(DataConfig(path=str(folder))).path, cfg, str(tmp_path / "store"))
     assert any("query q01 (train) and query q13 (test)" in w for w in out.report["warnings"])
     test_queries = set(pl.read_parquet(out.test_qrels.path)["query_id"])
     assert ("q13" in test_queries) == (policy == "warn")

@@ -246,9 +246,7 @@ def test_cached_mnrl_training_run(tmp_path, base_model_ref):
         tmp_path,
         "cpu",
     )
-    assert (
-        stats["loss"] == "cached_mnrl" and stats["steps"] == 3 and (tmp_path / "model" / "model.safetensors").is_file()
-    )
+    assert stats.loss == "cached_mnrl" and stats.steps == 3 and (tmp_path / "model" / "model.safetensors").is_file()
 
 
 @pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
@@ -300,8 +298,11 @@ def test_multi_dataset_run_with_cosent_and_triplet_loss(tmp_path, base_model_ref
         tmp_path,
         "cpu",
     )
-    assert stats["datasets"] == {"main": {"rows": 12, "loss": "triplet"}, "sts": {"rows": 16, "loss": "cosent"}}
-    assert stats["matryoshka_dims"] == [384, 64] and stats["examples"] == 28
+    assert stats.model_dump()["datasets"] == {
+        "main": {"rows": 12, "loss": "triplet"},
+        "sts": {"rows": 16, "loss": "cosent"},
+    }
+    assert stats.matryoshka_dims == [384, 64] and stats.examples == 28
     a = _encode(tmp_path / "model", sts["sentence1"].to_list()[:8])
     b = _encode(tmp_path / "model", sts["sentence2"].to_list()[:8])
     assert spearmanr((a * b).sum(1), sts["score"].to_list()[:8]).statistic > 0.8
@@ -322,7 +323,7 @@ def test_dev_set_picks_the_best_checkpoint(tmp_path, base_model_ref):
         "cpu",
         dev=dev,
     )
-    history = dict(stats["dev"]["ndcg@10_by_step"])
+    history = dict(stats.dev.ndcg_by_step)
     assert sorted(history) == [3, 6, 9]
-    assert stats["dev"]["best_ndcg@10"] == pytest.approx(max(history.values()))
-    assert history[stats["dev"]["best_checkpoint_step"]] == pytest.approx(max(history.values()))
+    assert stats.dev.best_ndcg == pytest.approx(max(history.values()))
+    assert history[stats.dev.best_checkpoint_step] == pytest.approx(max(history.values()))

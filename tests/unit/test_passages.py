@@ -220,7 +220,7 @@ def test_the_dev_evaluation_that_picks_checkpoints_reads_long_documents_by_their
     lies past the first window counts as found (NDCG 1), where a first-window reading misses it."""
     from tasks.config import PassageConfig
     from tasks.embeddings import load_model
-    from tasks.train import DevSet
+    from tasks.train_records import DevSet
     from tasks.trainer_parts import DevEvaluator
 
     model = load_model(base_model_ref, "cpu")
@@ -231,11 +231,12 @@ def test_the_dev_evaluation_that_picks_checkpoints_reads_long_documents_by_their
         "steel": "Stainless steel resists corrosion because of the chromium it contains.",
     }
     dev = DevSet(
-        {"q": "What material is the Zephyr-9 turbine blade made of?"}, corpus, {"q": {"long"}}, PassageConfig()
+        queries={"q": "What material is the Zephyr-9 turbine blade made of?"},
+        corpus=corpus,
+        relevant={"q": {"long"}},
+        passages=PassageConfig(),
     )
     scores = DevEvaluator(dev, batch_size=8)(model)
     assert scores["dev_cosine_ndcg@10"] == 1.0 and scores["dev_cosine_mrr@10"] == 1.0
-    first_window = DevEvaluator(DevSet(dev.queries, corpus, dev.relevant, PassageConfig(split=False)), batch_size=8)(
-        model
-    )
+    first_window = DevEvaluator(dev.model_copy(update={"passages": PassageConfig(split=False)}), batch_size=8)(model)
     assert first_window["dev_cosine_mrr@10"] < 0.5

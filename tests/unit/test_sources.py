@@ -11,8 +11,9 @@ import pytest
 from tasks.config import ConfigError, DataConfig, load_config
 from tasks.ingest import DataError
 from tasks.ingest.convert import table_to_ir
+from tasks.ingest.pipeline import ingest_data
 from tasks.ingest.sources import read_source
-from tasks.steps import fingerprint, ingest
+from tasks.steps import fingerprint
 from tests.conftest import DOCS, QUERIES, TEST, TRAIN
 
 
@@ -35,7 +36,7 @@ def write_trec(folder):
 
 def test_trec_files_outside_the_beir_layout(tmp_path):
     cfg = write_trec(tmp_path / "trec")
-    out = ingest.fn(fingerprint(cfg), cfg, str(tmp_path / "store"))
+    out = ingest_data(fingerprint(cfg).path, cfg, str(tmp_path / "store"))
     train = pl.read_parquet(out.train_pairs.path)
     assert train.height == len(TRAIN) and out.report["type"] == "ir"
     assert (
@@ -81,12 +82,12 @@ def pairs_csv(path, n=40):
 def test_a_pairs_table_with_mapped_columns_becomes_ir_with_a_disjoint_test_split(tmp_path):
     path = pairs_csv(tmp_path / "faq.csv")
     cfg = DataConfig(path=str(path), columns={"anchor": "question", "positive": "answer"}, test_fraction=0.25)
-    out = ingest.fn(fingerprint(cfg), cfg, str(tmp_path / "store"))
+    out = ingest_data(fingerprint(cfg).path, cfg, str(tmp_path / "store"))
     train, test = pl.read_parquet(out.train_qrels.path), pl.read_parquet(out.test_qrels.path)
     assert train.height + test.height == 40 and 0 < test.height < 20
     assert set(train["query_id"]).isdisjoint(test["query_id"])
     assert out.report["type"] == "pairs" and out.report["rows_in"] == out.report["rows_valid"] == 40
-    again = ingest.fn(fingerprint(cfg), cfg, str(tmp_path / "store2"))
+    again = ingest_data(fingerprint(cfg).path, cfg, str(tmp_path / "store2"))
     assert again.test_qrels.sha256 == out.test_qrels.sha256  # the split is fixed by the texts and the seed
 
 
@@ -152,7 +153,7 @@ def test_corpus_metadata_reaches_the_store_for_domain_confusion(tmp_path):
         }
     (folder / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     cfg = DataConfig(path=str(folder))
-    out = ingest.fn(fingerprint(cfg), cfg, str(tmp_path / "store"))
+    out = ingest_data(fingerprint(cfg).path, cfg, str(tmp_path / "store"))
     metadata = pl.read_parquet(out.doc_metadata.path)
     assert metadata.filter(pl.col("key") == "category").height == len(DOCS)
     assert metadata.filter(pl.col("doc_id") == lines[1]["_id"]).rows() == [

@@ -73,8 +73,8 @@ def test_training_moves_queries_towards_their_clauses(tmp_path, base_model_ref):
     frame = training_frame(PAIRS, negatives_for(PAIRS, 1), CORPUS)
     cfg = TrainConfig(epochs=3, batch_size=4, learning_rate=1e-4)
     stats = train_model(base_model_ref.path, frame, cfg, tmp_path, "cpu")
-    assert stats["device"] == "cpu" and stats["precision"] == "fp32"
-    assert stats["steps"] == 9
+    assert stats.device == "cpu" and stats.precision == "fp32"
+    assert stats.steps == 9
     saved = json.loads((tmp_path / "training_stats.json").read_text())
     assert saved["examples"] == PAIRS.height
 
@@ -139,8 +139,8 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path, base_mo
         "cpu",
         checkpoints,
     )
-    assert stats["resumed_from_step"] == int(reached.name.split("-")[1]) >= 2
-    assert stats["steps"] == 9  # the same total as an uninterrupted run
+    assert stats.resumed_from_step == int(reached.name.split("-")[1]) >= 2
+    assert stats.steps == 9  # the same total as an uninterrupted run
     assert (tmp_path / "second" / "model" / "model.safetensors").is_file()
 
 
@@ -152,7 +152,7 @@ from tasks.config import TrainConfig
 from tasks.train import train_model
 columns = json.loads(open(sys.argv[2]).read())
 stats = train_model(sys.argv[1], columns, TrainConfig(epochs=1, batch_size=4), sys.argv[3], "cpu")
-print(json.dumps({"steps": stats["steps"], "precision": stats["precision"], "loss": stats["train_loss"]}))
+print(json.dumps({"steps": stats.steps, "precision": stats.precision, "loss": stats.train_loss}))
 """
 
 
@@ -246,18 +246,18 @@ def test_training_stops_at_the_time_budget_and_says_what_was_planned_and_trained
     stats = train_model(
         base_model_ref.path, frame, TrainConfig(epochs=6, batch_size=4, budget_minutes=1e-4), tmp_path, "cpu"
     )
-    assert stats["budget"]["capped"] and stats["budget"]["planned_steps"] == 18
-    assert stats["steps"] == stats["budget"]["steps_allowed"] == 5  # the budget is spent by the time the pace is known
-    assert stats["planned_epochs"] == 6 and stats["epochs"] == pytest.approx(6 * 5 / 18, abs=1e-4)
+    assert stats.budget.capped and stats.budget.planned_steps == 18
+    assert stats.steps == stats.budget.steps_allowed == 5  # the budget is spent by the time the pace is known
+    assert stats.planned_epochs == 6 and stats.epochs == pytest.approx(6 * 5 / 18, abs=1e-4)
     assert (tmp_path / "model" / "model.safetensors").is_file()
     from tasks.report import budget_line
 
-    assert "5 of 18 planned steps, 1.6667 of 6 epochs" in budget_line(stats)
+    assert "5 of 18 planned steps, 1.6667 of 6 epochs" in budget_line(stats.model_dump())
     unbounded = train_model(
         base_model_ref.path, frame, TrainConfig(epochs=2, batch_size=4, budget_minutes=None), tmp_path / "b", "cpu"
     )
-    assert unbounded["budget"] is None and unbounded["steps"] == 6 and unbounded["epochs"] == 2
-    assert budget_line(unbounded) is None
+    assert unbounded.budget is None and unbounded.steps == 6 and unbounded.epochs == 2
+    assert budget_line(unbounded.model_dump()) is None
 
 
 def test_a_capped_budget_moves_the_last_step_and_the_end_of_the_learning_rate_decay_together():

@@ -1,6 +1,6 @@
 """Screenshot a Prefect UI page in headless Chromium: proof that a run and its report show up in the UI.
 
-Usage: python -m flows.ui URL OUT.png   (e.g. http://127.0.0.1:4200/runs/flow-run/<id>)
+Usage: python -m tests.integration.screenshot URL OUT.png   (e.g. http://127.0.0.1:4200/runs/flow-run/<id>)
 """
 
 from __future__ import annotations
