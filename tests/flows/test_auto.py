@@ -52,7 +52,7 @@ def test_the_recipe_is_chosen_on_dev_by_successive_halving_and_never_sees_the_te
     assert (recipe["learning_rate"], recipe["batch_size"]) == (winner["learning_rate"], winner["batch_size"])
     # the final model trains on every training query, with the chosen recipe
     training = summary["training"]
-    assert training["epochs"] == recipe["epochs"] and "dev" not in training and training["examples"] == 12
+    assert training["epochs"] == recipe["epochs"] and training["dev"] is None and training["examples"] == 12
     assert list(summary["steps"])[:3] == ["ingest", "baseline", "mine"] and "trial-2-2" in summary["steps"]
     assert "## Recipe search (train.auto)" in run_markdown(summary)
 
