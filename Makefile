@@ -6,16 +6,8 @@ BIN := $(VENV)/bin
 # CPU here (a local CPU wheel). On a GPU machine: make install TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.13.0
 
-export PREFECT_HOME := $(CURDIR)/.prefect
-export PREFECT_LOCAL_STORAGE_PATH := $(CURDIR)/.prefect/storage
-export PREFECT_RESULTS_PERSIST_BY_DEFAULT := true
-export PREFECT_SERVER_ANALYTICS_ENABLED := false
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
-export PREFECT_LOGGING_EXTRA_LOGGERS := tasks
-export DO_NOT_TRACK := 1
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
-export TOKENIZERS_PARALLELISM := false
+# Prefect's and the libraries' settings (state under .prefect/, offline, no analytics) are set by the embedforge
+# command itself (flows/cli.py: local_defaults) and, for the tests, by tests/conftest.py: one definition.
 
 .PHONY: install run test lint ui demo-data clean
 
@@ -42,8 +34,7 @@ lint: install
 
 # a local Prefect server on loopback with the project's SQLite database; the UI shows every run and its reports
 ui: install
-	@echo "Prefect UI: http://127.0.0.1:4200  (API: http://127.0.0.1:4200/api)"
-	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+	$(BIN)/embedforge ui
 
 demo-data:
 	$(PYTHON) data/demo/generate.py

@@ -358,6 +358,14 @@ def cmd_models_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """A Prefect server on loopback with the project's SQLite database and the same settings as every run."""
+    print(f"Prefect UI: http://127.0.0.1:{args.port}  (API: http://127.0.0.1:{args.port}/api)", flush=True)
+    prefect = Path(sys.executable).with_name("prefect")
+    os.execv(str(prefect), [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(args.port)])
+    return 0  # not reached: the server replaces this process
+
+
 def cmd_strategies(args: argparse.Namespace) -> int:
     from tasks import mining
 
@@ -466,6 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cron", help="nightly schedule (default: 02:00 every day, flows/serve.py NIGHTLY_CRON)")
         p.add_argument("--timezone", default="UTC", help="IANA timezone of the schedule (default UTC)")
         p.set_defaults(handler=handler)
+
+    ui = sub.add_parser("ui", help="start a local Prefect server and UI (the project's SQLite database, loopback only)")
+    ui.add_argument("--port", type=int, default=4200, help="port (default 4200)")
+    ui.set_defaults(handler=cmd_ui)
 
     strategies = sub.add_parser("strategies", help="the hard-negative mining strategies, with their parameters")
     strategies.add_argument("--json", action="store_true", help="print JSON instead of a table")
