@@ -82,6 +82,7 @@ def main() -> None:
     import torch
 
     from tasks.config import TrainConfig
+    from tasks.loss_curve import diagnose
     from tasks.train import pick_precision, train_model
 
     folder = Path(args.dir)
@@ -111,7 +112,8 @@ def main() -> None:
             update["epochs"] = args.epochs
         cfg = TrainConfig(**{**train["train"], **update})
         work = Path(tempfile.mkdtemp(prefix=f"gpu-{spec.replace(':', '-')}-{seed}-"))
-        stats = train_model(model, train["columns"], cfg, work, args.device, work / "checkpoints")
+        trained = train_model(model, train["columns"], cfg, work, args.device, work / "checkpoints")
+        stats = {**trained.model_dump(), "diagnosis": diagnose(trained.loss_curve)}
         out["runs"].append(
             {
                 "run": spec,

@@ -152,7 +152,7 @@ def st_recipe(args, bench: Path) -> dict:
         "rows": frame.height,
         "pairs_dropped": pairs.height - frame.height,
         "mining_seconds": round(mining_seconds, 1),
-        "train_seconds": stats["seconds"],
+        "train_seconds": stats.seconds,
         "commit": _commit(),
     }
     stored.write_text(json.dumps(result, indent=2))

@@ -78,8 +78,10 @@ def _train(sets, cfg, name: str) -> tuple[str, dict]:
     from tasks.train import train_model
 
     out = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=BENCH))
+    from tasks.loss_curve import diagnose
+
     stats = train_model(resolve_model("all-MiniLM-L6-v2").path, sets, cfg, out, "cpu")
-    return str(out / "model"), stats
+    return str(out / "model"), {**stats.model_dump(), "diagnosis": diagnose(stats.loss_curve)}
 
 
 def phase_sts() -> dict:
