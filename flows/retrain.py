@@ -30,6 +30,7 @@ from tasks.steps import (
     report_run,
     train,
 )
+from tasks.summary import RunSummary
 
 # the tasks log through `logging` (captured by Prefect via PREFECT_LOGGING_EXTRA_LOGGERS=tasks); show their INFO lines
 logging.getLogger("tasks").setLevel(logging.INFO)
@@ -313,4 +314,4 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     summary["flow_seconds"] = round(time.perf_counter() - started, 3)
     summary["orchestration_seconds"] = round(summary["flow_seconds"] - sum(s["seconds"] for s in steps.values()), 3)
     summary["cost"] = report.run_cost(summary["flow_seconds"], cfg.compute.price_per_hour)  # the whole run, wall time
-    return summary
+    return RunSummary.model_validate(summary).model_dump(mode="json")  # a key renamed on one side fails here

@@ -99,3 +99,4 @@ class TrainStats(_Record):
     out_of_memory_retries: int = 0
     stage: int = 0  # curriculum stage this training was (0-based), of `stages`
     stages: int = 1
+    diagnosis: dict | None = None  # the report's reading of the loss curve (tasks/loss_curve.py), added after training

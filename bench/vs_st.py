@@ -1,0 +1,143 @@
+"""A whole retrain, embedforge against the same work done by hand with sentence-transformers, side by side.
+
+Alternating runs (ST, embedforge, ST, embedforge, …), each a fresh process on a cold store; wall time of the whole
+process (imports, for embedforge also its temporary Prefect server). The ST side is bench/st_baseline.py, the script
+a team would write from the documentation; the embedforge side is `embedforge run` with the defaults and the data path.
+With --max-train-queries both train on the same seeded sample of training queries (a smaller, labelled check); the
+test queries are the full test split either way.
+
+    .venv/bin/python bench/vs_st.py --data ../shared/data/scifact --json bench/results/vs_st.json [--repeats 2]
+
+JSON: st.seconds, embedforge.seconds (medians), ratio (embedforge / st), st.ndcg@10, embedforge.ndcg@10, bm25.ndcg@10,
+steps (embedforge's per-step seconds, median run), runs (every run), commit, machine, data, subset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def subset(data: Path, queries: int | None, work: Path) -> Path:
+    """The data folder, or a copy whose train qrels keep a seeded sample of `queries` training queries."""
+    if not queries:
+        return data
+    folder = work / "data"
+    (folder / "qrels").mkdir(parents=True)
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        (folder / name).symlink_to((data / name).resolve())
+    for split in (data / "qrels").glob("*.tsv"):
+        if split.stem != "train":
+            (folder / "qrels" / split.name).symlink_to(split.resolve())
+    with (data / "qrels" / "train.tsv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    ids = sorted({r["query-id"] for r in rows})
+    keep = set(random.Random(0).sample(ids, min(queries, len(ids))))
+    with (folder / "qrels" / "train.tsv").open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, ["query-id", "corpus-id", "score"], delimiter="\t")
+        writer.writeheader()
+        writer.writerows({k: r[k] for k in ("query-id", "corpus-id", "score")} for r in rows if r["query-id"] in keep)
+    return folder
+
+
+def run_st(data: Path, work: Path) -> dict:
+    from tasks.embeddings import resolve_model
+
+    out = work / "st"
+    command = [sys.executable, str(ROOT / "bench" / "st_baseline.py"), "--data", str(data), "--out", str(out)]
+    command += ["--model", resolve_model("all-MiniLM-L6-v2").path]
+    started = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        raise RuntimeError(f"st_baseline failed: {proc.stderr[-3000:]}")
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "seconds": round(seconds, 1)}
+
+
+def run_embedforge(data: Path, work: Path) -> dict:
+    out = work / "ef"
+    command = [sys.executable, "-m", "flows.cli", "run", "--json", str(out / "summary.json")]
+    for item in (f"data.path={data}", f"registry.root={out / 'models'}", f"registry.store={out / 'store'}"):
+        command += ["--set", item]
+    started = time.perf_counter()
+    proc = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PREFECT_HOME": str(out / "prefect")}
+    )
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        raise RuntimeError(f"embedforge run failed: {proc.stderr[-3000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    return {
+        "seconds": round(seconds, 1),
+        "base_ndcg@10": round(summary["metrics"]["base"]["ndcg@10"], 4),
+        "ndcg@10": round(summary["metrics"]["candidate"]["ndcg@10"], 4),
+        "bm25_ndcg@10": round(summary["bm25"]["ndcg@10"], 4) if summary.get("bm25") else None,
+        "promoted": summary["promoted"],
+        "steps": {name: step["seconds"] for name, step in summary["steps"].items()},
+    }
+
+
+def commit() -> str:
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return proc.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--json", required=True)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--max-train-queries", type=int, help="a seeded sample of training queries, both sides")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="vs-st-"))
+    data = subset(Path(args.data), args.max_train_queries, scratch)
+    runs: dict[str, list[dict]] = {"st": [], "embedforge": []}
+    for repeat in range(args.repeats):
+        order = ["st", "embedforge"] if repeat % 2 == 0 else ["embedforge", "st"]
+        for side in order:
+            work = scratch / f"{side}-{repeat}"
+            work.mkdir()
+            result = run_st(data, work) if side == "st" else run_embedforge(data, work)
+            runs[side].append(result)
+            print(json.dumps({side: result}), flush=True)
+            shutil.rmtree(work, ignore_errors=True)
+    st_seconds = statistics.median(r["seconds"] for r in runs["st"])
+    ef_seconds = statistics.median(r["seconds"] for r in runs["embedforge"])
+    middle = sorted(runs["embedforge"], key=lambda r: r["seconds"])[(len(runs["embedforge"]) - 1) // 2]
+    result = {
+        "st": {"seconds": st_seconds, "ndcg@10": statistics.median(r["ndcg@10"] for r in runs["st"])},
+        "embedforge": {"seconds": ef_seconds, "ndcg@10": statistics.median(r["ndcg@10"] for r in runs["embedforge"])},
+        "ratio": round(ef_seconds / st_seconds, 3),
+        "bm25": {"ndcg@10": middle["bm25_ndcg@10"]},
+        "steps": middle["steps"],
+        "runs": runs,
+        "repeats": args.repeats,
+        "data": args.data,
+        "subset": {"train_queries": args.max_train_queries, "seed": 0} if args.max_train_queries else None,
+        "commit": commit(),
+        "machine": f"{platform.node()}, {os.cpu_count()} CPUs",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("st", "embedforge", "ratio", "bm25")}))
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
