@@ -15,19 +15,20 @@ from prefect.runtime import flow_run
 
 from flows import encode as engine
 from flows import train as pool_train
-from tasks import auto, memory, registry, report
+from tasks import auto, memory, report
 from tasks.config import PipelineConfig
 from tasks.embeddings import resolve_model
 from tasks.results import ensure_storage_block, result_options
 from tasks.steps import (
     bm25_baseline,
+    champion_of,
     evaluate,
     fingerprint,
     gate,
     ingest,
     mine,
-    register,
-    report_run,
+    registration,
+    reporting,
     train,
 )
 from tasks.summary import RunSummary
@@ -261,8 +262,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     if cfg.train.auto:
         cfg, auto_summary = _auto_recipe(steps, data, mined, base, cfg, store, started)
     trained, stages, curves = _train_stages(steps, data, mined, base, cfg, store)
-    line = registry.line_root(cfg.registry.root, cfg.registry.line)  # the champion, history and rollback of this line
-    judged_against = registry.baseline_for(line, trained.model, base)
+    judged_against = champion_of(cfg, trained.model, base)
     _encode_step(steps, "encode-candidate", cfg, trained.model, data.corpus, store)
     if judged_against.sha256 != base.sha256:
         _encode_step(steps, "encode-champion", cfg, judged_against, data.corpus, store)
@@ -290,12 +290,10 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         "auto": auto_summary,
         "compute": cfg.compute.model_dump(),
     }
-    # the registry is a side effect: replay the cached registration only when the registry still reflects it
-    register_task = register.with_options(refresh_cache=not registry.reflects(line, trained.model, decision.promote))
     entry = _step(
         steps,
         "register",
-        register_task,
+        registration(cfg, trained.model, decision.promote),
         trained.model,
         decision,
         judged_against,
@@ -306,8 +304,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     summary.update(model_path=entry.path, version=entry.version, champion=entry.champion, promoted=entry.promoted)
     if entry.note:
         summary["reason"] += f"; {entry.note}"
-    report_task = report_run.with_options(refresh_cache=not report.written(entry.path))
-    readings = _step(steps, "report", report_task, summary, curves, entry.path, timings=dict(steps))
+    readings = _step(steps, "report", reporting(entry.path), summary, curves, entry.path, timings=dict(steps))
     summary = report.with_readings({**summary, "flow_run_id": str(flow_run.id), "steps": steps}, readings["readings"])
     report.publish(summary, mined.negatives)
     # what orchestration costs: the flow's wall time beyond the time spent inside its steps

@@ -428,3 +428,21 @@ def report_run(summary: dict, curves: list[list], folder: str, timings: dict) ->
     atomic_write_bytes(Path(folder) / report.REPORT_PNG, report.chart_png(full))
     atomic_write_text(Path(folder) / report.REPORT_MD, report.run_markdown(full, chart=report.REPORT_PNG))
     return {"readings": readings}
+
+
+def champion_of(cfg: PipelineConfig, candidate: ModelRef, base: ModelRef) -> ModelRef:
+    """The model the candidate is judged against: its line's champion, or the base model when the line has none (read
+    live from the registry, never cached: another run may have promoted since)."""
+    return registry.baseline_for(registry.line_root(cfg.registry.root, cfg.registry.line), candidate, base)
+
+
+def registration(cfg: PipelineConfig, candidate: ModelRef, promote: bool):
+    """The register task, set to run again unless the registry still reflects its cached result (it is a side effect:
+    a registry restored from a backup, or a champion rolled back since, must not be answered from the cache)."""
+    line = registry.line_root(cfg.registry.root, cfg.registry.line)
+    return register.with_options(refresh_cache=not registry.reflects(line, candidate, promote))
+
+
+def reporting(folder: str):
+    """The report task, set to run again when the registered version's folder lacks its report files."""
+    return report_run.with_options(refresh_cache=not report.written(folder))
