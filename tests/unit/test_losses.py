@@ -214,6 +214,7 @@ def test_cached_mnrl_gives_the_loss_and_gradients_of_mnrl(base_model_ref):
     assert torch.allclose(cached_grad, plain_grad, atol=1e-5, rtol=1e-3)
 
 
+@pytest.mark.slow  # the real model, forward passes at four sizes: seconds of CPU
 def test_matryoshka_weights_scale_each_sizes_share_of_the_loss(base_model_ref):
     import torch
     from sentence_transformers import SentenceTransformer
