@@ -98,6 +98,36 @@ def undecodable(file: str, row: int, fields: dict[str, object]) -> list[Finding]
     return findings
 
 
+def json_objects(
+    path: Path, lines: list[tuple[int, str]], dirty: bool
+) -> Iterator[tuple[int, dict | None, list[Finding]]]:
+    """(line number, the line's JSON object or None, what is wrong with it) for every line of a JSONL file: the one
+    reading of a JSON line that BEIR files and training tables share."""
+    for number, text in lines:
+        text = text.lstrip("\ufeff")
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            reason = (
+                bad_byte(text) if dirty else None
+            )  # a bad byte inside a JSON string parses; one in the syntax cannot
+            yield (
+                number,
+                None,
+                [
+                    Finding(str(path), number, "-", "utf8", reason)
+                    if reason
+                    else Finding(str(path), number, "-", "json", f"{exc.msg} at column {exc.colno}")
+                ],
+            )
+            continue
+        if not isinstance(record, dict):
+            yield number, None, [Finding(str(path), number, "-", "json_object", type(record).__name__)]
+            continue
+        # every field, metadata included: nothing downstream can hold such text
+        yield number, record, undecodable(str(path), number, record) if dirty else []
+
+
 def _strings(value: object) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -175,25 +205,10 @@ def _jsonl(path: Path, fields: dict[str, bool]) -> _Records:
     columns: dict[str, list[str]] = {name: [] for name in fields}
     text_lines, dirty = raw_lines(path)
     lines, bad, ids = [], [], {}
-    for number, text in text_lines:
-        try:
-            record = json.loads(text.lstrip("\ufeff"))
-        except json.JSONDecodeError as exc:
-            reason = (
-                bad_byte(text) if dirty else None
-            )  # a bad byte inside a JSON string parses; one in the syntax cannot be placed
-            bad.append(
-                Finding(str(path), number, "-", "utf8", reason)
-                if reason
-                else Finding(str(path), number, "-", "json", exc.msg)
-            )
+    for number, record, broken in json_objects(path, text_lines, dirty):
+        if record is None:
+            bad.extend(broken)
             continue
-        if not isinstance(record, dict):
-            bad.append(Finding(str(path), number, "-", "json_object", type(record).__name__))
-            continue
-        broken = (
-            undecodable(str(path), number, record) if dirty else []
-        )  # every field, metadata included: nothing downstream can hold such text
         if record.get("_id") is not None and not any(f.column == "_id" for f in broken):
             ids[number] = str(record["_id"])
         if broken:

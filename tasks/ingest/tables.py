@@ -20,7 +20,7 @@ import polars as pl
 
 from schemas.tables import NLI_LABELS, HardNegativeSchema, NLISchema, PositivePairSchema, STSSchema, TripletSchema
 from tasks.config import TABLE_TYPES
-from tasks.ingest.beir import UNDECODABLE, bad_byte, raw_lines, read_text, undecodable
+from tasks.ingest.beir import UNDECODABLE, bad_byte, json_objects, raw_lines, read_text, undecodable
 from tasks.ingest.report import DataError, EmptyData, Finding, findings_from_schema_errors
 
 LINE = "_line"  # the 1-based line (or Parquet row) each record came from
@@ -146,24 +146,7 @@ def _read_jsonl_rows(path: Path) -> tuple[list[str], list[list], list[int], list
     if not lines:
         raise EmptyData(f"{path} is empty: it holds no records", [Finding(str(path), 0, "-", "not_empty", "no lines")])
     records, numbers, names = [], [], {}
-    for number, text in lines:
-        text = text.lstrip("\ufeff")
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            reason = (
-                bad_byte(text) if dirty else None
-            )  # a bad byte inside a JSON string parses; one in the syntax cannot be placed
-            findings.append(
-                Finding(str(path), number, "-", "utf8", reason)
-                if reason
-                else Finding(str(path), number, "-", "json", f"{exc.msg} at column {exc.colno}")
-            )
-            continue
-        if not isinstance(record, dict):
-            findings.append(Finding(str(path), number, "-", "json_object", type(record).__name__))
-            continue
-        broken = undecodable(str(path), number, record) if dirty else []
+    for number, record, broken in json_objects(path, lines, dirty):
         if broken:
             findings += broken
             continue
