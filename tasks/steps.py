@@ -25,6 +25,7 @@ from tasks import distributed, liveness, loss_curve, losses, mining, registry, r
 from tasks import evaluate as evaluation_logic
 from tasks import passages as passage_logic
 from tasks import train as train_logic
+from tasks.codehash import code_digest
 from tasks.config import (
     DataConfig,
     EvalConfig,
@@ -257,8 +258,10 @@ def train(
             }
         )
     Path(store).mkdir(parents=True, exist_ok=True)
+    # the code too: a finished training of other code must not be taken for this one's (nor its checkpoints resumed)
     inputs = json.dumps(
         [
+            code_digest(train.fn),
             data.train_pairs.sha256,
             negatives.sha256,
             base.sha256,

@@ -76,7 +76,7 @@ EDITS = {
     ),
     "readme": ("README.md", "# embedforge", "# embedforge (edited)", set()),
 }
-SCHEMA_EDIT, REPORT_EDIT = EDITS["schemas"], EDITS["report"]
+SCHEMA_EDIT, REPORT_EDIT, TRAIN_EDIT = EDITS["schemas"], EDITS["report"], EDITS["train"]
 
 
 def test_each_edit_changes_exactly_the_keys_of_the_steps_that_run_the_edited_code(tmp_path):
@@ -100,7 +100,7 @@ def edited_project(tmp_path_factory, tiny_beir):
     root = copy_project(tmp_path_factory.mktemp("cache") / "project")
     work = root / "work"
 
-    def run(label: str) -> dict:
+    def run(label: str, log: list | None = None) -> dict:
         out = work / f"{label}.json"
         proc = in_copy(
             root,
@@ -123,6 +123,8 @@ def edited_project(tmp_path_factory, tiny_beir):
             str(out),
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
+        if log is not None:
+            log.append(proc.stdout + proc.stderr)
         return {step: value["cached"] for step, value in json.loads(out.read_text())["steps"].items()}
 
     return root, run
@@ -142,3 +144,15 @@ def test_a_schema_change_reruns_ingest_and_nothing_whose_inputs_stayed_the_same(
     edit(root / SCHEMA_EDIT[0], *SCHEMA_EDIT[1:3])
     third = run("schema-edited")
     assert [step for step, cached in third.items() if not cached] == ["ingest"]
+
+
+def test_a_training_code_change_trains_again_instead_of_taking_the_finished_model(edited_project):
+    """The train step also keeps a finished training beside its checkpoints (for a retry or a second identical run);
+    that record is named by the code as well as the inputs, so edited training code trains again."""
+    root, run = edited_project
+    run("before-train-edit")  # a finished training of the code as it was
+    edit(root / TRAIN_EDIT[0], *TRAIN_EDIT[1:3])
+    log: list[str] = []
+    fourth = run("train-edited", log)
+    assert not fourth["train"]
+    assert "an identical training finished" not in log[0]
