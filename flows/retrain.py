@@ -122,10 +122,12 @@ def _train_stages(
 
 
 def _auto_recipe(
-    steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: PipelineConfig, store: str, started: float
+    steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: PipelineConfig, store: str
 ) -> tuple[PipelineConfig, dict]:
     """train.auto: successive halving over the recipe grid, each trial a cached train step judged on held-out training
-    queries (tasks/auto.py); returns the config the final training uses and what the search did."""
+    queries (tasks/auto.py); returns the config the final training uses and what the search did. train.budget_minutes
+    counts from here: the search and the final training, not ingest and mining."""
+    started = time.perf_counter()
     tcfg = cfg.train
     rows = data.train_pairs.rows
     recipes = auto.grid(tcfg, min(rows, tcfg.auto_trial_pairs or rows))
@@ -151,7 +153,9 @@ def _auto_recipe(
                         "dev_fraction": tcfg.auto_dev_fraction,
                         "auto": False,
                         "max_pairs": tcfg.auto_trial_pairs,
-                        "budget_minutes": None,
+                        "budget_minutes": auto.trial_minutes(
+                            tcfg.budget_minutes, len(epochs_by_rung), len(recipes), tcfg.auto_parallel
+                        ),
                     }
                 )
                 for r in batch
@@ -260,7 +264,7 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
     mined = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device, passages=cfg.eval.passages)
     auto_summary = None
     if cfg.train.auto:
-        cfg, auto_summary = _auto_recipe(steps, data, mined, base, cfg, store, started)
+        cfg, auto_summary = _auto_recipe(steps, data, mined, base, cfg, store)
     trained, stages, curves = _train_stages(steps, data, mined, base, cfg, store)
     judged_against = champion_of(cfg, trained.model, base)
     _encode_step(steps, "encode-candidate", cfg, trained.model, data.corpus, store)

@@ -68,6 +68,7 @@ def trial_record(recipe: Recipe, rung: int, stats: TrainStats, seconds: float, c
         "dev_curve": dev.ndcg_by_step if dev else [],
         "best_step": dev.best_checkpoint_step if dev else None,
         "steps": stats.steps,
+        "trained_epochs": stats.epochs,  # fewer than `epochs` when the trial's time ran out
         "examples_per_second": stats.examples_per_second,
         "seconds": round(seconds, 1),
         "cached": cached,
@@ -81,7 +82,7 @@ def choose(trials: list[dict]) -> tuple[Recipe, str]:
     if not finalists:
         raise ValueError("no trial produced a dev score; train.auto needs training queries to hold out")
     best = max(finalists, key=lambda t: t["dev_ndcg@10"])
-    epochs = peak_epochs(best["epochs"], best["best_step"], best["steps"])
+    epochs = peak_epochs(best.get("trained_epochs") or best["epochs"], best["best_step"], best["steps"])
     runner = sorted((t["dev_ndcg@10"] for t in finalists), reverse=True)[1:2]
     margin = f", {best['dev_ndcg@10'] - runner[0]:+.4f} over the runner-up" if runner else ""
     why = (
@@ -107,6 +108,16 @@ def final_epochs(
         f"{examples_per_second:.2f} examples/s that is {epochs:g} of the chosen {recipe.epochs:g} epochs "
         f"over {rows} rows"
     )
+
+
+def trial_minutes(budget_minutes: float | None, rungs: int, trials: int, parallel: int) -> float | None:
+    """The time one trial of a rung may train: the search's share of the budget, split evenly over the rungs and over
+    the rounds of trials in this rung (`parallel` trials run side by side in one round). A trial that would take
+    longer stops there, its learning-rate schedule shortened to end at that step (trainer_parts.TimeBudget), so every
+    trial of a rung gets the same time and no trial can spend the whole budget on a slow machine."""
+    if budget_minutes is None:
+        return None
+    return SEARCH_SHARE * budget_minutes / rungs / math.ceil(trials / parallel)
 
 
 def over_budget(budget_minutes: float | None, spent_seconds: float, next_seconds: float) -> bool:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flows.retrain import retrain
-from tasks import auto
-from tasks.config import TrainConfig, load_config
+from tasks.config import load_config
 from tasks.report import run_markdown
 
 
@@ -71,35 +70,3 @@ def test_the_recipe_is_chosen_on_dev_by_successive_halving_and_never_sees_the_te
     assert [round(t["dev_ndcg@10"], 6) for t in again["auto"]["trials"]] == [
         round(t["dev_ndcg@10"], 6) for t in search["trials"]
     ]
-
-
-def test_halving_keeps_the_best_fraction_and_the_budget_caps_the_final_training():
-    cfg = TrainConfig(
-        auto_learning_rates=[1e-5, 2e-5, 5e-5], auto_batch_sizes=[16, 32], auto_max_epochs=3, auto_eta=3, auto_rungs=2
-    )
-    assert auto.rung_epochs(cfg) == [1.0, 3.0]
-    grid = auto.grid(cfg, rows=20)  # batch 32 cannot be filled by 20 rows
-    assert [(r.learning_rate, r.batch_size) for r in grid] == [(1e-5, 16), (2e-5, 16), (5e-5, 16)]
-    kept = auto.survivors([(r, s) for r, s in zip(grid, [0.5, 0.7, 0.6])], 3, 3.0)
-    assert kept == [auto.Recipe(2e-5, 16, 3.0)]
-    assert auto.peak_epochs(3.0, best_step=10, steps=90) == 0.5 and auto.peak_epochs(3.0, 90, 90) == 3.0
-    epochs, note = auto.final_epochs(
-        auto.Recipe(2e-5, 16, 3.0), budget_minutes=10, spent_seconds=540, rows=1000, examples_per_second=5.0
-    )
-    assert epochs == 0.3 and "budget_minutes=10" in note  # 60 s left at 5 examples/s: 300 of 1,000 rows
-    assert auto.final_epochs(auto.Recipe(2e-5, 16, 3.0), None, 540, 1000, 5.0) == (3.0, None)
-    assert auto.over_budget(10, 300, 100) and not auto.over_budget(10, 200, 100)  # the search may use 60%
-
-
-def test_a_trial_sample_keeps_whole_queries_and_is_seeded():
-    import polars as pl
-
-    from tasks.train import sample_queries
-
-    pairs = pl.DataFrame({"query_id": [f"q{i // 3}" for i in range(300)], "doc_id": [f"d{i}" for i in range(300)]})
-    sample = sample_queries(pairs, 100, seed=0)
-    assert 97 <= sample.height <= 100 and sample.group_by("query_id").len()["len"].to_list() == [3] * (
-        sample.height // 3
-    )
-    assert sample.equals(sample_queries(pairs, 100, seed=0)) and not sample.equals(sample_queries(pairs, 100, seed=1))
-    assert sample_queries(pairs, None, 0).equals(pairs) and sample_queries(pairs, 500, 0).equals(pairs)
