@@ -302,7 +302,7 @@ def evaluate_folder(folder: str, split: str, model: str, cfg: EvalConfig, store:
         "model": model,
         "data": str(folder),
         "split": split,
-        "queries": len(qrels_dict(read_frame(qrels))),
+        "queries": len(qrels_dict(data.qrels[split])),  # the frame in hand, not read back from the store
         "passages": passage_summary(ref, corpus, cfg.passages, store, cfg.batch_size),
         "dims": {str(d): by_dim[d] for d in sorted(by_dim, reverse=True)},
         "bm25": bm25,
