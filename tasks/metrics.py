@@ -25,7 +25,17 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-METRICS = ("ndcg", "mrr", "map", "recall", "precision", "f1")
+HIGHER_IS_BETTER = {"ndcg": True, "mrr": True, "map": True, "recall": True, "precision": True, "f1": True}
+METRICS = tuple(HIGHER_IS_BETTER)  # every metric this module computes, in report order
+
+
+def higher_is_better(metric: str) -> bool:
+    """The direction of a metric such as 'ndcg@10': whether a larger value is the better one (the gate reads it)."""
+    name = metric.partition("@")[0]
+    if name not in HIGHER_IS_BETTER:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)} (each at a cut-off, e.g. ndcg@10)")
+    return HIGHER_IS_BETTER[name]
+
 
 Run = Mapping[str, Mapping[str, float]]  # query id -> {doc id: score}
 Qrels = Mapping[str, Mapping[str, int]]  # query id -> {doc id: grade}

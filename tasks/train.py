@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Union
 
 from tasks.config import PassageConfig, TrainConfig
 from tasks.losses import IN_BATCH, build_loss
-from tasks.train_records import BudgetRecord, DatasetRecord, DevSet, DevStats, PlanRecord, TrainJob, TrainStats
+from tasks.train_records import (
+    DEV_METRIC,
+    BudgetRecord,
+    DatasetRecord,
+    DevSet,
+    DevStats,
+    PlanRecord,
+    TrainJob,
+    TrainStats,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -420,9 +429,6 @@ def training_arguments(
         dataloader_drop_last=False,
         ddp_backend=("gloo" if device == "cpu" else "nccl") if world_size() > 1 else None,
     )
-
-
-DEV_METRIC = "dev_cosine_ndcg@10"  # what the dev evaluator reports at each checkpoint (trainer_parts.DevEvaluator)
 
 
 def load_for_training(base_path: str, cfg: TrainConfig, device: str):

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.config import PassageConfig, TrainConfig
 
+DEV_NAME, DEV_PRIMARY = "dev", "cosine_ndcg@10"  # the dev evaluation's name and the metric that picks checkpoints
+DEV_METRIC = f"{DEV_NAME}_{DEV_PRIMARY}"  # the key it reports under (sentence-transformers prefixes the name)
+
 
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True, serialize_by_alias=True)

@@ -12,7 +12,7 @@ from transformers import DefaultFlowCallback, TrainerCallback
 
 from tasks.config import PassageConfig
 from tasks.train import budgeted_steps
-from tasks.train_records import DevSet
+from tasks.train_records import DEV_NAME, DEV_PRIMARY, DevSet
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class DevEvaluator(BaseEvaluator):
 
     def __init__(self, dev: DevSet, batch_size: int = 64):
         super().__init__()
-        self.dev, self.batch_size, self.primary_metric = dev, batch_size, "cosine_ndcg@10"
+        self.dev, self.batch_size, self.primary_metric = dev, batch_size, DEV_PRIMARY
 
     def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
         from tasks.evaluate import ranked_dense_metrics  # polars: the trainer itself runs without it
@@ -40,7 +40,7 @@ class DevEvaluator(BaseEvaluator):
         qrels = {q: dict.fromkeys(self.dev.relevant[q], 1) for q in query_ids}
         (macro, _), _, _ = ranked_dense_metrics(queries, docs, query_ids, doc_ids, qrels, [10], [], rows)
         metrics = self.prefix_name_to_metrics(
-            {f"cosine_{m}@10": macro[f"{m}@10"] for m in ("ndcg", "mrr", "recall")}, "dev"
+            {f"cosine_{m}@10": macro[f"{m}@10"] for m in ("ndcg", "mrr", "recall")}, DEV_NAME
         )
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return metrics

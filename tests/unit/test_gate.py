@@ -155,3 +155,18 @@ def test_hybrid_target_without_the_hybrids_is_an_error():
 def test_bm25_on_other_queries_is_an_error():
     with pytest.raises(ValueError, match="and BM25 on 3; a paired decision needs the same queries"):
         decide(per_query(CHAMPION), per_query(CHAMPION), CFG, bm25=per_query([0.5, 0.5, 0.5]))
+
+
+def test_the_gate_reads_each_metrics_direction_from_the_metric_table(monkeypatch):
+    # every shipped metric is higher-is-better; a metric where lower is better must turn every comparison round
+    from tasks import metrics
+
+    assert metrics.higher_is_better("ndcg@10") and set(metrics.HIGHER_IS_BETTER) == set(metrics.METRICS)
+    monkeypatch.setitem(metrics.HIGHER_IS_BETTER, "ndcg", False)
+    lower = decide(per_query(CHAMPION - 0.05), per_query(CHAMPION), CFG, "base", bm25=per_query(CHAMPION + 0.1))
+    assert lower.promote and not lower.higher_is_better
+    assert lower.delta == pytest.approx(0.05) and "not above BM25" in lower.reason
+    higher = decide(per_query(CHAMPION + 0.05), per_query(CHAMPION), CFG)
+    assert not higher.promote and "no gain (-0.0500)" in higher.reason
+    with pytest.raises(ValueError, match="unknown metric 'hits@10'"):
+        metrics.higher_is_better("hits@10")
