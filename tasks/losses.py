@@ -39,11 +39,54 @@ def _mnrl(model, cfg: TrainConfig, gather: bool):
 
 
 def _cached_mnrl(model, cfg: TrainConfig, gather: bool):
-    from sentence_transformers.sentence_transformer import losses
-
-    return losses.CachedMultipleNegativesRankingLoss(
+    return _length_sorted_cached_mnrl()(
         model, scale=cfg.scale, mini_batch_size=cfg.mini_batch_size, gather_across_devices=gather
     )
+
+
+def _length_sorted_cached_mnrl():
+    """CachedMNRL whose mini-batches hold texts of similar length: less padding computed, the same loss.
+
+    Each column of a batch (anchors, positives, each negative) is embedded longest text first, so every mini-batch is
+    cut to its own longest text (sentence-transformers drops the padding a mini-batch shares); the embeddings are put
+    back in row order before the loss, so every row keeps its pairs and the whole batch as in-batch negatives. What
+    changes against unsorted mini-batches is the padding computed and the order dropout masks are drawn in.
+    """
+    import torch
+    from sentence_transformers.sentence_transformer import losses
+
+    class LengthSortedCachedMNRL(losses.CachedMultipleNegativesRankingLoss):
+        def forward(self, sentence_features, labels):
+            sorted_features, self._orders = [], []
+            for feature in sentence_features:
+                size = feature["attention_mask"].shape[0]
+                order = torch.argsort(feature["attention_mask"].sum(dim=1), descending=True, stable=True)
+                sorted_features.append(
+                    {
+                        key: value[order]
+                        if isinstance(value, torch.Tensor) and value.ndim and value.shape[0] == size
+                        else value
+                        for key, value in feature.items()
+                    }
+                )
+                self._orders.append(order)
+            return super().forward(sorted_features, labels)
+
+        def calculate_loss(self, reps, labels=None, *, with_backward=False):
+            # each column's embeddings back in row order (position j holds row order[j]'s text), as leaves of their
+            # own: the loss back-propagates in chunks, and a shared permutation graph would be freed by the first
+            restored = [
+                torch.cat([r.detach() for r in column])[torch.argsort(order)].requires_grad_(with_backward)
+                for column, order in zip(reps, self._orders)
+            ]
+            loss = super().calculate_loss([[r] for r in restored], labels, with_backward=with_backward)
+            if with_backward:  # the gradient cache reads each mini-batch's .grad: hand it back in sorted order
+                for column, order, whole in zip(reps, self._orders, restored):
+                    for rep, grad in zip(column, whole.grad[order].split([len(r) for r in column])):
+                        rep.grad = grad if rep.grad is None else rep.grad + grad
+            return loss
+
+    return LengthSortedCachedMNRL
 
 
 def _cosent(model, cfg: TrainConfig, gather: bool):
