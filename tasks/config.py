@@ -178,6 +178,7 @@ class TrainConfig(_Section):
     loss: Literal[MAIN_LOSSES] = "mnrl"  # type: ignore[valid-type]  # loss on the main (retrieval) data (tasks/losses.py)
     scale: float = Field(20.0, gt=0)  # MNRL / CoSENT temperature inverse (cosine similarities are multiplied by it)
     mini_batch_size: int = Field(32, ge=1)  # cached_mnrl: rows per forward pass; batch_size can then exceed memory
+    cpu_mini_batch_size: int = Field(16, ge=0)  # on the CPU, MNRL runs as CachedMNRL in mini-batches of at most this many texts: ~2x faster there (bench/padding.py); 0 = off
     triplet_margin: float = Field(5.0, gt=0)  # triplet: required distance gap between negative and positive
     triplet_distance: Literal["euclidean", "cosine", "manhattan"] = "euclidean"  # triplet: distance it is measured in
     matryoshka_dims: list[int] | None = None  # e.g. [384, 256, 128, 64] wraps every loss in MatryoshkaLoss

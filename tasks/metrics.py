@@ -21,9 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
+
+if TYPE_CHECKING:
+    import polars as pl  # imported where frames are scored: the config reads this module's metric table without it
 
 HIGHER_IS_BETTER = {"ndcg": True, "mrr": True, "map": True, "recall": True, "precision": True, "f1": True}
 METRICS = tuple(HIGHER_IS_BETTER)  # every metric this module computes, in report order
@@ -307,6 +310,8 @@ def score_frames(run: pl.DataFrame, qrels: pl.DataFrame, ks: Iterable[int]) -> t
     Documents are matched by hash rather than through a table of strings (a 10M-row run with 1M distinct ids spends
     seconds building one); a match is confirmed on the strings. Only documents tied on score are ordered by id.
     """
+    import polars as pl
+
     query_ids = qrels["query_id"].unique(maintain_order=True)
     as_row = pl.Enum(query_ids)
     run_row = run["query_id"].cast(as_row, strict=False)

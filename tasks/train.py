@@ -240,7 +240,7 @@ def activation_gb(texts: int, seq_len: int, hidden: int, heads: int, layers: int
 
 @dataclass(frozen=True)
 class MemoryPlan:
-    loss: str  # the loss actually trained: cached_mnrl when MNRL's batch would not fit the budget
+    loss: str  # the loss actually trained: cached_mnrl when MNRL's batch would not fit the budget, or on the CPU
     mini_batch_size: int
     estimate_gb: float  # activation memory of one MNRL step at this batch size
     reason: str
@@ -261,35 +261,48 @@ def memory_plan(
     precision: str,
     budget_gb: float | None,
     mini_batch_size: int,
+    device: str,
+    cpu_mini_batch_size: int = 0,
 ) -> MemoryPlan:
-    """MNRL as asked when one step fits `budget_gb`; else CachedMNRL, whose gradients are the same (GradCache,
-    Gao et al. 2021), in mini-batches sized to the budget: it trades a second forward pass for memory. A configured
-    CachedMNRL keeps its mini-batch size unless that does not fit the budget either."""
+    """How an in-batch loss runs a step: MNRL as asked when one step fits `budget_gb`; else CachedMNRL, whose gradients
+    are the same (GradCache, Gao et al. 2021), in mini-batches sized to the budget: it trades a second forward pass for
+    memory. On the CPU (with `cpu_mini_batch_size`) CachedMNRL in mini-batches of at most that many texts also for
+    speed: there a whole batch's forward pass is slower than mini-batches and their second pass together
+    (bench/padding.py). A configured CachedMNRL keeps its mini-batch size unless the budget or the CPU cap is lower."""
     hidden, heads, layers = shape
     estimate = activation_gb(batch_size * columns, seq_len, hidden, heads, layers, precision)
     # CachedMNRL embeds each column in mini-batches of texts, so one mini-batch keeps mini_batch_size texts' activations
     per_text = activation_gb(1, seq_len, hidden, heads, layers, precision) if columns else 0.0
-    if loss not in IN_BATCH or budget_gb is None or (loss == "mnrl" and estimate <= budget_gb):
-        reason = "within the memory budget" if loss == "mnrl" else "as configured"
-        return MemoryPlan(loss, mini_batch_size, round(estimate, 2), reason, per_text)
-    fits = max(1, min(batch_size, int(budget_gb / per_text + 1e-9)))
-    if loss == "cached_mnrl":
-        mini = min(mini_batch_size, fits)
+    over = budget_gb is not None and estimate > budget_gb
+    cpu_cap = cpu_mini_batch_size if device == "cpu" and cpu_mini_batch_size else batch_size
+    if loss not in IN_BATCH or (loss == "mnrl" and not over and cpu_cap >= batch_size):
         reason = (
-            "as configured"
-            if mini == mini_batch_size
-            else (
-                f"a CachedMNRL mini-batch of {mini_batch_size} rows would keep ~{per_text * mini_batch_size:.1f} GB of "
-                f"activations, above train.memory_budget_gb={budget_gb}: mini-batches of {mini}"
-            )
+            ("within the memory budget" if budget_gb else "memory budget off") if loss == "mnrl" else "as configured"
         )
-        return MemoryPlan(loss, mini, round(estimate, 2), reason, per_text)
-    reason = (
-        f"one MNRL step would keep ~{estimate:.1f} GB of activations ({batch_size} rows x {columns} texts x {seq_len} "
-        f"tokens), above train.memory_budget_gb={budget_gb}: trained with CachedMNRL (same gradients) in "
-        f"mini-batches of {fits}"
+        return MemoryPlan(loss, mini_batch_size, round(estimate, 2), reason, per_text)
+    fits = max(1, min(batch_size, int(budget_gb / per_text + 1e-9))) if budget_gb is not None else batch_size
+    asked = mini_batch_size if loss == "cached_mnrl" else batch_size
+    mini = min(asked, fits, cpu_cap)
+    causes = []
+    if (over if loss == "mnrl" else fits < asked):
+        what = "one MNRL step" if loss == "mnrl" else f"a CachedMNRL mini-batch of {asked} texts"
+        texts = f"{batch_size} rows x {columns} texts" if loss == "mnrl" else f"{asked} texts"
+        kept = estimate if loss == "mnrl" else per_text * asked
+        causes.append(
+            f"{what} would keep ~{kept:.1f} GB of activations ({texts} x {seq_len} tokens), above "
+            f"train.memory_budget_gb={budget_gb}"
+        )
+    if cpu_cap < min(asked, fits):
+        causes.append(
+            f"on the CPU a step runs faster in mini-batches of at most {cpu_cap} texts "
+            f"(train.cpu_mini_batch_size; bench/padding.py)"
+        )
+    if not causes:
+        return MemoryPlan(loss, mini, round(estimate, 2), "as configured", per_text)
+    switch = "trained with CachedMNRL (same gradients) in" if loss == "mnrl" else "CachedMNRL in"
+    return MemoryPlan(
+        "cached_mnrl", mini, round(estimate, 2), f"{'; '.join(causes)}: {switch} mini-batches of {mini}", per_text
     )
-    return MemoryPlan("cached_mnrl", fits, round(estimate, 2), reason, per_text)
 
 
 def budget_after_oom(plans: list[MemoryPlan]) -> float | None:
@@ -340,10 +353,10 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
-def _memory_plan(model, ts: TrainingSet, cfg: TrainConfig, precision: str) -> MemoryPlan:
+def _memory_plan(model, ts: TrainingSet, cfg: TrainConfig, precision: str, device: str) -> MemoryPlan:
     """The plan for one training set: its texts' longest token length (capped at the model's limit) sets the cost."""
     if ts.loss not in IN_BATCH:  # only MNRL's family is sized (also with the budget off: an OOM retry sizes it)
-        return memory_plan(ts.loss, cfg.batch_size, 0, 0, (1, 1, 1), precision, None, cfg.mini_batch_size)
+        return memory_plan(ts.loss, cfg.batch_size, 0, 0, (1, 1, 1), precision, None, cfg.mini_batch_size, device)
     columns = len(ts.frame)
     sample = [text for values in ts.frame.values() for text in values[:2000] if isinstance(text, str)]
     lengths = model.tokenizer(sample, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
@@ -351,7 +364,16 @@ def _memory_plan(model, ts: TrainingSet, cfg: TrainConfig, precision: str) -> Me
     config = model[0].auto_model.config
     shape = (config.hidden_size, config.num_attention_heads, config.num_hidden_layers)
     return memory_plan(
-        ts.loss, cfg.batch_size, columns, seq_len, shape, precision, cfg.memory_budget_gb, cfg.mini_batch_size
+        ts.loss,
+        cfg.batch_size,
+        columns,
+        seq_len,
+        shape,
+        precision,
+        cfg.memory_budget_gb,
+        cfg.mini_batch_size,
+        device,
+        cfg.cpu_mini_batch_size,
     )
 
 
@@ -564,7 +586,7 @@ def run_job(job: TrainJob, sets: dict[str, TrainingSet]) -> TrainStats | None:
     if resume:
         logger.info("resuming training from %s", resume)
     args = training_arguments(cfg, epochs, rows, precision, device, checkpoints, output_dir, job.dev is not None)
-    plans = {name: _memory_plan(model, ts, cfg, precision) for name, ts in sets.items()}
+    plans = {name: _memory_plan(model, ts, cfg, precision, device) for name, ts in sets.items()}
     for name, plan in plans.items():
         if plan.loss != sets[name].loss:
             logger.warning("%s: %s", name, plan.reason)

@@ -187,34 +187,51 @@ def test_memory_plan_switches_to_cached_mnrl_only_when_a_step_would_not_fit():
 
     minilm = (384, 12, 6)
     # 32 rows x 5 texts at the 256-token limit: the step that peaked at 16.3 GB in bench/memory.py
-    long_step = memory_plan("mnrl", 32, 5, 256, minilm, "fp32", 3.0, 32)
+    long_step = memory_plan("mnrl", 32, 5, 256, minilm, "fp32", 3.0, 32, "cuda")
     assert long_step.loss == "cached_mnrl" and 1 <= long_step.mini_batch_size < 32
     assert activation_gb(long_step.mini_batch_size, 256, *minilm, "fp32") <= 3.0  # one mini-batch fits
     assert "train.memory_budget_gb=3.0" in long_step.reason
-    short = memory_plan("mnrl", 32, 5, 32, minilm, "fp32", 3.0, 32)  # short texts: MNRL as asked
+    short = memory_plan("mnrl", 32, 5, 32, minilm, "fp32", 3.0, 32, "cuda")  # short texts: MNRL as asked
     assert short.loss == "mnrl" and short.estimate_gb < 3.0
-    assert memory_plan("mnrl", 32, 5, 256, minilm, "fp32", None, 32).loss == "mnrl"  # budget off
-    assert memory_plan("triplet", 32, 3, 256, minilm, "fp32", 3.0, 32).loss == "triplet"  # only MNRL is swapped
+    assert memory_plan("mnrl", 32, 5, 256, minilm, "fp32", None, 32, "cuda").loss == "mnrl"  # budget off
+    assert memory_plan("triplet", 32, 3, 256, minilm, "fp32", 3.0, 32, "cuda").loss == "triplet"  # only MNRL is swapped
+
+
+def test_on_the_cpu_mnrl_runs_in_small_mini_batches_and_says_why():
+    from tasks.train import memory_plan
+
+    minilm = (384, 12, 6)
+    short = memory_plan("mnrl", 32, 5, 32, minilm, "fp32", 3.0, 32, "cpu", 16)  # fits the budget, but on the CPU
+    assert (short.loss, short.mini_batch_size) == ("cached_mnrl", 16)
+    assert "on the CPU" in short.reason and "train.cpu_mini_batch_size" in short.reason and "budget" not in short.reason
+    long_step = memory_plan("mnrl", 32, 5, 256, minilm, "fp32", 1.0, 32, "cpu", 16)  # the budget is the lower cap
+    assert long_step.loss == "cached_mnrl" and long_step.mini_batch_size < 16 and "on the CPU" not in long_step.reason
+    assert long_step.step_gb <= 1.0
+    assert memory_plan("mnrl", 32, 5, 32, minilm, "fp32", 3.0, 32, "cpu", 0).loss == "mnrl"  # switched off
+    assert memory_plan("mnrl", 16, 5, 32, minilm, "fp32", 3.0, 32, "cpu", 16).loss == "mnrl"  # batch within the cap
+    assert memory_plan("mnrl", 32, 5, 32, minilm, "fp32", 3.0, 32, "cuda", 16).loss == "mnrl"  # a GPU: whole batches
+    configured = memory_plan("cached_mnrl", 32, 5, 32, minilm, "fp32", None, 32, "cpu", 16)
+    assert configured.mini_batch_size == 16 and "on the CPU" in configured.reason
 
 
 def test_after_running_out_of_memory_each_retry_halves_the_step_until_one_text_per_mini_batch():
     from tasks.train import budget_after_oom, memory_plan
 
     minilm = (384, 12, 6)
-    plan = memory_plan("mnrl", 32, 3, 256, minilm, "fp32", None, 32)  # budget off: MNRL as asked, texts measured
+    plan = memory_plan("mnrl", 32, 3, 256, minilm, "fp32", None, 32, "cuda")  # budget off: MNRL as asked, texts measured
     assert plan.loss == "mnrl" and plan.per_text_gb > 0
     minis = []
     while (budget := budget_after_oom([plan])) is not None:
         assert budget < plan.step_gb
-        plan = memory_plan("mnrl", 32, 3, 256, minilm, "fp32", budget, 32)
+        plan = memory_plan("mnrl", 32, 3, 256, minilm, "fp32", budget, 32, "cuda")
         assert plan.loss == "cached_mnrl" and plan.step_gb <= budget + 1e-9
         minis.append(plan.mini_batch_size)
     assert minis == sorted(minis, reverse=True) and len(set(minis)) == len(minis) and minis[-1] == 1
     assert all(later >= earlier // 2 for earlier, later in zip(minis, minis[1:]))  # halved, not thrown away
     # a configured CachedMNRL shrinks from its own mini-batch; a loss without in-batch negatives has nothing to shrink
-    cached = memory_plan("cached_mnrl", 32, 3, 256, minilm, "fp32", None, 8)
-    assert memory_plan("cached_mnrl", 32, 3, 256, minilm, "fp32", budget_after_oom([cached]), 8).mini_batch_size == 4
-    assert budget_after_oom([memory_plan("cosent", 32, 3, 256, minilm, "fp32", None, 32)]) is None
+    cached = memory_plan("cached_mnrl", 32, 3, 256, minilm, "fp32", None, 8, "cuda")
+    assert memory_plan("cached_mnrl", 32, 3, 256, minilm, "fp32", budget_after_oom([cached]), 8, "cuda").mini_batch_size == 4
+    assert budget_after_oom([memory_plan("cosent", 32, 3, 256, minilm, "fp32", None, 32, "cuda")]) is None
 
 
 @pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
