@@ -284,7 +284,8 @@ def memory_plan(
     asked = mini_batch_size if loss == "cached_mnrl" else batch_size
     mini = min(asked, fits, cpu_cap)
     causes = []
-    if (over if loss == "mnrl" else fits < asked):
+    memory_bound = over if loss == "mnrl" else fits < asked
+    if memory_bound:
         what = "one MNRL step" if loss == "mnrl" else f"a CachedMNRL mini-batch of {asked} texts"
         texts = f"{batch_size} rows x {columns} texts" if loss == "mnrl" else f"{asked} texts"
         kept = estimate if loss == "mnrl" else per_text * asked
@@ -588,8 +589,10 @@ def run_job(job: TrainJob, sets: dict[str, TrainingSet]) -> TrainStats | None:
     args = training_arguments(cfg, epochs, rows, precision, device, checkpoints, output_dir, job.dev is not None)
     plans = {name: _memory_plan(model, ts, cfg, precision, device) for name, ts in sets.items()}
     for name, plan in plans.items():
-        if plan.loss != sets[name].loss:
-            logger.warning("%s: %s", name, plan.reason)
+        if plan.loss != sets[name].loss or (plan.loss == "cached_mnrl" and plan.reason != "as configured"):
+            # a batch larger than memory is news to the user; the CPU's faster mini-batches are routine
+            level = logging.WARNING if "memory_budget_gb" in plan.reason else logging.INFO
+            logger.log(level, "%s: %s", name, plan.reason)
     losses = {
         name: build_loss(
             model, plan.loss, cfg.model_copy(update={"mini_batch_size": plan.mini_batch_size}), world_size() > 1
