@@ -143,7 +143,7 @@ def st_recipe(args, bench: Path) -> dict:
     work = Path(tempfile.mkdtemp(prefix="st-", dir=bench))
     stats = train_logic.train_model(base.path, frame, cfg.train, work, pick_device(cfg.train.device))
     tuned = publish_dir(work / "model", store, "models", name="st-recipe")
-    (macro, _), _ = evaluate_model(
+    (macro, _), _, _ = evaluate_model(
         tuned, data.corpus, data.queries, data.test_qrels, cfg.eval.model_copy(update={"dims": []}), store
     )
     result = {

@@ -61,7 +61,7 @@ def main() -> None:
             started = time.perf_counter()
             docs, doc_of = encode_passages(model, dtexts, cfg, 64, "documents", with_titles)
             q = encode_queries(model, qtexts, cfg, 64)
-            (macro, _), _ = dense_metrics(q, docs, qids, dids, qrels, [10, 100], [], doc_of)
+            (macro, _), _, _ = dense_metrics(q, docs, qids, dids, qrels, [10, 100], [], doc_of)
             row[name] = {
                 **{k: round(macro[k], 4) for k in HEADLINE},
                 "passages": int(len(doc_of)),

@@ -67,7 +67,7 @@ def scifact_ndcg(model_path: str) -> float:
     cfg = DataConfig(path=str(SHARED / "scifact"))
     data = ingest.fn(fingerprint(cfg), cfg, str(STORE))
     ref = ModelRef(path=model_path, sha256=dir_sha256(Path(model_path)), name=Path(model_path).name)
-    (macro, _), _ = evaluate_model(
+    (macro, _), _, _ = evaluate_model(
         ref, data.corpus, data.queries, data.test_qrels, EvalConfig(dims=[], bm25=False), str(STORE), "cpu"
     )
     return macro["ndcg@10"]

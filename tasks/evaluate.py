@@ -57,7 +57,7 @@ def truncated(vectors: np.ndarray, dim: int) -> np.ndarray:
     return head / np.maximum(np.linalg.norm(head, axis=1, keepdims=True), 1e-12)
 
 
-def ranked_dense_metrics(
+def dense_metrics(
     query_vectors: np.ndarray,
     doc_vectors: np.ndarray,
     query_ids: list[str],
@@ -84,23 +84,6 @@ def ranked_dense_metrics(
         small_scores, small_indices = search(truncated(query_vectors, dim), truncated(doc_vectors, dim), max(ks))
         by_dim[dim] = score_search(query_ids, doc_ids, small_scores, small_indices, qrels, ks)[0]
     return result, by_dim, (scores, indices)
-
-
-def dense_metrics(
-    query_vectors: np.ndarray,
-    doc_vectors: np.ndarray,
-    query_ids: list[str],
-    doc_ids: list[str],
-    qrels: dict[str, dict[str, int]],
-    ks: list[int],
-    dims: list[int],
-    passage_doc: np.ndarray | None = None,
-) -> tuple[Scores, dict[int, dict[str, float]]]:
-    """Scores at full size, and macro metrics at each truncated size below it (documents by their best passage)."""
-    result, by_dim, _ = ranked_dense_metrics(
-        query_vectors, doc_vectors, query_ids, doc_ids, qrels, ks, dims, passage_doc
-    )
-    return result, by_dim
 
 
 def bm25_ranked(
@@ -198,7 +181,7 @@ def judged_queries(queries_ref: DatasetRef, qrels_ref: DatasetRef) -> tuple[pl.D
     return read_frame(queries_ref).filter(pl.col("query_id").is_in(list(qrels))), qrels
 
 
-def evaluate_model_ranked(
+def evaluate_model(
     model_ref: ModelRef,
     corpus_ref: DatasetRef,
     queries_ref: DatasetRef,
@@ -215,23 +198,9 @@ def evaluate_model_ranked(
         model, model_ref, corpus_ref, store, cfg.batch_size, cfg.passages
     )
     query_vectors = encode_queries(model, queries["text"].to_list(), cfg.passages, cfg.batch_size)
-    return ranked_dense_metrics(
+    return dense_metrics(
         query_vectors, doc_vectors, queries["query_id"].to_list(), doc_ids, qrels, cfg.k_values, cfg.dims, passage_doc
     )
-
-
-def evaluate_model(
-    model_ref: ModelRef,
-    corpus_ref: DatasetRef,
-    queries_ref: DatasetRef,
-    qrels_ref: DatasetRef,
-    cfg: EvalConfig,
-    store: str,
-    device: str = "auto",
-) -> tuple[Scores, dict[int, dict[str, float]]]:
-    """A model on the judged queries of one qrels split: full-size scores, and macro metrics per truncated size."""
-    result, by_dim, _ = evaluate_model_ranked(model_ref, corpus_ref, queries_ref, qrels_ref, cfg, store, device)
-    return result, by_dim
 
 
 def evaluate_bm25(
@@ -296,7 +265,7 @@ def evaluate_folder(folder: str, split: str, model: str, cfg: EvalConfig, store:
     corpus, queries = write_frame(data.corpus, store, "corpus"), write_frame(data.queries, store, "queries")
     qrels = write_frame(data.qrels[split], store, "qrels")
     ref = resolve_model(model)
-    _, by_dim, _ = evaluate_model_ranked(ref, corpus, queries, qrels, cfg, store)
+    _, by_dim, _ = evaluate_model(ref, corpus, queries, qrels, cfg, store)
     (bm25, _), _ = evaluate_bm25(corpus, queries, qrels, cfg.k_values, cfg.bm25_engine)
     return {
         "model": model,

@@ -333,7 +333,7 @@ def evaluate(
     frames = []
     for role, ref in roles.items():
         if ref.sha256 not in by_sha:
-            by_sha[ref.sha256] = evaluation_logic.evaluate_model_ranked(
+            by_sha[ref.sha256] = evaluation_logic.evaluate_model(
                 ref, data.corpus, data.queries, data.test_qrels, cfg, store, device
             )
         (macro, per_query), by_dim, _ = by_sha[ref.sha256]

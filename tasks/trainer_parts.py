@@ -27,7 +27,7 @@ class DevEvaluator(BaseEvaluator):
         self.dev, self.batch_size, self.primary_metric = dev, batch_size, DEV_PRIMARY
 
     def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
-        from tasks.evaluate import ranked_dense_metrics  # polars: the trainer itself runs without it
+        from tasks.evaluate import dense_metrics  # polars: the trainer itself runs without it
         from tasks.passages import encode_passages, encode_queries
 
         cfg = self.dev.passages or PassageConfig(split=False)
@@ -38,7 +38,7 @@ class DevEvaluator(BaseEvaluator):
             model, [self.dev.corpus[d] for d in doc_ids], cfg, self.batch_size, "dev documents", titles
         )
         qrels = {q: dict.fromkeys(self.dev.relevant[q], 1) for q in query_ids}
-        (macro, _), _, _ = ranked_dense_metrics(queries, docs, query_ids, doc_ids, qrels, [10], [], rows)
+        (macro, _), _, _ = dense_metrics(queries, docs, query_ids, doc_ids, qrels, [10], [], rows)
         metrics = self.prefix_name_to_metrics(
             {f"cosine_{m}@10": macro[f"{m}@10"] for m in ("ndcg", "mrr", "recall")}, DEV_NAME
         )

@@ -124,7 +124,7 @@ def test_a_fact_deep_in_a_long_document_is_found_by_its_best_passage_and_missed_
     scores = {}
     for name, cfg in (("first_window", PassageConfig(split=False)), ("max_passage", PassageConfig())):
         docs, doc_of = encode_passages(model, list(corpus.values()), cfg, 8, "documents")
-        (macro, _), _ = dense_metrics(
+        (macro, _), _, _ = dense_metrics(
             encode_queries(model, query, cfg, 8), docs, ["q"], list(corpus), qrels, [1, 10, 100], [], doc_of
         )
         scores[name] = macro

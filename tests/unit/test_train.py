@@ -218,7 +218,9 @@ def test_after_running_out_of_memory_each_retry_halves_the_step_until_one_text_p
     from tasks.train import budget_after_oom, memory_plan
 
     minilm = (384, 12, 6)
-    plan = memory_plan("mnrl", 32, 3, 256, minilm, "fp32", None, 32, "cuda")  # budget off: MNRL as asked, texts measured
+    plan = memory_plan(
+        "mnrl", 32, 3, 256, minilm, "fp32", None, 32, "cuda"
+    )  # budget off: MNRL as asked, texts measured
     assert plan.loss == "mnrl" and plan.per_text_gb > 0
     minis = []
     while (budget := budget_after_oom([plan])) is not None:
@@ -230,7 +232,10 @@ def test_after_running_out_of_memory_each_retry_halves_the_step_until_one_text_p
     assert all(later >= earlier // 2 for earlier, later in zip(minis, minis[1:]))  # halved, not thrown away
     # a configured CachedMNRL shrinks from its own mini-batch; a loss without in-batch negatives has nothing to shrink
     cached = memory_plan("cached_mnrl", 32, 3, 256, minilm, "fp32", None, 8, "cuda")
-    assert memory_plan("cached_mnrl", 32, 3, 256, minilm, "fp32", budget_after_oom([cached]), 8, "cuda").mini_batch_size == 4
+    assert (
+        memory_plan("cached_mnrl", 32, 3, 256, minilm, "fp32", budget_after_oom([cached]), 8, "cuda").mini_batch_size
+        == 4
+    )
     assert budget_after_oom([memory_plan("cosent", 32, 3, 256, minilm, "fp32", None, 32, "cuda")]) is None
 
 
