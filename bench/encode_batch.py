@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import statistics
-import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.flowrun import emit  # noqa: E402
+from bench.flowrun import emit, provenance  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
 SIZES = (64, 32, 16, 8)
@@ -73,11 +70,7 @@ def main() -> None:
         "passages": len(sample),
         "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
-        "machine": f"{platform.node()}, {platform.machine()}",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        **provenance(),
     }
     emit(result, args.json)
 

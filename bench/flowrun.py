@@ -44,3 +44,16 @@ def emit(result: dict, path: str | None) -> None:
     print(text)
     if path:
         Path(path).write_text(text + "\n")
+
+
+def provenance() -> dict:
+    """Where and when a bench ran: the commit, the machine and the time, for every result file."""
+    import platform
+    from datetime import UTC, datetime
+
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return {
+        "commit": proc.stdout.strip(),
+        "machine": f"{platform.node()}, {platform.machine()}, {os.cpu_count()} CPUs",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }

@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import statistics
-import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.flowrun import emit  # noqa: E402
+from bench.flowrun import emit, provenance  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
 MINI_BATCHES = (32, 16, 8)
@@ -142,11 +139,7 @@ def main() -> None:
         "negatives": args.negatives,
         "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
-        "machine": f"{platform.node()}, {platform.machine()}",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        **provenance(),
     }
     emit(result, args.json)
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tasks.config import PassageConfig  # noqa: E402
 from tasks.embeddings import load_model, resolve_model  # noqa: E402
-from tasks.evaluate import HEADLINE, bm25_metrics, dense_metrics, qrels_dict  # noqa: E402
+from tasks.evaluate import HEADLINE, bm25_ranked, dense_metrics, qrels_dict  # noqa: E402
 from tasks.ingest import read_beir  # noqa: E402
 from tasks.passages import corpus_titles, encode_passages, encode_queries  # noqa: E402
 
@@ -67,7 +67,7 @@ def main() -> None:
                 "passages": int(len(doc_of)),
                 "seconds": round(time.perf_counter() - started, 1),
             }
-        (bm25, _) = bm25_metrics(qtexts, qids, dtexts, dids, qrels, [10, 100])
+        (bm25, _), _ = bm25_ranked(qtexts, qids, dtexts, dids, qrels, [10, 100])
         row["bm25"] = {k: round(bm25[k], 4) for k in HEADLINE}
         row["time_ratio"] = round(row["max_passage"]["seconds"] / row["first_window"]["seconds"], 2)
         out["datasets"][Path(folder).name] = row

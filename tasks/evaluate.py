@@ -102,19 +102,6 @@ def bm25_ranked(
     return score_search(query_ids, doc_ids, scores, indices, qrels, ks), (scores, indices)
 
 
-def bm25_metrics(
-    query_texts: list[str],
-    query_ids: list[str],
-    doc_texts: list[str],
-    doc_ids: list[str],
-    qrels: dict[str, dict[str, int]],
-    ks: list[int],
-    engine: str = "bm25s",
-) -> Scores:
-    """BM25 over the same corpus and queries, scored the same way."""
-    return bm25_ranked(query_texts, query_ids, doc_texts, doc_ids, qrels, ks, engine)[0]
-
-
 def rrf(rankings: list[np.ndarray], k: int, depth: int) -> Ranking:
     """Reciprocal-rank fusion of [queries, n] rankings (corpus rows, best first, -1 = empty): score Σ 1/(k + rank).
 
