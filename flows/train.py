@@ -16,10 +16,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from tasks import memory
-from tasks.config import PassageConfig, TrainConfig
-from tasks.ingest.pipeline import Ingested
-from tasks.steps import PoolTrained, train
-from tasks.storage import DatasetRef, ModelRef, atomic_write_text
+from tasks.steps import PoolTrained, TrainInputs, train
+from tasks.storage import atomic_write_text
 
 FLOW = "train"
 DEPLOYMENT = "gpu"  # run as f"{FLOW}/{DEPLOYMENT}" on compute.gpu_pool
@@ -33,20 +31,12 @@ def handed_back(store: str, run_id: str) -> Path:
 
 
 @flow(name=FLOW, persist_result=False)
-def train_on_pool(
-    data: Ingested,
-    negatives: DatasetRef,
-    base: ModelRef,
-    cfg: TrainConfig,
-    store: str,
-    stage: int = 0,
-    stages: int = 1,
-    passages: PassageConfig = PassageConfig(),
-) -> str:
-    """Run the (cached) train task on this worker; write its result, with where and how it ran, to the shared store."""
+def train_on_pool(inputs: TrainInputs) -> str:
+    """Run the (cached) train task on this worker with the retraining flow's inputs; write its result, with where and
+    how it ran, to the shared store."""
     started = time.perf_counter()
     memory.reset_peak()
-    state = train(data, negatives, base, cfg, store, stage=stage, stages=stages, passages=passages, return_state=True)
+    state = train(**dict(inputs), return_state=True)
     done = PoolTrained(
         trained=state.result(),
         cached=state.name == "Cached",
@@ -54,7 +44,7 @@ def train_on_pool(
         peak_gb=memory.peak_gb(),
         host=socket.gethostname(),
     )
-    path = handed_back(store, str(flow_run.id))
+    path = handed_back(inputs.store, str(flow_run.id))
     atomic_write_text(path, done.model_dump_json(indent=2))
     return str(path)
 
@@ -63,11 +53,12 @@ def run_on_pool(pool: str, name: str, **parameters) -> PoolTrained:
     """Start `train/gpu` for these parameters, wait for it and read its result; a failed run fails the step."""
     from prefect.deployments import run_deployment
 
-    run = run_deployment(f"{FLOW}/{DEPLOYMENT}", parameters=parameters, timeout=None, flow_run_name=name)
+    inputs = TrainInputs(**parameters)
+    run = run_deployment(f"{FLOW}/{DEPLOYMENT}", parameters={"inputs": inputs}, timeout=None, flow_run_name=name)
     if not run.state or not run.state.is_completed():
         state = run.state.name if run.state else "unknown"
         raise RuntimeError(
             f"the train step on work pool {pool!r} (flow run {run.name}, {run.id}) ended {state}: "
             f"{run.state.message if run.state else ''}; see that run in the Prefect UI"
         )
-    return PoolTrained.model_validate_json(handed_back(parameters["store"], str(run.id)).read_text(encoding="utf-8"))
+    return PoolTrained.model_validate_json(handed_back(inputs.store, str(run.id)).read_text(encoding="utf-8"))

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import inspect
 import json
 import logging
 import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_type_hints
 
 import polars as pl
 from prefect import task
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, create_model
 
 from tasks import distributed, liveness, loss_curve, losses, mining, registry, report
 from tasks import evaluate as evaluation_logic
@@ -294,6 +296,20 @@ def train(
             shutil.rmtree(finished, ignore_errors=True)
         atomic_write_text(checkpoints / "result.json", trained.model_dump_json())
     return trained
+
+
+def parameters_model(fn) -> type[BaseModel]:
+    """A task's parameters as one pydantic model, derived from its signature: what a deployment that runs the task
+    elsewhere takes (one typed parameter, validated on arrival), so the parameter list is written once, on the task."""
+    hints = get_type_hints(fn)
+    fields = {
+        name: (hints[name], ... if p.default is inspect.Parameter.empty else p.default)
+        for name, p in inspect.signature(fn).parameters.items()
+    }
+    return create_model(f"{fn.__name__.title()}Inputs", __config__=ConfigDict(frozen=True), **fields)
+
+
+TrainInputs = parameters_model(train.fn)  # what the train/gpu deployment (flows/train.py) is given
 
 
 @task(name="baseline", cache_key_fn=content_key(), **RETRIES, **RESULTS)

@@ -76,3 +76,19 @@ def test_the_gpu_pool_job_templates_request_gpus_and_mount_the_shared_store():
         assert template["variables"]["properties"]["env"]["default"]["PREFECT_LOCAL_STORAGE_PATH"].startswith(
             "/srv/embedforge/"
         )
+
+
+def test_the_gpu_deployment_takes_the_train_steps_parameters_as_one_typed_model():
+    """train/gpu is given the train task's parameters as one model derived from the task's signature, so a parameter
+    added to the task reaches the deployment (its schema, as `prefect deploy` reads it) without a second list."""
+    import inspect
+
+    from prefect.utilities.callables import parameter_schema_from_entrypoint
+
+    from flows import train as pool_train
+    from tasks.steps import TrainInputs, train
+
+    schema = parameter_schema_from_entrypoint(pool_train.ENTRYPOINT).model_dump()
+    assert list(schema["properties"]) == ["inputs"]
+    assert set(schema["definitions"]["TrainInputs"]["properties"]) == set(inspect.signature(train.fn).parameters)
+    assert set(TrainInputs.model_fields) == set(inspect.signature(train.fn).parameters)
