@@ -59,8 +59,13 @@ def _length_sorted_cached_mnrl():
         def forward(self, sentence_features, labels):
             sorted_features, self._orders = [], []
             for feature in sentence_features:
-                size = feature["attention_mask"].shape[0]
-                order = torch.argsort(feature["attention_mask"].sum(dim=1), descending=True, stable=True)
+                mask = feature.get("attention_mask")
+                if mask is None:  # inputs without a padding mask (static embeddings): nothing to sort by
+                    self._orders.append(None)
+                    sorted_features.append(feature)
+                    continue
+                size = mask.shape[0]
+                order = torch.argsort(mask.sum(dim=1), descending=True, stable=True)
                 sorted_features.append(
                     {
                         key: value[order]
@@ -75,14 +80,17 @@ def _length_sorted_cached_mnrl():
         def calculate_loss(self, reps, labels=None, *, with_backward=False):
             # each column's embeddings back in row order (position j holds row order[j]'s text), as leaves of their
             # own: the loss back-propagates in chunks, and a shared permutation graph would be freed by the first
-            restored = [
-                torch.cat([r.detach() for r in column])[torch.argsort(order)].requires_grad_(with_backward)
-                for column, order in zip(reps, self._orders)
-            ]
+            restored = []
+            for column, order in zip(reps, self._orders):
+                embeddings = torch.cat([r.detach() for r in column])
+                restored.append(
+                    (embeddings if order is None else embeddings[torch.argsort(order)]).requires_grad_(with_backward)
+                )
             loss = super().calculate_loss([[r] for r in restored], labels, with_backward=with_backward)
             if with_backward:  # the gradient cache reads each mini-batch's .grad: hand it back in sorted order
                 for column, order, whole in zip(reps, self._orders, restored):
-                    for rep, grad in zip(column, whole.grad[order].split([len(r) for r in column])):
+                    grads = whole.grad if order is None else whole.grad[order]
+                    for rep, grad in zip(column, grads.split([len(r) for r in column])):
                         rep.grad = grad if rep.grad is None else rep.grad + grad
             return loss
 
