@@ -76,24 +76,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tasks.config import load_config
 
     cfg = load_config(args.config, args.set or [])
+    from flows.retrain import retrain
     from flows.server import run_session
     from tasks import liveness, registry
 
-    flows: dict = {}
-
-    def load_flow() -> None:  # the flow's imports (torch, sentence-transformers) while the server boots, side by side
-        from flows.retrain import retrain
-
-        flows["retrain"] = retrain
-
+    _quiet_tracebacks()
     partials = {
         Path(cfg.registry.store): liveness.STORE_PARTIALS,
         registry.line_root(cfg.registry.root, cfg.registry.line): liveness.REGISTRY_PARTIALS,
     }
-    # a server that dies with us; first, clean up after runs that were killed
-    with run_session(partials, while_starting=load_flow):
-        _quiet_tracebacks()
-        retrain = flows["retrain"]
+    with run_session(partials):  # a server that dies with us; first, clean up after runs that were killed
         summary = retrain.with_options(on_running=[*retrain.on_running_hooks, liveness.record_running])(cfg)
     headline = ("ndcg@10", "mrr@10", "map@100", "recall@100")
     _write_json(args.json, summary)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -89,9 +89,8 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def temporary_server(while_starting: Callable[[], None] = lambda: None) -> Iterator[tuple[str, int]]:
+def temporary_server() -> Iterator[tuple[str, int]]:
     """Serve this PREFECT_HOME's database on a free local port while the block runs; yield (API URL, server pid).
-    `while_starting` runs while the server boots (the caller's own slow imports, side by side with the server's).
 
     Call from the main thread: the kernel's parent-death signal fires when the thread that started the child ends.
     """
@@ -121,7 +120,6 @@ def temporary_server(while_starting: Callable[[], None] = lambda: None) -> Itera
     )
     listener.close()  # the child's copy is now the only one: the port closes when the child dies
     try:
-        while_starting()
         _wait_healthy(url, process, settings.server.ephemeral.startup_timeout_seconds)
         yield url, process.pid
     finally:
@@ -169,12 +167,9 @@ def sweep(partial_roots: dict[Path, tuple[str, ...]]) -> None:
 
 
 @contextmanager
-def run_session(
-    partial_roots: dict[Path, tuple[str, ...]], while_starting: Callable[[], None] = lambda: None
-) -> Iterator[None]:
+def run_session(partial_roots: dict[Path, tuple[str, ...]]) -> Iterator[None]:
     """Around one `embedforge run`: its locked run record, a Prefect API (the user's, or a temporary server that dies
-    with us), and first the sweep of what killed runs left behind. A clean exit removes the record and stops the server.
-    `while_starting` runs before the block, while a temporary server boots."""
+    with us), and first the sweep of what killed runs left behind. A clean exit removes the record and stops the server."""
     from prefect.settings import get_current_settings
 
     user_api = get_current_settings().api.url
@@ -184,11 +179,10 @@ def run_session(
     )
     try:
         if user_api:  # the user's server: start nothing
-            while_starting()
             sweep(partial_roots)
             yield
             return
-        with temporary_server(while_starting) as (url, server_pid), use_api(url):
+        with temporary_server() as (url, server_pid), use_api(url):
             record.write(api_url=url, server_pid=server_pid)
             sweep(partial_roots)
             yield
