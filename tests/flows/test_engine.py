@@ -42,13 +42,15 @@ def test_the_dask_engine_mines_trains_and_scores_what_the_local_engine_does(runs
     assert dask["compute"]["engine"] == "dask" and dask["compute"]["workers"] == 2
     assert dask["steps"]["encode-base"]["shards"] == 4 and dask["steps"]["encode-candidate"]["shards"] == 4
     assert "encode-base" not in local["steps"]
-    # embeddings, base and candidate: the same vectors within 1e-5 (the base model's file has the same name in both
-    # stores; the candidate's is named by its trained folder, whose model card records each run's own timings)
+    # embeddings, base and candidate: the same vectors within 1e-5. The base model's file has the same name in both
+    # stores; the candidate's is named by its trained folder, whose model card records the run's training time to a
+    # tenth of a second, so its names differ unless both trainings took the same time
     files = {engine: {p.name: p for p in (store / "embeddings").glob("*.np*")} for engine, store in stores.items()}
-    base = set(files["local"]) & set(files["dask"])
-    assert len(base) == 1 and len(files["local"]) == len(files["dask"]) == 2
-    pairs = [(files["local"][name], files["dask"][name]) for name in base]
-    pairs += [tuple(next(p for n, p in files[e].items() if n not in base) for e in ("local", "dask"))]
+    shared = set(files["local"]) & set(files["dask"])
+    assert len(files["local"]) == len(files["dask"]) == 2 and shared
+    pairs = [(files["local"][name], files["dask"][name]) for name in shared]
+    pairs += zip(*([p for n, p in files[e].items() if n not in shared] for e in ("local", "dask")))
+    assert len(pairs) == 2
     for local_path, dask_path in pairs:
         a, b = np.load(local_path)["vectors"], np.load(dask_path)["vectors"]
         assert a.shape == b.shape and np.abs(a - b).max() < 1e-5, local_path.name
