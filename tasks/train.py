@@ -245,6 +245,7 @@ class MemoryPlan:
     estimate_gb: float  # activation memory of one MNRL step at this batch size
     reason: str
     per_text_gb: float = 0.0  # activation memory of one text (0 when the texts were not measured)
+    memory_bound: bool = False  # the memory budget, not only the CPU's faster mini-batches, chose this plan
 
     @property
     def step_gb(self) -> float:
@@ -301,9 +302,8 @@ def memory_plan(
     if not causes:
         return MemoryPlan(loss, mini, round(estimate, 2), "as configured", per_text)
     switch = "trained with CachedMNRL (same gradients) in" if loss == "mnrl" else "CachedMNRL in"
-    return MemoryPlan(
-        "cached_mnrl", mini, round(estimate, 2), f"{'; '.join(causes)}: {switch} mini-batches of {mini}", per_text
-    )
+    reason = f"{'; '.join(causes)}: {switch} mini-batches of {mini}"
+    return MemoryPlan("cached_mnrl", mini, round(estimate, 2), reason, per_text, memory_bound)
 
 
 def budget_after_oom(plans: list[MemoryPlan]) -> float | None:
@@ -591,7 +591,7 @@ def run_job(job: TrainJob, sets: dict[str, TrainingSet]) -> TrainStats | None:
     for name, plan in plans.items():
         if plan.loss != sets[name].loss or (plan.loss == "cached_mnrl" and plan.reason != "as configured"):
             # a batch larger than memory is news to the user; the CPU's faster mini-batches are routine
-            level = logging.WARNING if "memory_budget_gb" in plan.reason else logging.INFO
+            level = logging.WARNING if plan.memory_bound else logging.INFO
             logger.log(level, "%s: %s", name, plan.reason)
     losses = {
         name: build_loss(

@@ -204,9 +204,10 @@ def test_on_the_cpu_mnrl_runs_in_small_mini_batches_and_says_why():
     short = memory_plan("mnrl", 32, 5, 32, minilm, "fp32", 3.0, 32, "cpu", 16)  # fits the budget, but on the CPU
     assert (short.loss, short.mini_batch_size) == ("cached_mnrl", 16)
     assert "on the CPU" in short.reason and "train.cpu_mini_batch_size" in short.reason and "budget" not in short.reason
+    assert not short.memory_bound
     long_step = memory_plan("mnrl", 32, 5, 256, minilm, "fp32", 1.0, 32, "cpu", 16)  # the budget is the lower cap
     assert long_step.loss == "cached_mnrl" and long_step.mini_batch_size < 16 and "on the CPU" not in long_step.reason
-    assert long_step.step_gb <= 1.0
+    assert long_step.step_gb <= 1.0 and long_step.memory_bound
     assert memory_plan("mnrl", 32, 5, 32, minilm, "fp32", 3.0, 32, "cpu", 0).loss == "mnrl"  # switched off
     assert memory_plan("mnrl", 16, 5, 32, minilm, "fp32", 3.0, 32, "cpu", 16).loss == "mnrl"  # batch within the cap
     assert memory_plan("mnrl", 32, 5, 32, minilm, "fp32", 3.0, 32, "cuda", 16).loss == "mnrl"  # a GPU: whole batches
