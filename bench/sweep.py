@@ -2,6 +2,9 @@
 
 Each cell is a real `embedforge run` (fresh process, shared store: only the train and evaluate steps run again) and
 is stored under .embedforge/bench/sweep/ once finished, so an interrupted sweep resumes. Prints the table and JSON.
+With `--set train.dev_fraction=0.15 --set train.checkpoint_steps=N` each cell also holds out that share of the
+training queries as dev and records its dev curve; the best cell is then picked on dev (`picked_on: dev`), and the
+test figures are only reported. Without a dev split the pick is on the test queries, and labelled `picked_on: test`.
 Usage:
     .venv/bin/python bench/sweep.py [--lr 1e-5,2e-5,5e-5] [--batch 16,32] [--set train.epochs=1] [--json OUT]
 """
@@ -40,6 +43,11 @@ def cell(lr: float, batch: int, extra: list[str], data: str, bench: Path, fresh:
         "wall_seconds": round(time.perf_counter() - started, 1),
         "overrides": overrides,
     }
+    dev = summary["training"].get("dev")
+    if dev:
+        result["dev_ndcg@10_by_step"] = dev["ndcg@10_by_step"]
+        result["dev_ndcg@10"] = dev["best_ndcg@10"]
+        result["dev_best_step"] = dev["best_checkpoint_step"]
     stored.write_text(json.dumps(result, indent=2))
     return result
 
@@ -60,15 +68,20 @@ def main() -> None:
         for lr in args.lr.split(",")
         for b in args.batch.split(",")
     ]
-    lines = ["| lr | batch | steps | NDCG@10 | train s | loss curve |", "|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| lr | batch | steps | dev NDCG@10 | test NDCG@10 | train s | loss curve |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+    ]
     lines += [
-        f"| {c['learning_rate']:g} | {c['batch_size']} | {c['steps']} | {c['ndcg@10']:.4f} | {c['train_seconds']:.0f} | "
-        f"{c['diagnosis']} |"
+        f"| {c['learning_rate']:g} | {c['batch_size']} | {c['steps']} | {c.get('dev_ndcg@10') or float('nan'):.4f} | "
+        f"{c['ndcg@10']:.4f} | {c['train_seconds']:.0f} | {c['diagnosis']} |"
         for c in cells
     ]
     print("\n".join(lines), file=sys.stderr)
-    best = max(cells, key=lambda c: c["ndcg@10"])
-    result = {"cells": cells, "best": {k: best[k] for k in ("learning_rate", "batch_size", "ndcg@10")}}
+    on = "dev" if all(c.get("dev_ndcg@10") is not None for c in cells) else "test"
+    best = max(cells, key=lambda c: c["dev_ndcg@10" if on == "dev" else "ndcg@10"])
+    keys = ("learning_rate", "batch_size", "ndcg@10") + (("dev_ndcg@10",) if on == "dev" else ())
+    result = {"cells": cells, "picked_on": on, "best": {k: best[k] for k in keys}}
     emit(result, args.json)
 
 
