@@ -31,7 +31,7 @@ from tasks.steps import (
     reporting,
     train,
 )
-from tasks.summary import RunSummary
+from tasks.summary import RunRecord, RunSummary, StageRecord
 
 # the tasks log through `logging` (captured by Prefect via PREFECT_LOGGING_EXTRA_LOGGERS=tasks); show their INFO lines
 logging.getLogger("tasks").setLevel(logging.INFO)
@@ -85,7 +85,7 @@ def _encode_step(steps: dict[str, dict], name: str, cfg: PipelineConfig, model: 
 
 def _train_stages(
     steps: dict[str, dict], data: Any, mined: Any, base: Any, cfg: PipelineConfig, store: str
-) -> tuple[Any, list[dict], list]:
+) -> tuple[Any, list[StageRecord], list]:
     """One train step, or one per curriculum stage (each from the last one's model); `steps["train"]` sums the stages.
 
     Returns the last stage's result, the per-stage records (empty without a curriculum) and every stage's loss curve.
@@ -108,15 +108,24 @@ def _train_stages(
             passages=cfg.eval.passages,
         )
         model = trained.model
-        record.append({"stage": stage + 1, **steps[name], "train_loss": trained.stats.train_loss})
+        done = steps[name]
+        record.append(
+            StageRecord(
+                stage=stage + 1,
+                cached=done["cached"],
+                seconds=done["seconds"],
+                peak_gb=done["peak_gb"],
+                train_loss=trained.stats.train_loss,
+            )
+        )
         curves.append(trained.stats.loss_curve)
     if stages > 1:
         for stage in range(stages):
             steps.pop(f"train-stage-{stage + 1}")
         steps["train"] = {
-            "cached": all(r["cached"] for r in record),
-            "seconds": round(sum(r["seconds"] for r in record), 3),
-            "peak_gb": max(r["peak_gb"] for r in record),
+            "cached": all(r.cached for r in record),
+            "seconds": round(sum(r.seconds for r in record), 3),
+            "peak_gb": max((r.peak_gb for r in record if r.peak_gb is not None), default=None),
         }
     return trained, record if stages > 1 else [], curves
 
@@ -274,26 +283,26 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         steps, "evaluate", evaluate, data, base, trained.model, judged_against, cfg.eval, store, lexical, device=device
     )
     decision = _step(steps, "gate", gate, result, cfg.gate)
-    summary = {
-        "promoted": decision.promote,
-        "reason": decision.reason,
-        "dataset": cfg.data.path,
-        "line": cfg.registry.line,
-        "ingest": data.report,
-        "base_model": cfg.train.base_model,
-        "metrics": result.metrics,
-        "bm25": result.bm25,
-        "hybrid": result.hybrid.get("candidate"),  # RRF of BM25 and the candidate, the same keys as metrics.candidate
-        "rrf_k": result.rrf_k,
-        "dims": result.dims,
-        "passages": result.passages,
-        "decision": decision.model_dump(),
-        "training": trained.stats.model_dump(mode="json"),
-        "mining": mined.report,
-        "curriculum": stages,
-        "auto": auto_summary,
-        "compute": cfg.compute.model_dump(),
-    }
+    record = RunRecord(  # validated here: a key its writer renamed fails the run now, not in a reader later
+        promoted=decision.promote,
+        reason=decision.reason,
+        dataset=cfg.data.path,
+        line=cfg.registry.line,
+        ingest=data.report,
+        base_model=cfg.train.base_model,
+        metrics=result.metrics,
+        bm25=result.bm25,
+        hybrid=result.hybrid.get("candidate"),  # RRF of BM25 and the candidate, the same keys as metrics.candidate
+        rrf_k=result.rrf_k,
+        dims=result.dims,
+        passages=result.passages,
+        decision=decision,
+        training=trained.stats,
+        mining=mined.report,
+        curriculum=stages,
+        auto=auto_summary,
+        compute=cfg.compute.model_dump(),
+    )
     entry = _step(
         steps,
         "register",
@@ -303,16 +312,28 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         judged_against,
         cfg,
         data,
-        {**summary, "steps": steps},
+        record.with_steps(steps),
     )
-    summary.update(model_path=entry.path, version=entry.version, champion=entry.champion, promoted=entry.promoted)
-    if entry.note:
-        summary["reason"] += f"; {entry.note}"
-    readings = _step(steps, "report", reporting(entry.path), summary, curves, entry.path, timings=dict(steps))
-    summary = report.with_readings({**summary, "flow_run_id": str(flow_run.id), "steps": steps}, readings["readings"])
-    report.publish(summary, mined.negatives)
+    reason = record.reason + (f"; {entry.note}" if entry.note else "")
+    record = record.model_copy(
+        update={
+            "model_path": entry.path,
+            "version": entry.version,
+            "champion": entry.champion,
+            "promoted": entry.promoted,
+            "reason": reason,
+        }
+    )
+    readings = _step(steps, "report", reporting(entry.path), record, curves, entry.path, timings=dict(steps))
+    record = report.with_readings(record.with_steps(steps), readings["readings"])
+    record = record.model_copy(update={"flow_run_id": str(flow_run.id)})
+    report.publish(record, mined.negatives)
     # what orchestration costs: the flow's wall time beyond the time spent inside its steps
-    summary["flow_seconds"] = round(time.perf_counter() - started, 3)
-    summary["orchestration_seconds"] = round(summary["flow_seconds"] - sum(s["seconds"] for s in steps.values()), 3)
-    summary["cost"] = report.run_cost(summary["flow_seconds"], cfg.compute.price_per_hour)  # the whole run, wall time
-    return RunSummary.model_validate(summary).model_dump(mode="json")  # a key renamed on one side fails here
+    flow_seconds = round(time.perf_counter() - started, 3)
+    summary = RunSummary(
+        **dict(record),
+        flow_seconds=flow_seconds,
+        orchestration_seconds=round(flow_seconds - sum(s["seconds"] for s in steps.values()), 3),
+        cost=report.run_cost(flow_seconds, cfg.compute.price_per_hour),  # the whole run, wall time
+    )
+    return summary.model_dump(mode="json")

@@ -10,6 +10,8 @@ from pathlib import Path
 from tasks.evaluate import HEADLINE
 from tasks.metrics import METRICS
 from tasks.storage import DatasetRef, read_frame
+from tasks.summary import RunRecord, StepRecord
+from tasks.train_records import TrainStats
 
 ARTIFACT_KEY = "retrain-report"
 TABLE_KEY = "eval-metrics"
@@ -88,7 +90,7 @@ def _png(fig, dpi: int) -> bytes:
     return buffer.getvalue()
 
 
-def chart_png(summary: dict) -> bytes:
+def chart_png(summary: RunRecord) -> bytes:
     """Two panels: NDCG@K against K per model (and BM25), and NDCG@10 against embedding size."""
     plt = _pyplot()
     rows = _models(summary)
@@ -101,8 +103,8 @@ def chart_png(summary: dict) -> bytes:
     left.set_xscale("log")
     left.set(title="NDCG@K on the test queries", xlabel="K", ylabel="NDCG@K")
     left.legend()
-    for role, by_dim in summary.get("dims", {}).items():
-        if role == "champion" and summary["metrics"]["champion"] == summary["metrics"]["base"]:
+    for role, by_dim in summary.dims.items():
+        if role == "champion" and summary.metrics["champion"] == summary.metrics["base"]:
             continue
         sizes = sorted(int(d) for d in by_dim)
         right.plot(sizes, [by_dim[str(d)]["ndcg@10"] for d in sizes], marker="o", label=role)
@@ -111,24 +113,24 @@ def chart_png(summary: dict) -> bytes:
     return _png(fig, dpi=110)
 
 
-def _models(summary: dict) -> dict[str, dict[str, float]]:
-    rows = dict(summary["metrics"])
+def _models(summary: RunRecord) -> dict[str, dict[str, float]]:
+    rows = dict(summary.metrics)
     if rows.get("champion") == rows.get("base"):
         rows.pop("champion")  # no champion yet: the base model is the champion
-    if summary.get("bm25"):
-        rows = {"bm25": summary["bm25"], **rows}
-    if summary.get("hybrid"):
-        rows["hybrid"] = summary["hybrid"]
+    if summary.bm25:
+        rows = {"bm25": summary.bm25, **rows}
+    if summary.hybrid:
+        rows["hybrid"] = summary.hybrid
     return rows
 
 
-def against_bm25(summary: dict) -> str | None:
+def against_bm25(summary: RunRecord) -> str | None:
     """The verdict against the baselines: the candidate against BM25, and the hybrid of the two, on the gate's metric."""
-    bm25, hybrid = summary.get("bm25"), summary.get("hybrid")
+    bm25, hybrid = summary.bm25, summary.hybrid
     if not bm25:
         return None
-    metric = summary.get("decision", {}).get("metric", "ndcg@10")
-    candidate, lexical = summary["metrics"]["candidate"][metric], bm25[metric]
+    metric = summary.decision.metric
+    candidate, lexical = summary.metrics["candidate"][metric], bm25[metric]
     side = "above" if candidate > lexical else "level with" if candidate == lexical else "**below**"
     line = (
         f"**Against BM25:** the candidate's {metric} {candidate:.4f} is {side} BM25's {lexical:.4f} "
@@ -137,16 +139,15 @@ def against_bm25(summary: dict) -> str | None:
     if hybrid:
         fused = hybrid[metric]
         line += (
-            f"; the hybrid (reciprocal-rank fusion of BM25 and the candidate, k={summary.get('rrf_k')}) scores "
+            f"; the hybrid (reciprocal-rank fusion of BM25 and the candidate, k={summary.rrf_k}) scores "
             f"{fused:.4f} ({fused - lexical:+.4f} over BM25, {fused - candidate:+.4f} over the candidate alone)"
         )
-    target = summary.get("decision", {}).get("target", "dense")
-    return line + (". The gate compared the hybrids." if target == "hybrid" else ".")
+    return line + (". The gate compared the hybrids." if summary.decision.target == "hybrid" else ".")
 
 
-def _final_loss(training: dict) -> str:
+def _final_loss(training: TrainStats) -> str:
     """The last logged loss (the trainer's own figure is the mean over all steps, which hides where training ended)."""
-    curve = training.get("loss_curve") or []
+    curve = training.loss_curve
     return f"{curve[-1][1]:.4f}" if curve else "—"
 
 
@@ -161,19 +162,17 @@ def run_cost(seconds: float, price_per_hour: float | None) -> dict | None:
     }
 
 
-def steps_table(steps: dict[str, dict], price_per_hour: float | None = None) -> str:
+def steps_table(steps: dict[str, StepRecord], price_per_hour: float | None = None) -> str:
     """Every step with cache hit, time and peak memory, and the total (time summed, memory the highest step's); with a
     price, what the steps cost."""
 
-    def gb(s: dict) -> str:
-        return f"{s['peak_gb']:.2f}" if s.get("peak_gb") is not None else "—"
+    def gb(s: StepRecord) -> str:
+        return f"{s.peak_gb:.2f}" if s.peak_gb is not None else "—"
 
     lines = ["| step | cached | seconds | peak GB |", "|---|---|---:|---:|"]
-    lines += [
-        f"| {name} | {'yes' if s['cached'] else 'no'} | {s['seconds']:.1f} | {gb(s)} |" for name, s in steps.items()
-    ]
-    peaks = [s["peak_gb"] for s in steps.values() if s.get("peak_gb") is not None]
-    total = sum(s["seconds"] for s in steps.values())
+    lines += [f"| {name} | {'yes' if s.cached else 'no'} | {s.seconds:.1f} | {gb(s)} |" for name, s in steps.items()]
+    peaks = [s.peak_gb for s in steps.values() if s.peak_gb is not None]
+    total = sum(s.seconds for s in steps.values())
     lines.append(
         f"| **total** | | **{total:.1f}** | **{max(peaks):.2f}** |"
         if peaks
@@ -251,15 +250,15 @@ def publish_mining(report: dict, negatives) -> None:
     create_markdown_artifact(markdown=markdown, key=MINING_KEY, description="hard negatives per strategy")
 
 
-def budget_line(training: dict) -> str | None:
+def budget_line(training: TrainStats) -> str | None:
     """What a time budget cut from the training, if anything: a person must know the model saw part of its data."""
-    budget = training.get("budget")
-    if not budget or not budget["capped"]:
+    budget = training.budget
+    if not budget or not budget.capped:
         return None
     return (
-        f"**Stopped by the time budget** (train.budget_minutes={budget['minutes']:g}): at {budget['seconds_per_step']:g} s "
-        f"a step, {budget['steps_allowed']} of {budget['planned_steps']} planned steps, {training['epochs']:g} of "
-        f"{training['planned_epochs']:g} epochs; the learning rate schedule was shortened to end there."
+        f"**Stopped by the time budget** (train.budget_minutes={budget.minutes:g}): at {budget.seconds_per_step:g} s "
+        f"a step, {budget.steps_allowed} of {budget.planned_steps} planned steps, {training.epochs:g} of "
+        f"{training.planned_epochs:g} epochs; the learning rate schedule was shortened to end there."
     )
 
 
@@ -295,27 +294,27 @@ def auto_table(search: dict) -> str:
     return "\n\n".join([*lines, "\n".join(rows)])
 
 
-def run_markdown(summary: dict, chart: str | None = None) -> str:
+def run_markdown(summary: RunRecord, chart: str | None = None) -> str:
     """The run report a person reads in the Prefect UI and in the model folder; `chart` is an image link or data URI."""
-    verdict = "promoted" if summary["promoted"] else "not promoted"
+    verdict = "promoted" if summary.promoted else "not promoted"
     baselines = against_bm25(summary)  # leads: a model that loses to BM25 is the first thing to know
     rows = _models(summary)
     parts = [
         f"# embedforge run — {verdict}",
-        f"**Dataset:** `{summary['dataset']}`  ·  **Base model:** `{summary['base_model']}`  ·  "
-        f"**Model:** `{summary.get('model_path', '(not registered yet)')}`",
+        f"**Dataset:** `{summary.dataset}`  ·  **Base model:** `{summary.base_model}`  ·  "
+        f"**Model:** `{summary.model_path or '(not registered yet)'}`",
         *([baselines] if baselines else []),
-        f"**Gate:** {summary['reason']}",
+        f"**Gate:** {summary.reason}",
         "## Test metrics",
         metrics_table(rows),
         "In brackets: change against the base model. bm25 and hybrid are baselines on the same queries (hybrid: "
-        f"reciprocal-rank fusion of BM25 and the candidate, k={summary.get('rrf_k')})."
+        f"reciprocal-rank fusion of BM25 and the candidate, k={summary.rrf_k})."
         if "hybrid" in rows
         else "In brackets: change against the base model.",
     ]
     if chart:
         parts.append(f"![metrics chart]({chart})")
-    ingest = summary.get("ingest")
+    ingest = summary.ingest
     if ingest:
         parts += [
             "## Data",
@@ -337,8 +336,8 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
                     ]
                 )
             )
-    read = summary.get("passages")
-    if read and read.get("split"):
+    read = summary.passages
+    if read and read["split"]:
         parts.append(
             f"Documents longer than {read['length']} tokens were read as passages of {read['length']} tokens "
             f"(overlap {read['overlap']}), each scored by its best passage: {read['documents_split']} of "
@@ -347,68 +346,66 @@ def run_markdown(summary: dict, chart: str | None = None) -> str:
         )
     elif read:
         parts.append("Every document was read only up to the model's limit (eval.passages.split=false).")
-    if summary.get("dims"):
-        parts += ["## Quality by embedding size (truncated, re-normalised)", dims_table(summary["dims"])]
+    if summary.dims:
+        parts += ["## Quality by embedding size (truncated, re-normalised)", dims_table(summary.dims)]
     parts += ["## Every metric at every cut-off", cutoff_table(rows)]
-    training = summary.get("training")
-    if training:
-        parts += [
-            "## Training",
-            f"{training['examples']} examples, {training['steps']} steps on {training['device']} ({training['precision']}), "
-            f"{training['seconds']:.0f} s, final loss {_final_loss(training)} (mean over training {training['train_loss']:.4f})",
-        ]
-        if cut := budget_line(training):
-            parts.append(cut)
-        if len(training.get("datasets", {})) > 1:
-            parts.append(
-                "\n".join(
-                    ["| dataset | rows | loss |", "|---|---:|---|"]
-                    + [f"| {name} | {d['rows']} | {d['loss']} |" for name, d in training["datasets"].items()]
-                )
+    training = summary.training
+    parts += [
+        "## Training",
+        f"{training.examples} examples, {training.steps} steps on {training.device} ({training.precision}), "
+        f"{training.seconds:.0f} s, final loss {_final_loss(training)} (mean over training {training.train_loss:.4f})",
+    ]
+    if cut := budget_line(training):
+        parts.append(cut)
+    if len(training.datasets) > 1:
+        parts.append(
+            "\n".join(
+                ["| dataset | rows | loss |", "|---|---:|---|"]
+                + [f"| {name} | {d.rows} | {d.loss} |" for name, d in training.datasets.items()]
             )
-        diagnosis = training.get("diagnosis")
-        if diagnosis:
-            evidence = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in diagnosis["evidence"].items())
-            which = " (last stage; every stage under Curriculum stages)" if summary.get("curriculum") else ""
-            parts.append(f"**Loss curve{which}:** {diagnosis['advice']} ({evidence})")
-        dev = training.get("dev")
-        if dev:
-            history = ", ".join(f"step {step}: {value:.4f}" for step, value in dev["ndcg@10_by_step"])
-            parts.append(
-                f"**Dev set** ({dev['queries']} held-out queries, {dev['documents']} documents): NDCG@10 {history}; "
-                f"kept the checkpoint of step {dev['best_checkpoint_step']}"
-            )
-    if summary.get("auto"):
-        parts += ["## Recipe search (train.auto)", auto_table(summary["auto"])]
-    if summary.get("mining", {}).get("rows"):
-        parts += ["## Hard negatives", mining_table(summary["mining"])]
-    if summary.get("curriculum"):
+        )
+    if diagnosis := training.diagnosis:
+        evidence = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in diagnosis["evidence"].items())
+        which = " (last stage; every stage under Curriculum stages)" if summary.curriculum else ""
+        parts.append(f"**Loss curve{which}:** {diagnosis['advice']} ({evidence})")
+    if dev := training.dev:
+        history = ", ".join(f"step {step}: {value:.4f}" for step, value in dev.ndcg_by_step)
+        parts.append(
+            f"**Dev set** ({dev.queries} held-out queries, {dev.documents} documents): NDCG@10 {history}; "
+            f"kept the checkpoint of step {dev.best_checkpoint_step}"
+        )
+    if summary.auto:
+        parts += ["## Recipe search (train.auto)", auto_table(summary.auto)]
+    if summary.mining.get("rows"):
+        parts += ["## Hard negatives", mining_table(summary.mining)]
+    if summary.curriculum:
         parts += [
             "## Curriculum stages",
             "\n".join(
                 ["| stage | cached | seconds | mean loss | loss curve |", "|---:|---|---:|---:|---|"]
                 + [
-                    f"| {r['stage']} | {'yes' if r['cached'] else 'no'} | {r['seconds']:.1f} | {r['train_loss']:.4f} | "
-                    f"{r.get('loss_curve') or '—'} |"
-                    for r in summary["curriculum"]
+                    f"| {r.stage} | {'yes' if r.cached else 'no'} | {r.seconds:.1f} | {r.train_loss:.4f} | "
+                    f"{r.loss_curve or '—'} |"
+                    for r in summary.curriculum
                 ]
             ),
         ]
-    if summary.get("steps"):
-        parts += ["## Steps", steps_table(summary["steps"], (summary.get("compute") or {}).get("price_per_hour"))]
+    if summary.steps:
+        parts += ["## Steps", steps_table(summary.steps, summary.compute.get("price_per_hour"))]
     return "\n\n".join(parts) + "\n"
 
 
-def with_readings(summary: dict, readings: list[dict]) -> dict:
+def with_readings(summary: RunRecord, readings: list[dict]) -> RunRecord:
     """The summary with each training stage's loss-curve reading: the last one under training, every one per stage."""
-    summary = dict(summary)
-    if readings and summary.get("training"):
-        summary["training"] = {**summary["training"], "diagnosis": readings[-1]}
-    if summary.get("curriculum"):
-        summary["curriculum"] = [
-            {**row, "loss_curve": reading["advice"]} for row, reading in zip(summary["curriculum"], readings)
+    update: dict = {}
+    if readings:
+        update["training"] = summary.training.model_copy(update={"diagnosis": readings[-1]})
+    if summary.curriculum:
+        update["curriculum"] = [
+            row.model_copy(update={"loss_curve": reading["advice"]})
+            for row, reading in zip(summary.curriculum, readings)
         ]
-    return summary
+    return summary.model_copy(update=update)
 
 
 def written(folder: str | Path) -> bool:
@@ -416,12 +413,12 @@ def written(folder: str | Path) -> bool:
     return all((Path(folder) / name).is_file() for name in (REPORT_MD, REPORT_PNG))
 
 
-def publish(summary: dict, negatives: DatasetRef | None = None) -> None:
+def publish(summary: RunRecord, negatives: DatasetRef | None = None) -> None:
     """Attach the report, the metrics table, the gate decision and the mining report to the current flow run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    if negatives is not None and summary.get("mining"):
-        publish_mining(summary["mining"], read_frame(negatives))
+    if negatives is not None and summary.mining:
+        publish_mining(summary.mining, read_frame(negatives))
 
     png = base64.b64encode(chart_png(summary)).decode()
     create_markdown_artifact(
@@ -435,8 +432,8 @@ def publish(summary: dict, negatives: DatasetRef | None = None) -> None:
         key=TABLE_KEY,
         description="test metrics of every model at every cut-off",
     )
-    create_markdown_artifact(markdown=f"**{summary['reason']}**", key=DECISION_KEY, description="promotion decision")
-    ingest = summary.get("ingest") or {}
+    create_markdown_artifact(markdown=f"**{summary.reason}**", key=DECISION_KEY, description="promotion decision")
+    ingest = summary.ingest
     if ingest.get("quarantine"):
         import polars as pl
 

@@ -58,6 +58,7 @@ from tasks.storage import (
     read_frame,
     write_frame,
 )
+from tasks.summary import RunRecord
 from tasks.train_records import TrainStats
 
 logger = logging.getLogger(__name__)
@@ -405,7 +406,7 @@ def gate(result: Evaluation, cfg: GateConfig) -> Decision:
 
 @task(name="register", cache_key_fn=content_key(ignore=("summary",)), **RETRIES, **RESULTS)
 def register(
-    candidate: ModelRef, decision: Decision, baseline: ModelRef, cfg: PipelineConfig, data: Ingested, summary: dict
+    candidate: ModelRef, decision: Decision, baseline: ModelRef, cfg: PipelineConfig, data: Ingested, summary: RunRecord
 ) -> RegistryEntry:
     """Save the candidate as a registry version with manifest and config; move the champion pointer if promoted."""
     root = registry.line_root(cfg.registry.root, cfg.registry.line)
@@ -413,15 +414,15 @@ def register(
         "line": cfg.registry.line,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": candidate.model_dump(),
-        "base_model": summary["base_model"],
+        "base_model": summary.base_model,
         "judged_against": baseline.model_dump(),
         "decision": decision.model_dump(),
-        "metrics": summary["metrics"],
+        "metrics": summary.metrics,
         "datasets": {name: ref.model_dump() for name, ref in data if isinstance(ref, DatasetRef)},
         "ingest": data.report,
-        "source": summary["dataset"],
-        "training": summary.get("training"),
-        "timings": summary.get("steps"),
+        "source": summary.dataset,
+        "training": summary.training.model_dump(mode="json"),
+        "timings": {name: step.model_dump(exclude_defaults=True) for name, step in summary.steps.items()},
         "code_version": registry.code_version(),
         "config": cfg.model_dump(mode="json"),
     }
@@ -436,14 +437,14 @@ def register(
 
 
 @task(name="report", cache_key_fn=content_key(ignore=("timings",)), **RETRIES, **RESULTS)
-def report_run(summary: dict, curves: list[list], folder: str, timings: dict) -> dict:
+def report_run(summary: RunRecord, curves: list[list], folder: str, timings: dict) -> dict:
     """Read the loss curves and write report.md + report.png into the registered version's folder.
 
     The only step that runs report code, so rewording a report never reruns training. Returns the loss-curve
     readings, one per training stage.
     """
     readings = [loss_curve.diagnose([tuple(point) for point in curve]) for curve in curves]
-    full = report.with_readings({**summary, "steps": timings}, readings)
+    full = report.with_readings(summary.with_steps(timings), readings)
     atomic_write_bytes(Path(folder) / report.REPORT_PNG, report.chart_png(full))
     atomic_write_text(Path(folder) / report.REPORT_MD, report.run_markdown(full, chart=report.REPORT_PNG))
     return {"readings": readings}

@@ -7,6 +7,7 @@ from pathlib import Path
 from flows.retrain import retrain
 from tasks.config import load_config
 from tasks.report import run_markdown
+from tasks.summary import RunSummary
 
 
 def _cfg(data: Path, work: Path):
@@ -53,7 +54,7 @@ def test_the_recipe_is_chosen_on_dev_by_successive_halving_and_never_sees_the_te
     training = summary["training"]
     assert training["epochs"] == recipe["epochs"] and training["dev"] is None and training["examples"] == 12
     assert list(summary["steps"])[:3] == ["ingest", "baseline", "mine"] and "trial-2-2" in summary["steps"]
-    assert "## Recipe search (train.auto)" in run_markdown(summary)
+    assert "## Recipe search (train.auto)" in run_markdown(RunSummary.model_validate(summary))
 
     # the test queries play no part in the choice: with half the test judgements gone the search is the same
     other = tmp_path / "data"

@@ -11,6 +11,7 @@ from flows.retrain import retrain
 from tasks import registry
 from tasks.config import load_config
 from tasks.report import run_markdown
+from tasks.summary import RunSummary
 
 STEPS = ["ingest", "baseline", "mine", "train", "evaluate", "gate", "register", "report"]
 HEADLINE = ["ndcg@10", "mrr@10", "map@100", "recall@100"]
@@ -53,7 +54,7 @@ def test_first_run_executes_every_step_and_reports_metrics(first_run):
     assert set(first_run["bm25"]) == set(first_run["hybrid"]) == set(first_run["metrics"]["candidate"])
     assert first_run["rrf_k"] == 60 and first_run["decision"]["bm25"] == pytest.approx(first_run["bm25"]["ndcg@10"])
     assert first_run["decision"]["hybrid"] == pytest.approx(first_run["hybrid"]["ndcg@10"])
-    report = run_markdown(first_run)
+    report = run_markdown(RunSummary.model_validate(first_run))
     assert report.split("\n\n")[2].startswith("**Against BM25:**") and "| hybrid |" in report
 
 
@@ -193,7 +194,7 @@ def test_curriculum_trains_one_cached_stage_per_band(tiny_cfg):
     assert first["training"]["stage"] == 1 and first["training"]["stages"] == 2
     # each stage's loss curve is read on its own (across stages the loss rises by design: the negatives get harder)
     assert all(isinstance(s["loss_curve"], str) and s["loss_curve"] for s in first["curriculum"])
-    assert "| stage | cached | seconds | mean loss | loss curve |" in run_markdown(first)
+    assert "| stage | cached | seconds | mean loss | loss curve |" in run_markdown(RunSummary.model_validate(first))
     again = retrain(staged)
     assert all(s["cached"] for s in again["curriculum"]) and again["steps"]["train"]["cached"]
     assert again["model_path"] == first["model_path"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from tasks.report import run_cost, steps_table
+from tasks.summary import StepRecord
 
 STEPS = {
-    "ingest": {"cached": False, "seconds": 30.0, "peak_gb": 0.5},
-    "train": {"cached": False, "seconds": 1770.0, "peak_gb": 3.2},
+    "ingest": StepRecord(cached=False, seconds=30.0, peak_gb=0.5),
+    "train": StepRecord(cached=False, seconds=1770.0, peak_gb=3.2),
 }
 
 

@@ -275,12 +275,12 @@ def test_training_stops_at_the_time_budget_and_says_what_was_planned_and_trained
     assert (tmp_path / "model" / "model.safetensors").is_file()
     from tasks.report import budget_line
 
-    assert "5 of 18 planned steps, 1.6667 of 6 epochs" in budget_line(stats.model_dump())
+    assert "5 of 18 planned steps, 1.6667 of 6 epochs" in budget_line(stats)
     unbounded = train_model(
         base_model_ref.path, frame, TrainConfig(epochs=2, batch_size=4, budget_minutes=None), tmp_path / "b", "cpu"
     )
     assert unbounded.budget is None and unbounded.steps == 6 and unbounded.epochs == 2
-    assert budget_line(unbounded.model_dump()) is None
+    assert budget_line(unbounded) is None
 
 
 def test_a_capped_budget_moves_the_last_step_and_the_end_of_the_learning_rate_decay_together():
