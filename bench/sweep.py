@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from flowrun import emit, run_flow  # noqa: E402
+from flowrun import emit, provenance, run_flow  # noqa: E402
 
 
 def cell(lr: float, batch: int, extra: list[str], data: str, bench: Path, fresh: bool) -> dict:
@@ -81,7 +81,7 @@ def main() -> None:
     on = "dev" if all(c.get("dev_ndcg@10") is not None for c in cells) else "test"
     best = max(cells, key=lambda c: c["dev_ndcg@10" if on == "dev" else "ndcg@10"])
     keys = ("learning_rate", "batch_size", "ndcg@10") + (("dev_ndcg@10",) if on == "dev" else ())
-    result = {"cells": cells, "picked_on": on, "best": {k: best[k] for k in keys}}
+    result = {"cells": cells, "picked_on": on, "best": {k: best[k] for k in keys}, **provenance()}
     emit(result, args.json)
 
 
