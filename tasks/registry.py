@@ -102,6 +102,7 @@ class RegistryEntry(BaseModel):
     promoted: bool  # the candidate is champion after this registration
     champion: str  # the version that is champion after this registration, or "base" for the base model
     note: str = ""  # why a gate-approved promotion did not happen
+    replaced: str = ""  # the champion this registration replaced ("base": the base model); "" if the pointer stayed
 
 
 # ---- identity ---------------------------------------------------------------------------------------------------
@@ -470,7 +471,7 @@ def register(
                 _place(staging, folder)
             state = _read_state(root)
             current = _champion_version(state)
-            note = ""
+            note, replaced = "", ""
             if not promote or current == version:
                 promoted = promote  # not asked, or already champion (the same model registered again)
             elif (folder / ROLLED_BACK).exists():
@@ -488,11 +489,13 @@ def register(
             else:
                 # the baseline recorded is the one the gate judged against (equal to the champion, checked above)
                 _write_promotion(root, state, version, verify(root, version), baseline=gated, by="gate")
-                promoted, current = True, version
+                promoted, replaced, current = True, current, version
     finally:
         if staging is not None and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return RegistryEntry(version=version, path=str(folder.resolve()), promoted=promoted, champion=current, note=note)
+    return RegistryEntry(
+        version=version, path=str(folder.resolve()), promoted=promoted, champion=current, note=note, replaced=replaced
+    )
 
 
 def promote(root: str | Path, version: str) -> dict:
