@@ -118,7 +118,7 @@ class StrategyConfig(_Section):
 class MiningConfig(_Section):
     # candidate sources, mixed in this order: the counted ones first, then the others one negative each in turn
     strategies: list[StrategyConfig] = Field([{"name": "dense"}, {"name": "bm25"}], validate_default=True)
-    num_negatives: int = Field(3, ge=0)  # hard negatives per (query, positive) pair; 0 = in-batch negatives only
+    num_negatives: int = Field(1, ge=0)  # hard negatives per (query, positive) pair; 0 = in-batch negatives only (the default: picked on dev, bench/RESULTS.md)
     top_k: int = Field(50, ge=1)  # candidates retrieved per query and strategy
     rank_min: int = Field(0, ge=0)  # rank window [rank_min, rank_max) of each strategy's list: skip the very top …
     rank_max: int | None = Field(None, ge=1)  # … and stop here (None = top_k)
@@ -170,9 +170,9 @@ class MiningConfig(_Section):
 
 class TrainConfig(_Section):
     base_model: str = BUNDLED_MODEL  # SentenceTransformer path or hub id; the bundled MiniLM by default
-    epochs: float | None = Field(None, gt=0)  # passes over the training rows; None = 1, or 100k rows' worth above 100k
+    epochs: float | None = Field(None, gt=0)  # passes over the training rows; None = DEFAULT_EPOCHS, at most 100k rows' worth (tasks/train.py: auto_epochs)
     batch_size: int = Field(32, ge=2)  # rows per step; MNRL sees batch_size - 1 in-batch negatives per pair
-    learning_rate: float = Field(2e-5, gt=0)  # AdamW peak learning rate
+    learning_rate: float = Field(5e-5, gt=0)  # AdamW peak learning rate (the default: picked on dev, bench/RESULTS.md)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)  # fraction of steps with linear warmup
     weight_decay: float = Field(0.01, ge=0)  # AdamW weight decay
     loss: Literal[MAIN_LOSSES] = "mnrl"  # type: ignore[valid-type]  # loss on the main (retrieval) data (tasks/losses.py)

@@ -213,9 +213,14 @@ def budgeted_steps(planned: int, step: int, done: int, elapsed: float, budget_se
     return max(step, min(planned, step + int(max(0.0, budget_seconds - elapsed) / per_step)))
 
 
+DEFAULT_EPOCHS = 3.0  # passes when train.epochs is unset (picked on SciFact's dev split, bench/RESULTS.md)
+MAX_DEFAULT_ROWS = 100_000  # … but never more rows than this in all, so a large training set costs what 100k rows do
+
+
 def auto_epochs(rows: int) -> float:
-    """Epochs when train.epochs is unset: one pass up to 100,000 rows, 100,000 rows' worth above (a fraction)."""
-    return 1.0 if rows <= 100_000 else round(100_000 / rows, 4)
+    """Epochs when train.epochs is unset: DEFAULT_EPOCHS passes, fewer (a fraction of one, on very large sets) when
+    they would exceed MAX_DEFAULT_ROWS rows trained."""
+    return min(DEFAULT_EPOCHS, round(MAX_DEFAULT_ROWS / max(rows, 1), 4))
 
 
 def world_size() -> int:

@@ -45,7 +45,7 @@ def test_triplet_rows_one_per_negative_and_auto_epochs():
     triplets = as_triplets(frame)
     assert list(triplets) == ["anchor", "positive", "negative"] and len(triplets["anchor"]) == 2 * PAIRS.height
     assert triplets["negative"][: PAIRS.height] == frame["negative_1"].to_list()
-    assert auto_epochs(919) == 1.0 and auto_epochs(400_000) == 0.25
+    assert auto_epochs(919) == 3.0 and auto_epochs(50_000) == 2.0 and auto_epochs(400_000) == 0.25
 
 
 def test_sts_rows_are_scaled_and_nli_becomes_triplets():
