@@ -213,7 +213,7 @@ def budgeted_steps(planned: int, step: int, done: int, elapsed: float, budget_se
     return max(step, min(planned, step + int(max(0.0, budget_seconds - elapsed) / per_step)))
 
 
-DEFAULT_EPOCHS = 3.0  # passes when train.epochs is unset (picked on SciFact's dev split, bench/RESULTS.md)
+DEFAULT_EPOCHS = 3.0  # passes when train.epochs is unset (picked on three datasets' dev splits, bench/RESULTS.md)
 MAX_DEFAULT_ROWS = 100_000  # … but never more rows than this in all, so a large training set costs what 100k rows do
 
 
