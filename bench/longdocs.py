@@ -9,6 +9,14 @@ text, and a base model that scores true positives low.
     .venv/bin/python bench/longdocs.py .embedforge/longdocs           # writes a BEIR folder there
     .venv/bin/python bench/passages.py --data .embedforge/longdocs --json bench/results/passages-longdocs.json
     .venv/bin/embedforge run --set data.path=.embedforge/longdocs --json bench/results/longdocs-run.json
+
+With `--long-queries` every query becomes a long text as well, the way a whole judgment is the query in prior-case
+retrieval: its claim sits among 1-3 unrelated abstracts before it and 0-2 after it (NFCorpus abstracts, a corpus of
+its own, so no filler matches a document verbatim), so the part a pair is about is rarely the query's first window.
+`--abstracts N` keeps every abstract some query is judged on and fills up to N with a seeded sample (a smaller
+corpus for quick dev comparisons):
+
+    .venv/bin/python bench/longdocs.py .embedforge/longqueries --long-queries --abstracts 2000
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import random
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "scifact"
+FILLER = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nfcorpus"
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -36,8 +45,28 @@ def read_qrels(path: Path) -> list[tuple[str, str, int]]:
     return rows
 
 
-def build(source: Path, out: Path, per_doc: int, seed: int) -> dict:
+def long_queries(queries: list[dict], filler: list[dict], seed: int) -> list[dict]:
+    """Each query's text placed among 1-3 filler abstracts before it and 0-2 after it (seeded)."""
+    rng = random.Random(seed)
+    texts = [f"{a['title'].strip()}. {a['text'].strip()}" for a in filler if a["text"].strip()]
+    out = []
+    for query in queries:
+        before, after = rng.sample(texts, rng.randint(1, 3)), rng.sample(texts, rng.randint(0, 2))
+        out.append({**query, "text": "\n\n".join([*before, query["text"].strip(), *after])})
+    return out
+
+
+def build(
+    source: Path, out: Path, per_doc: int, seed: int, abstracts: int | None = None, filler: Path | None = None
+) -> dict:
     corpus = read_jsonl(source / "corpus.jsonl")
+    if abstracts is not None:
+        judged = {a for split in ("train", "test") for _, a, _ in read_qrels(source / "qrels" / f"{split}.tsv")}
+        rest = [a for a in corpus if a["_id"] not in judged]
+        keep = judged | {
+            a["_id"] for a in random.Random(seed).sample(rest, max(0, min(len(rest), abstracts - len(judged))))
+        }
+        corpus = [a for a in corpus if a["_id"] in keep]
     random.Random(seed).shuffle(corpus)
     home: dict[str, str] = {}
     docs = []
@@ -52,7 +81,11 @@ def build(source: Path, out: Path, per_doc: int, seed: int) -> dict:
     (out / "qrels").mkdir(exist_ok=True)
     with (out / "corpus.jsonl").open("w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(d) + "\n" for d in docs)
-    (out / "queries.jsonl").write_text((source / "queries.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    queries = read_jsonl(source / "queries.jsonl")
+    if filler is not None:
+        queries = long_queries(queries, read_jsonl(filler / "corpus.jsonl"), seed)
+    with (out / "queries.jsonl").open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(q) + "\n" for q in queries)
     counts = {}
     for split in ("train", "test"):
         judged: dict[tuple[str, str], int] = {}
@@ -63,7 +96,14 @@ def build(source: Path, out: Path, per_doc: int, seed: int) -> dict:
         lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{g}" for (q, d), g in sorted(judged.items())]
         (out / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
         counts[split] = {"judgements": len(judged), "queries": len({q for q, _ in judged})}
-    return {"documents": len(docs), "abstracts_per_document": per_doc, "seed": seed, **counts}
+    return {
+        "documents": len(docs),
+        "abstracts": len(corpus),
+        "abstracts_per_document": per_doc,
+        "long_queries": filler is not None,
+        "seed": seed,
+        **counts,
+    }
 
 
 def main() -> None:
@@ -72,8 +112,12 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=SOURCE, help="a BEIR folder (default ../shared/data/scifact)")
     parser.add_argument("--per-doc", type=int, default=5, help="abstracts joined into one document (default 5)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--long-queries", action="store_true", help="queries as long texts (filler: --filler)")
+    parser.add_argument("--filler", type=Path, default=FILLER, help="a BEIR folder (default ../shared/data/nfcorpus)")
+    parser.add_argument("--abstracts", type=int, help="keep the judged abstracts plus a sample, N in all")
     args = parser.parse_args()
-    print(json.dumps(build(args.source.resolve(), args.out, args.per_doc, args.seed)))
+    filler = args.filler.resolve() if args.long_queries else None
+    print(json.dumps(build(args.source.resolve(), args.out, args.per_doc, args.seed, args.abstracts, filler)))
 
 
 if __name__ == "__main__":

@@ -211,11 +211,14 @@ def best_passages(
 
 @dataclass
 class PassageChooser:
-    """Training texts for long documents: the passage of a document that the base model scores highest for the query.
+    """Training texts for long documents and long queries, chosen with the base model's vectors.
 
     A positive becomes the passage of the relevant document that best matches its query (the one most likely to hold
     the answer), a negative the best-matching passage of a non-relevant document (the hardest part of it), so every
-    training text fits the model's limit instead of being cut at its first window.
+    training text fits the model's limit instead of being cut at its first window. A query longer than the limit is
+    read whole when documents are chosen for it (the mean of its passages, as search reads it); as a training anchor it
+    becomes its passage nearest the positive's chosen passage (the part of the query the pair is about), not its first
+    window, which for a long query is mostly a header.
     """
 
     query_row: dict[str, int]
@@ -224,16 +227,32 @@ class PassageChooser:
     passage_texts: list[str]
     passage_vectors: np.ndarray
     passage_doc: np.ndarray
+    anchor_texts: list[str]  # every query's passages, queries in row order
+    anchor_vectors: np.ndarray
+    anchor_query: np.ndarray  # int64, the query row of each anchor passage (sorted)
 
     def __call__(self, query_ids: list[str], doc_ids: list[str]) -> list[str]:
+        return [self.passage_texts[r] for r in self._chosen(query_ids, doc_ids)[1]]
+
+    def anchors(self, query_ids: list[str], doc_ids: list[str], texts: list[str]) -> list[str]:
+        """Each (query, document) pair's anchor: the query's passage that best matches the document's chosen passage,
+        or the query's own text (`texts`) when it fits the model's limit."""
+        if len(self.anchor_texts) == len(self.query_row):
+            return texts
+        queries, chosen = self._chosen(query_ids, doc_ids)
+        best = best_passages(self.passage_vectors, chosen, queries, self.anchor_vectors, self.anchor_query)
+        counts = np.bincount(self.anchor_query, minlength=len(self.query_row))
+        return [self.anchor_texts[b] if counts[q] > 1 else t for b, q, t in zip(best, queries, texts)]
+
+    def _chosen(self, query_ids: list[str], doc_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         queries = np.fromiter((self.query_row[q] for q in query_ids), dtype=np.int64, count=len(query_ids))
         docs = np.fromiter((self.doc_row[d] for d in doc_ids), dtype=np.int64, count=len(doc_ids))
-        rows = best_passages(self.query_vectors, queries, docs, self.passage_vectors, self.passage_doc)
-        return [self.passage_texts[r] for r in rows]
+        return queries, best_passages(self.query_vectors, queries, docs, self.passage_vectors, self.passage_doc)
 
     @property
     def split(self) -> bool:
-        return len(self.passage_texts) > len(self.doc_row)
+        """True when some document or some query is more than one passage."""
+        return len(self.passage_texts) > len(self.doc_row) or len(self.anchor_texts) > len(self.query_row)
 
 
 def corpus_titles(corpus) -> list[str] | None:
@@ -245,8 +264,8 @@ def chooser_for(
     model_ref, corpus_ref, pairs, store: str, cfg: PassageConfig, batch_size: int, device: str = "auto"
 ) -> PassageChooser | None:
     """The PassageChooser of a training set under the model of `model_ref` (the base model), or None when no document
-    is split."""
-    from tasks.embeddings import corpus_passages, load_model
+    and no query is longer than the model reads."""
+    from tasks.embeddings import corpus_passages, encode, load_model
     from tasks.storage import read_frame
 
     if not cfg.split:
@@ -254,17 +273,22 @@ def chooser_for(
     model = load_model(model_ref, device)
     texts, vectors, doc = corpus_passages(model, model_ref, corpus_ref, store, batch_size, cfg)
     doc_ids = read_frame(corpus_ref)["doc_id"].to_list()
-    if len(texts) == len(doc_ids):
-        return None
     anchors = pairs.unique("query_id", keep="first", maintain_order=True)
-    query_vectors = encode_queries(model, anchors["anchor"].to_list(), cfg, batch_size)
+    queries = model_passages(model, anchors["anchor"].to_list(), cfg)
+    if len(texts) == len(doc_ids) and not queries.split:
+        return None
+    what = f"queries ({len(queries.texts)} passages)" if queries.split else "queries"
+    query_passage_vectors = encode(model, queries.texts, batch_size, what)
     return PassageChooser(
         {q: i for i, q in enumerate(anchors["query_id"].to_list())},
-        query_vectors,
+        pooled(query_passage_vectors, queries.doc, anchors.height),
         {d: i for i, d in enumerate(doc_ids)},
         texts,
         vectors,
         doc,
+        queries.texts,
+        query_passage_vectors,
+        queries.doc,
     )
 
 

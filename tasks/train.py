@@ -11,7 +11,6 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
@@ -32,6 +31,8 @@ from tasks.train_records import (
 if TYPE_CHECKING:
     import polars as pl
 
+    from tasks.passages import PassageChooser
+
 logger = logging.getLogger(__name__)
 
 
@@ -39,13 +40,14 @@ def training_frame(
     pairs: pl.DataFrame,
     negatives: pl.DataFrame,
     corpus: pl.DataFrame,
-    choose: Callable[[list[str], list[str]], list[str]] | None = None,
+    choose: PassageChooser | None = None,
 ) -> pl.DataFrame:
     """(anchor, positive, negative_1 … negative_n) rows in pair order; columns are read by position by the trainer.
 
     Input: pairs PairSchema, negatives MinedNegativeSchema (n slots per pair, possibly 0), corpus CorpusSchema.
-    `choose(query_ids, doc_ids)` gives the text to train on for each (query, document), e.g. the document's best passage
-    for the query (tasks/passages.py PassageChooser); without it a document is its whole corpus text.
+    `choose` (tasks/passages.py PassageChooser) gives the text to train on for each (query, document): the document's
+    best passage for the query, and for a query longer than the model reads, its passage nearest the positive's; without
+    it a document is its whole corpus text and a query its whole anchor.
     """
     import polars as pl
 
@@ -75,7 +77,11 @@ def training_frame(
             )
     query_ids = frame["query_id"].to_list()
     if choose is not None:
-        frame = frame.with_columns(pl.Series("positive", choose(query_ids, frame["doc_id"].to_list()), dtype=pl.String))
+        doc_ids = frame["doc_id"].to_list()
+        frame = frame.with_columns(
+            pl.Series("anchor", choose.anchors(query_ids, doc_ids, frame["anchor"].to_list()), dtype=pl.String),
+            pl.Series("positive", choose(query_ids, doc_ids), dtype=pl.String),
+        )
         texts = {slot: choose(query_ids, frame[slot].to_list()) for slot in slots}
     else:
         text_of = dict(zip(corpus["doc_id"].to_list(), corpus["text"].to_list()))

@@ -240,3 +240,45 @@ def test_the_dev_evaluation_that_picks_checkpoints_reads_long_documents_by_their
     assert scores["dev_cosine_ndcg@10"] == 1.0 and scores["dev_cosine_mrr@10"] == 1.0
     first_window = DevEvaluator(dev.model_copy(update={"passages": PassageConfig(split=False)}), batch_size=8)(model)
     assert first_window["dev_cosine_mrr@10"] < 0.5
+
+
+def test_a_long_query_trains_as_its_passage_about_the_positive_not_its_first_window(tmp_path, base_model_ref):
+    """A whole judgment used as a query: its first window is preamble; the pair is about the part that matches the
+    relevant document, so that part is the training anchor. A short query stays itself."""
+    import polars as pl
+
+    from tasks.config import PassageConfig
+    from tasks.passages import chooser_for
+    from tasks.storage import write_frame
+    from tasks.train import training_frame
+
+    long_query = GARDEN * 12 + FACT
+    corpus = pl.DataFrame(
+        {
+            "doc_id": ["blade", "steel"],
+            "text": [FACT.replace("Zephyr-9", "Zephyr-10"), "Stainless steel resists corrosion."],
+        }
+    )
+    pairs = pl.DataFrame(
+        {
+            "query_id": ["q1", "q2"],
+            "doc_id": ["blade", "steel"],
+            "anchor": [long_query, "Why does stainless steel not rust?"],
+            "positive": corpus["text"].to_list(),
+        }
+    )
+    negatives = pl.DataFrame(
+        {"query_id": ["q1", "q2"], "positive_id": ["blade", "steel"], "slot": [0, 0], "negative_id": ["steel", "blade"]}
+    )
+    corpus_ref = write_frame(corpus, str(tmp_path), "corpus")
+    choose = chooser_for(base_model_ref, corpus_ref, pairs, str(tmp_path), PassageConfig(), 8, "cpu")
+    assert choose is not None and choose.split  # no document is long, the query is
+    frame = training_frame(pairs, negatives, corpus, choose)
+    anchor = frame["anchor"][0]
+    assert anchor.endswith(FACT.strip()) and anchor in long_query and anchor != long_query
+    assert not long_query.startswith(anchor)  # not the first window
+    assert frame["anchor"][1] == "Why does stainless steel not rust?"
+    assert frame["positive"].to_list() == corpus["text"].to_list()  # short documents: whole
+    tokenizer = choose_tokenizer(base_model_ref)
+    assert len(tokenizer(anchor, add_special_tokens=False)["input_ids"]) <= 254
+    assert training_frame(pairs, negatives, corpus)["anchor"][0] == long_query  # without a chooser: whole texts
