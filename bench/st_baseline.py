@@ -1,10 +1,12 @@
 """The retrain a team would write by hand with sentence-transformers, as its documentation shows it: the baseline
 bench/vs_st.py times embedforge against. Same work as `embedforge run` with the defaults: score the base model on the
-test qrels, mine 3 hard negatives per training pair (mine_hard_negatives, relative margin 0.05 = embedforge's
-max_score_ratio 0.95), train MultipleNegativesRankingLoss for 1 epoch at batch 32, lr 2e-5, 10% warmup, no duplicate
-texts in a batch, score the candidate. Prints one JSON line.
+test qrels, mine hard negatives per training pair (mine_hard_negatives; a relative margin of 1 - embedforge's
+max_score_ratio), train MultipleNegativesRankingLoss with no duplicate texts in a batch, score the candidate. The
+recipe (negatives, margin, depth, epochs, batch, learning rate, warmup) comes in as flags: bench/vs_st.py reads it from
+embedforge's defaults, so the two sides train the same recipe whatever the defaults are. Prints one JSON line.
 
-    .venv/bin/python bench/st_baseline.py --data ../shared/data/scifact --model PATH --out DIR [--max-train-queries N]
+    .venv/bin/python bench/st_baseline.py --data ../shared/data/scifact --model PATH --out DIR --num-negatives 1 \
+        --relative-margin 0.05 --range-max 50 --epochs 3 --batch-size 32 --learning-rate 5e-5 --warmup-ratio 0.1
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--max-train-queries", type=int)
+    for flag, kind in (
+        ("--num-negatives", int),
+        ("--relative-margin", float),
+        ("--range-max", int),
+        ("--epochs", float),
+        ("--batch-size", int),
+        ("--learning-rate", float),
+        ("--warmup-ratio", float),
+    ):
+        parser.add_argument(flag, type=kind, required=True)
     args = parser.parse_args()
     data = Path(args.data)
     corpus = {d["_id"]: f"{d.get('title', '')} {d['text']}".strip() for d in read_jsonl(data / "corpus.jsonl")}
@@ -65,9 +77,9 @@ def main() -> None:
         Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]}),
         model,
         corpus=list(corpus.values()),
-        num_negatives=3,
-        relative_margin=0.05,
-        range_max=50,
+        num_negatives=args.num_negatives,
+        relative_margin=args.relative_margin,
+        range_max=args.range_max,
         sampling_strategy="top",
         output_format="n-tuple",
         batch_size=64,
@@ -76,10 +88,10 @@ def main() -> None:
         model=model,
         args=SentenceTransformerTrainingArguments(
             output_dir=args.out,
-            num_train_epochs=1,
-            per_device_train_batch_size=32,
-            learning_rate=2e-5,
-            warmup_ratio=0.1,
+            num_train_epochs=args.epochs,
+            per_device_train_batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            warmup_ratio=args.warmup_ratio,
             batch_sampler=BatchSamplers.NO_DUPLICATES,
             seed=0,
             save_strategy="no",

@@ -55,12 +55,34 @@ def subset(data: Path, queries: int | None, work: Path) -> Path:
     return folder
 
 
+def default_recipe(data: Path) -> dict:
+    """The recipe `embedforge run` trains with its defaults on `data`, as the script's flags: read from the config
+    defaults and the epoch rule, never written here (tasks/config.py, tasks/train.py: auto_epochs)."""
+    from tasks.config import PipelineConfig
+    from tasks.train import auto_epochs
+
+    cfg = PipelineConfig()
+    with (data / "qrels" / "train.tsv").open(encoding="utf-8") as f:
+        pairs = sum(1 for row in csv.DictReader(f, delimiter="\t") if int(row["score"]) > 0)
+    return {
+        "num_negatives": cfg.mining.num_negatives,
+        "relative_margin": round(1 - cfg.mining.max_score_ratio, 6),
+        "range_max": cfg.mining.top_k,
+        "epochs": cfg.train.epochs or auto_epochs(pairs),
+        "batch_size": cfg.train.batch_size,
+        "learning_rate": cfg.train.learning_rate,
+        "warmup_ratio": cfg.train.warmup_ratio,
+    }
+
+
 def run_st(data: Path, work: Path) -> dict:
     from tasks.embeddings import resolve_model
 
     out = work / "st"
     command = [sys.executable, str(ROOT / "bench" / "st_baseline.py"), "--data", str(data), "--out", str(out)]
     command += ["--model", resolve_model("all-MiniLM-L6-v2").path]
+    for key, value in default_recipe(data).items():
+        command += [f"--{key.replace('_', '-')}", str(value)]
     started = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     seconds = time.perf_counter() - started
@@ -123,6 +145,7 @@ def main() -> None:
         "st": {"seconds": st_seconds, "ndcg@10": statistics.median(r["ndcg@10"] for r in runs["st"])},
         "embedforge": {"seconds": ef_seconds, "ndcg@10": statistics.median(r["ndcg@10"] for r in runs["embedforge"])},
         "ratio": round(ef_seconds / st_seconds, 3),
+        "recipe": default_recipe(data),
         "bm25": {"ndcg@10": middle["bm25_ndcg@10"]},
         "steps": middle["steps"],
         "runs": runs,
