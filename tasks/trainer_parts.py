@@ -11,7 +11,7 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 from transformers import DefaultFlowCallback, TrainerCallback
 
 from tasks.config import PassageConfig
-from tasks.train import budgeted_steps
+from tasks.train import steps_that_fit
 from tasks.train_records import DEV_NAME, DEV_PRIMARY, DevSet
 
 logger = logging.getLogger(__name__)
@@ -51,8 +51,11 @@ class TimeBudget(TrainerCallback):
 
     After the first PROBE_STEPS steps it times their pace, works out how many steps the budget holds
     (budgeted_steps), and when that is fewer than planned moves the trainer's last step and the linear schedule's end
-    there (the warmup keeps its share of the steps). Every process of a distributed run takes the first process's
-    figure, so all stop at the same step. The pace includes the first, slower steps, so the cut errs early.
+    there (the warmup keeps its share of the steps). It times the pace again after 2, 4, 8 … times PROBE_STEPS steps,
+    from the steps since the last look, and moves the last step again, never past the plan: a slow start (a busy
+    machine, the first batches' warm-up) no longer cuts the whole run short, and a slowdown later still ends it in
+    time. A move after the warmup keeps the learning rate where it is and decays it from there to zero at the new last
+    step (no jump). Every process of a distributed run takes the first process's figure, so all stop at the same step.
     """
 
     PROBE_STEPS = 5
@@ -65,31 +68,35 @@ class TimeBudget(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started, self.first_step, self.planned = time.perf_counter(), state.global_step, state.max_steps
+        self.probe_time: float | None = None  # when the pace was last timed (None: not yet, time from the start)
+        self.probe_done = 0
 
     def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
         done = state.global_step - self.first_step
-        if done != self.PROBE_STEPS:
-            return
-        elapsed = time.perf_counter() - self.started
-        total = _same_everywhere(budgeted_steps(state.max_steps, state.global_step, done, elapsed, self.seconds))
-        self.seconds_per_step = round(elapsed / done, 3)
-        if total >= state.max_steps:
+        looks = done // self.PROBE_STEPS
+        if done % self.PROBE_STEPS or looks == 0 or looks & (looks - 1):
+            return  # look after 1, 2, 4, 8 … times PROBE_STEPS steps
+        now = time.perf_counter()
+        timed = done - self.probe_done
+        pace = (now - (self.probe_time or self.started)) / timed  # seconds a step since the last look
+        self.probe_time, self.probe_done, self.seconds_per_step = now, done, round(pace, 3)
+        total = _same_everywhere(
+            steps_that_fit(self.planned, state.global_step, pace, self.seconds - (now - self.started))
+        )
+        if total == state.max_steps:
             return
         logger.warning(
-            "train.budget_minutes=%g: at %.1f s a step, %d of the %d planned steps fit; training stops there "
-            "(learning rate schedule shortened to match)",
+            "train.budget_minutes=%g: at %.1f s a step (the last %d steps), %d of the %d planned steps fit; training "
+            "stops there (the learning rate decays to zero there)",
             self.seconds / 60,
-            elapsed / done,
+            pace,
+            timed,
             total,
-            state.max_steps,
+            self.planned,
         )
-        self.capped, state.max_steps = total, total
-        schedule = getattr(lr_scheduler, "lr_lambdas", [None])[0]
-        if isinstance(schedule, functools.partial) and "num_training_steps" in schedule.keywords:
-            warmup = round(schedule.keywords.get("num_warmup_steps", 0) * total / max(self.planned, 1))  # same share
-            lr_scheduler.lr_lambdas[0] = functools.partial(
-                schedule.func, **{**schedule.keywords, "num_training_steps": total, "num_warmup_steps": warmup}
-            )
+        self.capped = total if total < self.planned else None
+        _move_schedule_end(lr_scheduler, state.global_step, total)
+        state.max_steps = total
         # the trainer's own end-of-training rules (stop, last evaluation and save) for the step that is now the last
         DefaultFlowCallback().on_step_end(args, state, control)
 
@@ -101,6 +108,24 @@ class TimeBudget(TrainerCallback):
             "seconds_per_step": self.seconds_per_step,
             "capped": self.capped is not None,
         }
+
+
+def _move_schedule_end(lr_scheduler, step: int, total: int) -> None:
+    """Make the linear warmup-then-decay schedule end at `total`. In the warmup: the warmup keeps its share of the
+    steps. After it: the learning rate keeps its value at `step` and decays linearly from there to zero at `total`
+    (a warmup length w with (total - step) / (total - w) equal to the current factor; w may fall below zero)."""
+    schedule = getattr(lr_scheduler, "lr_lambdas", [None])[0]
+    if not (isinstance(schedule, functools.partial) and "num_training_steps" in schedule.keywords):
+        return
+    keywords = schedule.keywords
+    warmup = keywords.get("num_warmup_steps", 0)
+    factor = schedule(step)
+    if step < warmup or factor <= 0:
+        share = warmup / max(keywords["num_training_steps"], 1)
+        new = {"num_training_steps": total, "num_warmup_steps": round(share * total)}
+    else:
+        new = {"num_training_steps": total, "num_warmup_steps": total - (total - step) / factor}
+    lr_scheduler.lr_lambdas[0] = functools.partial(schedule.func, **{**keywords, **new})
 
 
 def _same_everywhere(value: int) -> int:

@@ -304,3 +304,52 @@ def test_a_capped_budget_moves_the_last_step_and_the_end_of_the_learning_rate_de
     assert state.max_steps == 30 and budget.summary()["steps_allowed"] == 30 and not control.should_training_stop
     lr = schedule.lr_lambdas[0]
     assert lr(30) == 0.0 and lr(29) > 0.0 and lr(3) == 1.0  # warmup keeps its tenth: 3 of 30 steps
+
+
+def test_a_budget_cut_by_a_slow_start_is_lengthened_when_the_pace_recovers_and_shortened_when_it_drops():
+    """The pace is timed again after 10, 20, 40 … steps, from the steps since the last look: a busy machine during the
+    first steps no longer halves the training, and a later slowdown still ends it in time. Each move keeps the
+    learning rate where it is (no jump) and decays it to zero at the new last step."""
+    import time
+
+    import torch
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+    from transformers.optimization import get_linear_schedule_with_warmup
+
+    from tasks.trainer_parts import TimeBudget
+
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    schedule = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=2, num_training_steps=1000)
+    args, state, control = TrainingArguments(output_dir="unused", report_to="none"), TrainerState(), TrainerControl()
+    state.max_steps = 1000
+    budget = TimeBudget(minutes=1.0)
+    budget.on_train_begin(args, state, control)
+
+    def step_to(step: int, elapsed: float, since_last_look: float) -> None:
+        now = time.perf_counter()
+        budget.started, budget.probe_time = now - elapsed, (now - since_last_look if budget.probe_time else None)
+        state.global_step = step
+        budget.on_step_end(args, state, control, lr_scheduler=schedule)
+
+    step_to(5, 9.9, 9.9)  # a slow start: 1.98 s a step, 50.1 s left -> 25 more
+    assert state.max_steps == 30 and budget.summary()["capped"]
+    step_to(7, 11.0, 1.1)  # not a look: nothing moves
+    assert state.max_steps == 30
+    before = schedule.lr_lambdas[0](10)
+    step_to(10, 12.4, 2.5)  # the machine is free again: 0.5 s a step, 47.6 s left -> 95 more
+    lr = schedule.lr_lambdas[0]
+    assert state.max_steps == 105 and budget.summary()["steps_allowed"] == 105 and not control.should_training_stop
+    assert lr(10) == pytest.approx(before) and lr(105) == pytest.approx(0.0, abs=1e-12) and lr(104) > 0.0
+    assert all(lr(s) > lr(s + 1) for s in range(10, 104))  # still decaying, linearly, to the new end
+    before = lr(20)
+    step_to(20, 40.0, 27.6)  # slower again: 2.76 s a step, 20 s left -> 7 more
+    lr = schedule.lr_lambdas[0]
+    assert state.max_steps == 27 and lr(20) == pytest.approx(before) and lr(27) == pytest.approx(0.0, abs=1e-12)
+    assert not control.should_training_stop
+    assert budget.summary() == {
+        "minutes": 1.0,
+        "planned_steps": 1000,
+        "steps_allowed": 27,
+        "seconds_per_step": 2.76,
+        "capped": True,
+    }
