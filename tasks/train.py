@@ -212,12 +212,6 @@ def as_triplets(table: Table) -> dict[str, list]:
     }
 
 
-def budgeted_steps(planned: int, step: int, done: int, elapsed: float, budget_seconds: float) -> int:
-    """The last step a time budget allows: at the pace of the `done` steps timed so far (`elapsed` seconds), as many
-    more after global step `step` as the rest of the budget holds; never more than planned, never before `step`."""
-    return steps_that_fit(planned, step, elapsed / max(done, 1), budget_seconds - elapsed)
-
-
 def steps_that_fit(planned: int, step: int, seconds_per_step: float, seconds_left: float) -> int:
     """The last step reached when training goes on from global step `step` at `seconds_per_step` for `seconds_left`
     seconds; never more than planned, never before `step`."""

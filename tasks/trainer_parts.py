@@ -50,7 +50,7 @@ class TimeBudget(TrainerCallback):
     """Stops training when train.budget_minutes is spent, with the learning rate still decaying to zero at the end.
 
     After the first PROBE_STEPS steps it times their pace, works out how many steps the budget holds
-    (budgeted_steps), and when that is fewer than planned moves the trainer's last step and the linear schedule's end
+    (steps_that_fit), and when that is fewer than planned moves the trainer's last step and the linear schedule's end
     there (the warmup keeps its share of the steps). It times the pace again after 2, 4, 8 … times PROBE_STEPS steps,
     from the steps since the last look, and moves the last step again, never past the plan: a slow start (a busy
     machine, the first batches' warm-up) no longer cuts the whole run short, and a slowdown later still ends it in

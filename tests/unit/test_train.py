@@ -253,12 +253,12 @@ def test_the_model_card_quotes_training_texts_only_in_short(tmp_path, base_model
 
 
 def test_a_time_budget_allows_the_steps_its_remainder_holds_at_the_measured_pace():
-    from tasks.train import budgeted_steps
+    from tasks.train import steps_that_fit
 
-    assert budgeted_steps(planned=1000, step=5, done=5, elapsed=10.0, budget_seconds=60.0) == 30  # 2 s a step: 25 more
-    assert budgeted_steps(planned=20, step=5, done=5, elapsed=10.0, budget_seconds=60.0) == 20  # fits: as planned
-    assert budgeted_steps(planned=1000, step=5, done=5, elapsed=90.0, budget_seconds=60.0) == 5  # spent: stop now
-    assert budgeted_steps(planned=1000, step=45, done=5, elapsed=10.0, budget_seconds=60.0) == 70  # resumed at step 40
+    assert steps_that_fit(planned=1000, step=5, seconds_per_step=2.0, seconds_left=50.0) == 30  # 25 more
+    assert steps_that_fit(planned=20, step=5, seconds_per_step=2.0, seconds_left=50.0) == 20  # fits: as planned
+    assert steps_that_fit(planned=1000, step=5, seconds_per_step=2.0, seconds_left=-30.0) == 5  # spent: stop now
+    assert steps_that_fit(planned=1000, step=45, seconds_per_step=2.0, seconds_left=50.0) == 70  # resumed at step 40
 
 
 @pytest.mark.slow  # real training (or a child interpreter): minutes of CPU
