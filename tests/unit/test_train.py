@@ -283,9 +283,9 @@ def test_training_stops_at_the_time_budget_and_says_what_was_planned_and_trained
     assert budget_line(unbounded) is None
 
 
-def test_a_capped_budget_moves_the_last_step_and_the_end_of_the_learning_rate_decay_together():
-    """The budget's cut is where the linear schedule reaches zero, so a stopped training is annealed, not cut mid-decay."""
-
+def budget_at_start(warmup: int, planned: int = 1000):
+    """A one-minute TimeBudget at the start of a training of `planned` steps with the trainer's real linear schedule
+    and state: (budget, schedule, args, state, control)."""
     import torch
     from transformers import TrainerControl, TrainerState, TrainingArguments
     from transformers.optimization import get_linear_schedule_with_warmup
@@ -293,11 +293,17 @@ def test_a_capped_budget_moves_the_last_step_and_the_end_of_the_learning_rate_de
     from tasks.trainer_parts import TimeBudget
 
     optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
-    schedule = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=100, num_training_steps=1000)
+    schedule = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=warmup, num_training_steps=planned)
     args, state, control = TrainingArguments(output_dir="unused", report_to="none"), TrainerState(), TrainerControl()
-    state.max_steps = 1000
+    state.max_steps = planned
     budget = TimeBudget(minutes=1.0)
     budget.on_train_begin(args, state, control)
+    return budget, schedule, args, state, control
+
+
+def test_a_capped_budget_moves_the_last_step_and_the_end_of_the_learning_rate_decay_together():
+    """The budget's cut is where the linear schedule reaches zero, so a stopped training is annealed, not cut mid-decay."""
+    budget, schedule, args, state, control = budget_at_start(warmup=100)
     budget.started -= 9.9  # the five probe steps took 9.9 s: under 2 s a step, 50.1 s left -> 25 more steps
     state.global_step = 5
     budget.on_step_end(args, state, control, lr_scheduler=schedule)
@@ -312,18 +318,7 @@ def test_a_budget_cut_by_a_slow_start_is_lengthened_when_the_pace_recovers_and_s
     learning rate where it is (no jump) and decays it to zero at the new last step."""
     import time
 
-    import torch
-    from transformers import TrainerControl, TrainerState, TrainingArguments
-    from transformers.optimization import get_linear_schedule_with_warmup
-
-    from tasks.trainer_parts import TimeBudget
-
-    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
-    schedule = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=2, num_training_steps=1000)
-    args, state, control = TrainingArguments(output_dir="unused", report_to="none"), TrainerState(), TrainerControl()
-    state.max_steps = 1000
-    budget = TimeBudget(minutes=1.0)
-    budget.on_train_begin(args, state, control)
+    budget, schedule, args, state, control = budget_at_start(warmup=2)
 
     def step_to(step: int, elapsed: float, since_last_look: float) -> None:
         now = time.perf_counter()
