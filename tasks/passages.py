@@ -234,15 +234,17 @@ class PassageChooser:
     def __call__(self, query_ids: list[str], doc_ids: list[str]) -> list[str]:
         return [self.passage_texts[r] for r in self._chosen(query_ids, doc_ids)[1]]
 
-    def anchors(self, query_ids: list[str], doc_ids: list[str], texts: list[str]) -> list[str]:
-        """Each (query, document) pair's anchor: the query's passage that best matches the document's chosen passage,
-        or the query's own text (`texts`) when it fits the model's limit."""
-        if len(self.anchor_texts) == len(self.query_row):
-            return texts
+    def pairs(self, query_ids: list[str], doc_ids: list[str], texts: list[str]) -> tuple[list[str], list[str]]:
+        """(anchor, positive) texts of each (query, relevant document) pair, the document's passage chosen once: the
+        positive is its passage nearest the query, the anchor the query's passage nearest that positive, or the
+        query's own text (`texts`) when it fits the model's limit."""
         queries, chosen = self._chosen(query_ids, doc_ids)
+        positives = [self.passage_texts[r] for r in chosen]
+        if len(self.anchor_texts) == len(self.query_row):
+            return texts, positives
         best = best_passages(self.passage_vectors, chosen, queries, self.anchor_vectors, self.anchor_query)
         counts = np.bincount(self.anchor_query, minlength=len(self.query_row))
-        return [self.anchor_texts[b] if counts[q] > 1 else t for b, q, t in zip(best, queries, texts)]
+        return [self.anchor_texts[b] if counts[q] > 1 else t for b, q, t in zip(best, queries, texts)], positives
 
     def _chosen(self, query_ids: list[str], doc_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         queries = np.fromiter((self.query_row[q] for q in query_ids), dtype=np.int64, count=len(query_ids))

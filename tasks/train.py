@@ -77,10 +77,9 @@ def training_frame(
             )
     query_ids = frame["query_id"].to_list()
     if choose is not None:
-        doc_ids = frame["doc_id"].to_list()
+        anchors, positives = choose.pairs(query_ids, frame["doc_id"].to_list(), frame["anchor"].to_list())
         frame = frame.with_columns(
-            pl.Series("anchor", choose.anchors(query_ids, doc_ids, frame["anchor"].to_list()), dtype=pl.String),
-            pl.Series("positive", choose(query_ids, doc_ids), dtype=pl.String),
+            pl.Series("anchor", anchors, dtype=pl.String), pl.Series("positive", positives, dtype=pl.String)
         )
         texts = {slot: choose(query_ids, frame[slot].to_list()) for slot in slots}
     else:
