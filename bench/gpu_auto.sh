@@ -14,7 +14,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${OUT:-/tmp/gpu_out}
-mkdir -p "$RESULTS" .gpu_stash /tmp/payload
+STASH=.embedforge/gpu_stash  # ignored by the tracked .gitignore, so the machine keeps it between calls
+mkdir -p "$RESULTS" "$STASH" /tmp/payload
 export PYTHONUNBUFFERED=1
 started=$(date +%s)
 
@@ -45,9 +46,12 @@ EOF
 }
 
 case "${1:-}" in
+  stash)
+    cp .gpu1/part1 "$STASH/part1" && cp .gpu1/part1 /tmp/part1 && ls -l "$STASH" /tmp/part1
+    ;;
   encode)
-    cp .gpu1/part1 .gpu_stash/part1
-    tar -xf .gpu_stash/part1 -C /tmp/payload 2>/dev/null  # the archives wholly inside part 1
+    cp .gpu1/part1 "$STASH/part1" && cp .gpu1/part1 /tmp/part1
+    tar -xf "$STASH/part1" -C /tmp/payload 2>/dev/null  # the archives wholly inside part 1
     unpack /tmp/payload
     widen_model
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$RESULTS/env.txt"
@@ -56,8 +60,9 @@ case "${1:-}" in
     echo "encode exit $?"
     ;;
   auto)
-    test -f .gpu_stash/part1 || { echo "part 1 is not on this machine (a fresh machine): run the encode call first"; exit 3; }
-    cat .gpu_stash/part1 .gpu2/part2 | tar -xf - -C /tmp/payload || exit 4
+    part1=$(ls "$STASH/part1" /tmp/part1 2>/dev/null | head -1)
+    test -n "$part1" || { echo "part 1 is not on this machine (a fresh machine): run the encode or stash call first"; exit 3; }
+    cat "$part1" .gpu2/part2 | tar -xf - -C /tmp/payload || exit 4
     unpack /tmp/payload
     widen_model
     export PYTHONPATH=/tmp/site:$PWD PREFECT_UI_ENABLED=false
@@ -72,5 +77,5 @@ case "${1:-}" in
       python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(json.dumps({k: s.get(k) for k in ('promoted','reason')}), 'candidate', s['metrics']['candidate'].get('ndcg@10'), 'bm25', s['bm25'].get('ndcg@10'), 'recipe', s.get('auto', {}).get('recipe'))" "$RESULTS/auto_$seed.json" 2>/dev/null || tail -5 "$RESULTS/auto_$seed.log"
     done
     ;;
-  *) echo "usage: bench/gpu_auto.sh encode|auto"; exit 2 ;;
+  *) echo "usage: bench/gpu_auto.sh stash|encode|auto"; exit 2 ;;
 esac
