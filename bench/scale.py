@@ -70,7 +70,7 @@ def main() -> None:
     import torch
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.encode import encode_on_engine
+    from flows.encode import encode_on_engine, session
     from tasks.config import ComputeConfig, PassageConfig
     from tasks.embeddings import corpus_passage_embeddings, encode, exact_search, load_model, resolve_model
     from tasks.storage import write_frame
@@ -89,7 +89,8 @@ def main() -> None:
     def dask(workers: int):
         def run(store: str) -> None:
             compute = ComputeConfig(engine="dask", workers=workers, shard_documents=args.shard_documents)
-            encode_on_engine(compute, model_ref, corpus_ref, cfg, args.batch_size, store)
+            with session(compute, store) as current:  # the cluster's start-up is in the timing, as in a run
+                encode_on_engine(current, model_ref, corpus_ref, cfg, args.batch_size, store)
 
         return run
 

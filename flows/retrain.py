@@ -69,18 +69,26 @@ def _train_step(steps: dict[str, dict], name: str, pipeline: PipelineConfig, **i
     return done.trained
 
 
-def _encode_step(steps: dict[str, dict], name: str, cfg: PipelineConfig, model: Any, corpus: Any, store: str) -> None:
+def _encode_step(
+    steps: dict[str, dict], name: str, cfg: PipelineConfig, current: Any, model: Any, corpus: Any, store: str
+) -> None:
     """compute.engine dask: encode the corpus for `model` in shards on the cluster, where the steps after it will look."""
-    if cfg.compute.engine != "dask":
+    if current is None:
         return
     started = time.perf_counter()
-    done = engine.encode_on_engine(cfg.compute, model, corpus, cfg.eval.passages, cfg.mining.encode_batch_size, store)
+    done = engine.encode_on_engine(current, model, corpus, cfg.eval.passages, cfg.mining.encode_batch_size, store)
     steps[name] = {
         "cached": done["cached"],
         "seconds": round(time.perf_counter() - started, 3),
         "peak_gb": None,
         "shards": done["shards"],
     }
+
+
+def _searched(steps: dict[str, dict], name: str, current: Any) -> None:
+    """compute.engine dask: how many of the step's exact searches ran in query shards on the cluster."""
+    if current is not None:
+        steps[name].update(current.take_searches())
 
 
 def _train_stages(
@@ -269,19 +277,32 @@ def retrain(cfg: PipelineConfig = PipelineConfig()) -> dict[str, Any]:
         if cfg.eval.bm25
         else None
     )
-    _encode_step(steps, "encode-base", cfg, base, data.corpus, store)
-    mined = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device, passages=cfg.eval.passages)
-    auto_summary = None
-    if cfg.train.auto:
-        cfg, auto_summary = _auto_recipe(steps, data, mined, base, cfg, store)
-    trained, stages, curves = _train_stages(steps, data, mined, base, cfg, store)
-    judged_against = champion_of(cfg, trained.model, base)
-    _encode_step(steps, "encode-candidate", cfg, trained.model, data.corpus, store)
-    if judged_against.sha256 != base.sha256:
-        _encode_step(steps, "encode-champion", cfg, judged_against, data.corpus, store)
-    result = _step(
-        steps, "evaluate", evaluate, data, base, trained.model, judged_against, cfg.eval, store, lexical, device=device
-    )
+    with engine.session(cfg.compute, store) as current:  # dask: one cluster for the run's encodings and searches
+        _encode_step(steps, "encode-base", cfg, current, base, data.corpus, store)
+        mined = _step(steps, "mine", mine, data, base, cfg.mining, store, device=device, passages=cfg.eval.passages)
+        _searched(steps, "mine", current)
+        auto_summary = None
+        if cfg.train.auto:
+            cfg, auto_summary = _auto_recipe(steps, data, mined, base, cfg, store)
+        trained, stages, curves = _train_stages(steps, data, mined, base, cfg, store)
+        judged_against = champion_of(cfg, trained.model, base)
+        _encode_step(steps, "encode-candidate", cfg, current, trained.model, data.corpus, store)
+        if judged_against.sha256 != base.sha256:
+            _encode_step(steps, "encode-champion", cfg, current, judged_against, data.corpus, store)
+        result = _step(
+            steps,
+            "evaluate",
+            evaluate,
+            data,
+            base,
+            trained.model,
+            judged_against,
+            cfg.eval,
+            store,
+            lexical,
+            device=device,
+        )
+        _searched(steps, "evaluate", current)
     decision = _step(steps, "gate", gate, result, cfg.gate)
     record = RunRecord(  # validated here: a key its writer renamed fails the run now, not in a reader later
         promoted=decision.promote,

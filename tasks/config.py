@@ -308,6 +308,7 @@ class ComputeConfig(_Section):
     address: str | None = None  # dask: the scheduler of an existing cluster (tcp://host:8786); None = a LocalCluster
     workers: int = Field(2, ge=1)  # dask without an address: LocalCluster worker processes, one task at a time each
     shard_documents: int = Field(2000, ge=1)  # dask: documents per encoding shard (each shard one task, one file)
+    shard_queries: int = Field(5000, ge=1)  # dask: queries per search shard; a search of no more stays where it is asked
     price_per_hour: float | None = Field(None, ge=0)  # what an hour of the machine costs (USD): the summary and report give the run's cost
 
 

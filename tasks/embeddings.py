@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,10 @@ from tasks.config import BUNDLED_MODEL, PassageConfig
 from tasks.storage import DatasetRef, ModelRef, atomic_write_bytes, dir_sha256, read_frame
 
 logger = logging.getLogger(__name__)
+
+# The run's search engine, set for a flow run by the Dask engine (flows/encode.py: session): called with (query
+# vectors, document vectors, k), it returns what flat_search would, or None to leave the search here.
+SEARCH: ContextVar[Callable | None] = ContextVar("embedforge_search", default=None)
 
 BUNDLED_ALIASES = {BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"}
 
@@ -142,7 +148,15 @@ def corpus_passages(
 
 
 def exact_search(query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact inner-product top-k with FAISS (cosine on unit vectors): (scores, doc row indices), best first."""
+    """Exact inner-product top-k (cosine on unit vectors): (scores, doc row indices), best first. Every exact search of
+    mining and evaluation comes here: on the Dask engine its query shards are searched on the cluster (SEARCH)."""
+    engine = SEARCH.get()
+    found = engine(query_vectors, doc_vectors, k) if engine else None
+    return found if found is not None else flat_search(query_vectors, doc_vectors, k)
+
+
+def flat_search(query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact inner-product top-k with FAISS in this process: (scores, doc row indices), best first."""
     import faiss
 
     index = faiss.IndexFlatIP(doc_vectors.shape[1])

@@ -1,15 +1,21 @@
-"""Corpus encoding in shards, for the Dask engine (`compute.engine: dask`).
+"""Corpus encoding and exact search in shards, for the Dask engine (`compute.engine: dask`).
 
 A shard is a contiguous range of corpus rows. Passages are cut per document, so the shards' passages, in shard order,
 are exactly the passages of the whole corpus; each shard's vectors go to a file of their own in the store, and the
 merge writes the file the local engine would have written (`embeddings.vectors_path`), which every later step reads as
 a cache hit. Workers exchange file refs, never arrays. Each worker loads a model once and encodes with a bounded number
 of threads, so several workers on one machine do not oversubscribe its cores.
+
+A search shard is a contiguous range of query rows: the query and document vectors are written to the store once per
+search, each worker reads both files, searches its rows with the same exact FAISS search as the local engine
+(embeddings.flat_search; a query's top-k does not depend on the other queries) and writes its (scores, indices) to a
+file; the merge stacks the shards in row order.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import logging
 from pathlib import Path
 
@@ -17,8 +23,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from tasks.config import PassageConfig
-from tasks.embeddings import load_model, load_vectors, save_vectors, vectors_path
-from tasks.storage import DatasetRef, ModelRef, file_sha256, read_frame
+from tasks.embeddings import flat_search, load_model, load_vectors, save_vectors, vectors_path
+from tasks.storage import DatasetRef, ModelRef, atomic_write_bytes, file_sha256, read_frame
 
 logger = logging.getLogger(__name__)
 
@@ -100,3 +106,53 @@ def vectors_ready(model_ref: ModelRef, corpus_ref: DatasetRef, cfg: PassageConfi
     """Whether the corpus's vectors for this model are already in the store (nothing to shard)."""
     model = _model(model_ref.path, model_ref.sha256, model_ref.name, "cpu")
     return vectors_path(model, model_ref, corpus_ref, store, cfg).is_file()
+
+
+class SearchShardRef(BaseModel):
+    """One searched query shard in the store: query rows [start, stop) and the file holding their (scores, indices)."""
+
+    model_config = ConfigDict(frozen=True)
+    path: str
+    sha256: str
+    start: int
+    stop: int
+
+
+def write_array(path: Path, array: np.ndarray) -> str:
+    """An array to an .npy file (temp file, then rename); returns the path, for workers to read."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32))
+    atomic_write_bytes(path, buffer.getvalue())
+    return str(path)
+
+
+def search_shard(
+    query_path: str, doc_path: str, start: int, stop: int, k: int, threads: int | None = None
+) -> SearchShardRef:
+    """Search query rows [start, stop) against every document vector; the result goes next to the query file."""
+    import faiss
+
+    if threads:
+        faiss.omp_set_num_threads(threads)
+    queries = np.load(query_path, mmap_mode="r")[start:stop]
+    scores, indices = flat_search(np.ascontiguousarray(queries), np.load(doc_path), k)
+    path = Path(query_path).with_name(f"found-{start}-{stop}.npz")
+    buffer = io.BytesIO()
+    np.savez(buffer, scores=scores, indices=indices.astype(np.int64))
+    atomic_write_bytes(path, buffer.getvalue())
+    return SearchShardRef(path=str(path), sha256=file_sha256(path), start=start, stop=stop)
+
+
+def merge_search(shards: list[SearchShardRef], rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shards' (scores, indices) stacked in query-row order; refuse shards that do not tile the queries."""
+    ordered = sorted(shards, key=lambda s: s.start)
+    edges = [(s.start, s.stop) for s in ordered]
+    if [a for a, _ in edges] != [0] + [b for _, b in edges[:-1]] or (edges and edges[-1][1] != rows):
+        raise ValueError(f"searched shards {edges} do not cover the {rows} query rows in order")
+    parts = []
+    for shard in ordered:
+        if file_sha256(shard.path) != shard.sha256:
+            raise ValueError(f"search shard file {shard.path} changed after it was written")
+        with np.load(shard.path) as found:
+            parts.append((found["scores"], found["indices"]))
+    return np.concatenate([s for s, _ in parts]), np.concatenate([i for _, i in parts])

@@ -26,6 +26,8 @@ class StepRecord(BaseModel):
     pool: str | None = None  # compute.gpu_pool: the work pool the train step ran on …
     host: str | None = None  # … and the machine
     shards: int | None = None  # compute.engine dask: corpus shards encoded on the cluster
+    searches: int | None = None  # compute.engine dask: exact searches of this step run in query shards on the cluster …
+    search_shards: int | None = None  # … and their query shards, all together
 
 
 class StageRecord(BaseModel):

@@ -1,4 +1,5 @@
-"""The Dask engine: the corpus encoded in shards on a 2-worker LocalCluster gives what the local engine gives."""
+"""The Dask engine: the corpus encoded and the queries searched in shards on a 2-worker LocalCluster give what the
+local engine gives."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def runs(tiny_beir, tmp_path_factory):
                 f"compute.engine={engine}",
                 "compute.workers=2",
                 "compute.shard_documents=5",
+                "compute.shard_queries=3",
             ],
         )
         out[engine] = (cfg, retrain(cfg))
@@ -42,6 +44,10 @@ def test_the_dask_engine_mines_trains_and_scores_what_the_local_engine_does(runs
     assert dask["compute"]["engine"] == "dask" and dask["compute"]["workers"] == 2
     assert dask["steps"]["encode-base"]["shards"] == 4 and dask["steps"]["encode-candidate"]["shards"] == 4
     assert "encode-base" not in local["steps"]
+    # mining's dense search and every search of the evaluation ran in query shards on the cluster
+    assert dask["steps"]["mine"]["searches"] >= 1 and dask["steps"]["evaluate"]["searches"] >= 2
+    assert dask["steps"]["evaluate"]["search_shards"] >= 2 * dask["steps"]["evaluate"]["searches"]
+    assert local["steps"]["mine"].get("searches") is None
     # embeddings, base and candidate: the same vectors within 1e-5. The base model's file has the same name in both
     # stores; the candidate's is named by its trained folder, whose model card records the run's training time to a
     # tenth of a second, so its names differ unless both trainings took the same time

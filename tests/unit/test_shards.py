@@ -1,4 +1,4 @@
-"""Corpus encoding in shards (the Dask engine's unit of work) gives the local engine's vectors."""
+"""Corpus encoding and exact search in shards (the Dask engine's units of work) give the local engine's results."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from tasks import shards
 from tasks.config import PassageConfig
-from tasks.embeddings import corpus_passage_embeddings, load_model, vectors_path
+from tasks.embeddings import corpus_passage_embeddings, flat_search, load_model, vectors_path
 from tasks.ingest import read_beir
 from tasks.storage import write_frame
 
@@ -31,3 +31,20 @@ def test_shards_tile_the_corpus_and_merge_to_the_local_vectors(tiny_beir, tmp_pa
     vectors, doc = corpus_passage_embeddings(model, base_model_ref, ref, str(tmp_path / "dask"), 8, cfg)  # a cache hit
     assert len(local) > len(corpus) and np.array_equal(doc, local_doc)
     assert np.abs(vectors - local).max() < 1e-5
+
+
+def test_a_search_in_query_shards_ranks_exactly_as_one_search(tmp_path):
+    rng = np.random.default_rng(0)
+    docs = rng.standard_normal((300, 32)).astype(np.float32)
+    queries = rng.standard_normal((23, 32)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    query_path = shards.write_array(tmp_path / "queries.npy", queries)
+    doc_path = shards.write_array(tmp_path / "documents.npy", docs)
+    parts = [shards.search_shard(query_path, doc_path, a, b, 10, threads=1) for a, b in shards.shard_bounds(23, 5)]
+    with pytest.raises(ValueError, match="do not cover"):
+        shards.merge_search(parts[:-1], 23)
+    scores, indices = shards.merge_search(parts[::-1], 23)  # any order
+    whole_scores, whole_indices = flat_search(queries, docs, 10)
+    assert indices.shape == (23, 10) and np.array_equal(indices, whole_indices)
+    assert np.array_equal(scores, whole_scores)
