@@ -155,11 +155,37 @@ def exact_search(query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int) -> 
     return found if found is not None else flat_search(query_vectors, doc_vectors, k)
 
 
+RESCORE_MARGIN = 16  # candidates beyond k that FAISS hands on to be scored again, one query at a time
+RESCORE_BLOCK = 256  # queries rescored together (memory: block x (k + margin) x dim floats)
+
+
 def flat_search(query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact inner-product top-k with FAISS in this process: (scores, doc row indices), best first."""
+    """Exact inner-product top-k in this process: (scores, doc row indices), best first, ties by row.
+
+    A query's result does not depend on which other queries are searched with it, so a search split into query shards
+    (the Dask engine) ranks exactly as one search: FAISS's scores, whose last bits vary with how many queries share
+    its matrix products, only choose k + RESCORE_MARGIN candidates; each candidate is scored again by a product summed
+    along its own row (the same operations whatever the batch) and the top k are kept by (score, row). A document of
+    the true top k could only be missed if RESCORE_MARGIN others tied with it to within float rounding."""
     import faiss
 
     index = faiss.IndexFlatIP(doc_vectors.shape[1])
     index.add(doc_vectors)
-    scores, indices = index.search(query_vectors, min(k, doc_vectors.shape[0]))
+    depth = min(k + RESCORE_MARGIN, doc_vectors.shape[0])
+    _, candidates = index.search(query_vectors, depth)
+    keep = min(k, depth)
+    scores = np.empty((len(query_vectors), keep), dtype=np.float32)
+    indices = np.empty((len(query_vectors), keep), dtype=np.int64)
+    for start in range(0, len(query_vectors), RESCORE_BLOCK):
+        rows = candidates[start : start + RESCORE_BLOCK].astype(np.int64)
+        valid = rows >= 0
+        block = (doc_vectors[np.where(valid, rows, 0)] * query_vectors[start : start + RESCORE_BLOCK, None, :]).sum(
+            axis=2, dtype=np.float64
+        )
+        block = np.where(valid, block, -np.inf)
+        order = np.lexsort((np.where(valid, rows, np.iinfo(np.int64).max), -block), axis=1)[:, :keep]
+        scores[start : start + RESCORE_BLOCK] = np.take_along_axis(block, order, axis=1)
+        indices[start : start + RESCORE_BLOCK] = np.where(
+            np.isfinite(np.take_along_axis(block, order, axis=1)), np.take_along_axis(rows, order, axis=1), -1
+        )
     return scores, indices
