@@ -156,7 +156,7 @@ def exact_search(query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int) -> 
 
 
 RESCORE_MARGIN = 16  # candidates beyond k that FAISS hands on to be scored again, one query at a time
-RESCORE_BLOCK = 256  # queries rescored together (memory: block x (k + margin) x dim floats)
+RESCORE_BYTES = 64 << 20  # candidate vectors gathered at once when rescoring (queries x (k + margin) x dim floats)
 
 
 def flat_search(query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,16 +176,16 @@ def flat_search(query_vectors: np.ndarray, doc_vectors: np.ndarray, k: int) -> t
     keep = min(k, depth)
     scores = np.empty((len(query_vectors), keep), dtype=np.float32)
     indices = np.empty((len(query_vectors), keep), dtype=np.int64)
-    for start in range(0, len(query_vectors), RESCORE_BLOCK):
-        rows = candidates[start : start + RESCORE_BLOCK].astype(np.int64)
+    step = max(1, RESCORE_BYTES // (depth * doc_vectors.shape[1] * 4))  # queries per block; any size ranks the same
+    for start in range(0, len(query_vectors), step):
+        rows = candidates[start : start + step].astype(np.int64)
         valid = rows >= 0
-        block = (doc_vectors[np.where(valid, rows, 0)] * query_vectors[start : start + RESCORE_BLOCK, None, :]).sum(
+        block = (doc_vectors[np.where(valid, rows, 0)] * query_vectors[start : start + step, None, :]).sum(
             axis=2, dtype=np.float64
         )
         block = np.where(valid, block, -np.inf)
         order = np.lexsort((np.where(valid, rows, np.iinfo(np.int64).max), -block), axis=1)[:, :keep]
-        scores[start : start + RESCORE_BLOCK] = np.take_along_axis(block, order, axis=1)
-        indices[start : start + RESCORE_BLOCK] = np.where(
-            np.isfinite(np.take_along_axis(block, order, axis=1)), np.take_along_axis(rows, order, axis=1), -1
-        )
+        best = np.take_along_axis(block, order, axis=1)
+        scores[start : start + step] = best
+        indices[start : start + step] = np.where(np.isfinite(best), np.take_along_axis(rows, order, axis=1), -1)
     return scores, indices
