@@ -10,7 +10,11 @@
 # model with its float weights stored as fp16, widened back to fp32 there; SciFact), split in two:
 #   call 1: bash bench/gpu_auto.sh encode   carry .gpu1   (stashes part 1 in .gpu_stash, measures the encode rate)
 #   call 2: bash bench/gpu_auto.sh auto     carry .gpu2   (joins the parts, installs, runs the three seeds)
-# The second call must find the first one's machine still warm. Results go to $OUT (or /tmp/gpu_out).
+# The second call must find the first one's machine still warm (`stash` instead of `encode` skips the encode check).
+# SEEDS="1 2" picks the seeds, DEADLINE the seconds the seeds may take together (default 520), EXTRA more overrides
+# (e.g. "--set train.auto_parallel=3": trials side by side; on 2026-11-30 one seed took 460 s, 334 s of it the eight
+# trials one at a time, mostly their dev evaluations' encoding, which the host's tokeniser bounds).
+# Results go to $OUT (or /tmp/gpu_out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${OUT:-/tmp/gpu_out}
@@ -72,7 +76,7 @@ case "${1:-}" in
       if [ "$left" -lt 60 ]; then echo "seed $seed not run: ${left}s left"; break; fi
       echo "seed $seed: up to ${left}s"
       timeout "$left" python3 -m flows.cli run --config configs/scifact.yaml --set data.path=/tmp/shared/data/scifact \
-        --set train.auto=true --set train.seed="$seed" --json "$RESULTS/auto_$seed.json" > "$RESULTS/auto_$seed.log" 2>&1
+        --set train.auto=true --set train.seed="$seed" ${EXTRA:-} --json "$RESULTS/auto_$seed.json" > "$RESULTS/auto_$seed.log" 2>&1
       echo "seed $seed exit $? after $(( $(date +%s) - started ))s"
       python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(json.dumps({k: s.get(k) for k in ('promoted','reason')}), 'candidate', s['metrics']['candidate'].get('ndcg@10'), 'bm25', s['bm25'].get('ndcg@10'), 'recipe', s.get('auto', {}).get('recipe'))" "$RESULTS/auto_$seed.json" 2>/dev/null || tail -5 "$RESULTS/auto_$seed.log"
     done
