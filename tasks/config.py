@@ -39,7 +39,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-TABLE_TYPES = ("pairs", "triplets", "sts", "nli", "hard_negatives")  # training tables; fields and schema: ingest/tables.TYPES
+TABLE_TYPES = (
+    "pairs",
+    "triplets",
+    "sts",
+    "nli",
+    "hard_negatives",
+)  # training tables; fields and schema: ingest/tables.TYPES
 TableType = Literal[TABLE_TYPES]  # type: ignore[valid-type]  # the same names as a type for pydantic
 
 
@@ -73,14 +79,18 @@ class DataConfig(_Section):
         given = {"corpus": self.corpus, "queries": self.queries, "qrels": self.qrels}
         if any(v is not None for v in given.values()) and not all(v is not None for v in given.values()):
             missing = [k for k, v in given.items() if v is None]
-            raise ValueError(f"IR data from separate files needs data.corpus, data.queries and data.qrels; missing {missing}")
+            raise ValueError(
+                f"IR data from separate files needs data.corpus, data.queries and data.qrels; missing {missing}"
+            )
         if self.qrels is not None:
             for split in (self.train_split, self.test_split):
                 if split not in self.qrels:
                     raise ValueError(f"data.qrels has no file for split {split!r}; it lists {sorted(self.qrels)}")
         if self.type == "sts":
-            raise ValueError("an STS table cannot be the dataset the gate judges on (it has no queries to retrieve for); "
-                             "list it under data.extra beside an IR or pairs dataset")
+            raise ValueError(
+                "an STS table cannot be the dataset the gate judges on (it has no queries to retrieve for); "
+                "list it under data.extra beside an IR or pairs dataset"
+            )
         return self
 
 
@@ -118,17 +128,26 @@ class StrategyConfig(_Section):
 class MiningConfig(_Section):
     # candidate sources, mixed in this order: the counted ones first, then the others one negative each in turn
     strategies: list[StrategyConfig] = Field([{"name": "dense"}, {"name": "bm25"}], validate_default=True)
-    num_negatives: int = Field(1, ge=0)  # hard negatives per (query, positive) pair; 0 = in-batch negatives only (the default: picked on dev, bench/RESULTS.md)
+    num_negatives: int = Field(
+        1, ge=0
+    )  # hard negatives per (query, positive) pair; 0 = in-batch negatives only (the default: picked on dev, bench/RESULTS.md)
     top_k: int = Field(50, ge=1)  # candidates retrieved per query and strategy
     rank_min: int = Field(0, ge=0)  # rank window [rank_min, rank_max) of each strategy's list: skip the very top …
     rank_max: int | None = Field(None, ge=1)  # … and stop here (None = top_k)
     max_score_ratio: float | None = Field(0.95, gt=0)  # relative margin: drop candidates above this × positive's score
     absolute_margin: float | None = None  # drop candidates scoring above the positive's score minus this
     max_score: float | None = None  # drop candidates scoring above this, whatever the positive scores
-    fill: Literal["widen", "random", "widen_only"] = "widen"  # a pair left short: widen then random; random at once; widen_only: fail
+    fill: Literal["widen", "random", "widen_only"] = (
+        "widen"  # a pair left short: widen then random; random at once; widen_only: fail
+    )
     widen_depth: int = Field(4, ge=1)  # widening re-queries each strategy for the short pairs down to this × top_k …
-    widen_ratios: list[float] = [0.98, 1.0]  # … then relaxes max_score_ratio in these steps, never to or above the positive's score
-    random_warn: float = Field(0.10, ge=0, le=1)  # warn (log and report) when more than this share of the negatives is random
+    widen_ratios: list[float] = [
+        0.98,
+        1.0,
+    ]  # … then relaxes max_score_ratio in these steps, never to or above the positive's score
+    random_warn: float = Field(
+        0.10, ge=0, le=1
+    )  # warn (log and report) when more than this share of the negatives is random
     curriculum: list[float] | None = None  # difficulty caps, one training stage each, easy first: [0.7, 0.85, 0.95]
     encode_batch_size: int = Field(64, ge=1)  # texts per forward pass when embedding the corpus
     seed: int = 0  # seeds k-means and the random fill used when a pair is still short of candidates
@@ -152,8 +171,10 @@ class MiningConfig(_Section):
     @classmethod
     def _relaxing_ratios(cls, value: list[float]) -> list[float]:
         if value != sorted(set(value)) or any(not 0 < r <= 1 for r in value):
-            raise ValueError(f"widen_ratios must be ascending relative margins in (0, 1] (1 = just below the positive's "
-                             f"score), got {value}")
+            raise ValueError(
+                f"widen_ratios must be ascending relative margins in (0, 1] (1 = just below the positive's "
+                f"score), got {value}"
+            )
         return value
 
     @property
@@ -170,7 +191,9 @@ class MiningConfig(_Section):
 
 class TrainConfig(_Section):
     base_model: str = BUNDLED_MODEL  # SentenceTransformer path or hub id; the bundled MiniLM by default
-    epochs: float | None = Field(None, gt=0)  # passes over the training rows; None = DEFAULT_EPOCHS, at most 100k rows' worth (tasks/train.py: auto_epochs)
+    epochs: float | None = Field(
+        None, gt=0
+    )  # passes over the training rows; None = DEFAULT_EPOCHS, at most 100k rows' worth (tasks/train.py: auto_epochs)
     batch_size: int = Field(32, ge=2)  # rows per step; MNRL sees batch_size - 1 in-batch negatives per pair
     learning_rate: float = Field(5e-5, gt=0)  # AdamW peak learning rate (the default: picked on dev, bench/RESULTS.md)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)  # fraction of steps with linear warmup
@@ -178,14 +201,20 @@ class TrainConfig(_Section):
     loss: Literal[MAIN_LOSSES] = "mnrl"  # type: ignore[valid-type]  # loss on the main (retrieval) data (tasks/losses.py)
     scale: float = Field(20.0, gt=0)  # MNRL / CoSENT temperature inverse (cosine similarities are multiplied by it)
     mini_batch_size: int = Field(32, ge=1)  # cached_mnrl: rows per forward pass; batch_size can then exceed memory
-    cpu_mini_batch_size: int = Field(16, ge=0)  # on the CPU, MNRL runs as CachedMNRL in mini-batches of at most this many texts: ~2x faster there (bench/padding.py); 0 = off
+    cpu_mini_batch_size: int = Field(
+        16, ge=0
+    )  # on the CPU, MNRL runs as CachedMNRL in mini-batches of at most this many texts: ~2x faster there (bench/padding.py); 0 = off
     triplet_margin: float = Field(5.0, gt=0)  # triplet: required distance gap between negative and positive
     triplet_distance: Literal["euclidean", "cosine", "manhattan"] = "euclidean"  # triplet: distance it is measured in
     matryoshka_dims: list[int] | None = None  # e.g. [384, 256, 128, 64] wraps every loss in MatryoshkaLoss
-    matryoshka_weights: list[float] | None = None  # one per size (None = all 1): raise the small sizes' share of the loss
+    matryoshka_weights: list[float] | None = (
+        None  # one per size (None = all 1): raise the small sizes' share of the loss
+    )
     max_seq_length: int | None = Field(None, ge=8)  # None keeps the base model's own limit
     gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30% more time
-    memory_budget_gb: float | None = Field(3.0, gt=0)  # activations one MNRL step may keep; above: CachedMNRL (None = off)
+    memory_budget_gb: float | Literal["auto"] | None = (
+        "auto"  # activations one MNRL step may keep; above: CachedMNRL. auto = 3 GB on the CPU, half the GPU's memory on CUDA (tasks/train.py: memory_budget); None = off
+    )
     dev_fraction: float = Field(0.0, ge=0, lt=0.5)  # share of training queries held out to pick the best checkpoint
     dev_corpus_size: int = Field(2000, ge=10)  # documents the dev evaluation searches (dev positives + a sample)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = CUDA when available
@@ -193,7 +222,9 @@ class TrainConfig(_Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto = bf16 (or fp16) on CUDA, fp32 on CPU
     seed: int = 0  # seeds sampling, dropout and initialisation
     checkpoint_steps: int = Field(20, ge=0)  # save a resumable checkpoint (and evaluate dev) every N steps (0 = never)
-    auto: bool = False  # choose learning rate, batch size and epochs on a dev split of the training queries (tasks/auto.py)
+    auto: bool = (
+        False  # choose learning rate, batch size and epochs on a dev split of the training queries (tasks/auto.py)
+    )
     auto_learning_rates: list[float] = [2e-5, 5e-5, 1e-4]  # auto: learning rates tried …
     auto_batch_sizes: list[int] = [16, 32]  # … times these batch sizes (those above the training rows are left out)
     auto_max_epochs: float = Field(3.0, gt=0)  # auto: epochs of the last rung; earlier rungs train max / eta^k
@@ -201,9 +232,15 @@ class TrainConfig(_Section):
     auto_rungs: int = Field(2, ge=1)  # auto: rungs of successive halving (1 = every trial at auto_max_epochs)
     auto_dev_fraction: float = Field(0.15, gt=0, lt=0.5)  # auto: share of training queries the trials are judged on
     auto_parallel: int = Field(1, ge=1)  # auto: trials run side by side (several fit one GPU; on two CPU cores keep 1)
-    budget_minutes: float | None = Field(60.0, gt=0)  # training time: the auto search and final training together, else the training (curriculum stages share it); None = unbounded
-    auto_trial_pairs: int | None = Field(2000, ge=10)  # auto: a trial trains on a seeded sample of at most this many pairs (whole queries); the final training on all
-    max_pairs: int | None = Field(None, ge=1)  # train on a seeded sample of at most this many pairs, whole queries (None = all)
+    budget_minutes: float | None = Field(
+        60.0, gt=0
+    )  # training time: the auto search and final training together, else the training (curriculum stages share it); None = unbounded
+    auto_trial_pairs: int | None = Field(
+        2000, ge=10
+    )  # auto: a trial trains on a seeded sample of at most this many pairs (whole queries); the final training on all
+    max_pairs: int | None = Field(
+        None, ge=1
+    )  # train on a seeded sample of at most this many pairs, whole queries (None = all)
 
     @model_validator(mode="after")
     def _dev_needs_checkpoints(self) -> TrainConfig:
@@ -212,26 +249,40 @@ class TrainConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _positive_budget(self) -> TrainConfig:
+        if isinstance(self.memory_budget_gb, float) and self.memory_budget_gb <= 0:
+            raise ValueError(f"train.memory_budget_gb must be above 0 GB, 'auto' or null; got {self.memory_budget_gb}")
+        return self
+
+    @model_validator(mode="after")
     def _one_weight_per_size(self) -> TrainConfig:
         weights, dims = self.matryoshka_weights, self.matryoshka_dims
         if weights is not None and (dims is None or len(weights) != len(dims) or any(w <= 0 for w in weights)):
-            raise ValueError(f"train.matryoshka_weights needs one positive weight per train.matryoshka_dims size; got "
-                             f"weights {weights} for sizes {dims}")
+            raise ValueError(
+                f"train.matryoshka_weights needs one positive weight per train.matryoshka_dims size; got "
+                f"weights {weights} for sizes {dims}"
+            )
         return self
 
     @field_validator("matryoshka_dims")
     @classmethod
     def _descending_dims(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and (not value or any(d <= 0 for d in value) or value != sorted(set(value), reverse=True)):
-            raise ValueError(f"matryoshka_dims must be distinct positive sizes, largest first, e.g. [384, 64]; got {value}")
+            raise ValueError(
+                f"matryoshka_dims must be distinct positive sizes, largest first, e.g. [384, 64]; got {value}"
+            )
         return value
 
 
 class PassageConfig(_Section):
     split: bool = True  # texts longer than the model reads become passages; texts within its limit stay whole
-    length: int | None = Field(None, ge=16)  # tokens per passage; None = the model's max_seq_length less its special tokens
+    length: int | None = Field(
+        None, ge=16
+    )  # tokens per passage; None = the model's max_seq_length less its special tokens
     overlap: int = Field(32, ge=0)  # tokens two neighbouring passages share, so no sentence is only ever cut in half
-    max_passages: int = Field(8, ge=1)  # per text, so cost stays bounded (at most 8x the encoding); later tokens are counted as dropped
+    max_passages: int = Field(
+        8, ge=1
+    )  # per text, so cost stays bounded (at most 8x the encoding); later tokens are counted as dropped
 
 
 class EvalConfig(_Section):
@@ -240,8 +291,12 @@ class EvalConfig(_Section):
     dims: list[int] = [256, 128, 64]  # also score embeddings truncated to these sizes (re-normalised): Matryoshka table
     bm25: bool = True  # also score BM25 and the hybrid (BM25 fused with each model) on the same queries
     bm25_engine: Literal["bm25s", "rank_bm25"] = "bm25s"  # the baseline's BM25 engine; both give the same ranking
-    rrf_k: int = Field(60, ge=1)  # hybrid = reciprocal-rank fusion, score Σ 1/(rrf_k + rank); 60 as in Cormack et al. 2009
-    passages: PassageConfig = PassageConfig()  # documents score as their best passage, long queries as their passages' mean
+    rrf_k: int = Field(
+        60, ge=1
+    )  # hybrid = reciprocal-rank fusion, score Σ 1/(rrf_k + rank); 60 as in Cormack et al. 2009
+    passages: PassageConfig = (
+        PassageConfig()
+    )  # documents score as their best passage, long queries as their passages' mean
 
     @field_validator("dims")
     @classmethod
@@ -273,7 +328,9 @@ class GateConfig(_Section):
     seed: int = 0  # seeds the randomization test, so a decision repeats exactly
     guards: dict[str, float] = {"recall@100": 0.01}  # metric -> largest drop tolerated against the champion
     bm25_floor: bool = True  # never promote a candidate whose gate.metric is below BM25's on the same queries
-    target: Literal["dense", "hybrid"] = "dense"  # what is gated: the model alone, or its hybrid with BM25 (hybrid search)
+    target: Literal["dense", "hybrid"] = (
+        "dense"  # what is gated: the model alone, or its hybrid with BM25 (hybrid search)
+    )
 
     @field_validator("metric")
     @classmethod
@@ -303,20 +360,30 @@ class RegistryConfig(_Section):
 
 
 class ComputeConfig(_Section):
-    gpu_pool: str | None = None  # work pool whose workers run the train step (deployment train/gpu); None = in the flow's process
-    engine: Literal["local", "dask"] = "local"  # dask: corpus encoding sharded over a Dask cluster (prefect-dask task runner)
+    gpu_pool: str | None = (
+        None  # work pool whose workers run the train step (deployment train/gpu); None = in the flow's process
+    )
+    engine: Literal["local", "dask"] = (
+        "local"  # dask: corpus encoding sharded over a Dask cluster (prefect-dask task runner)
+    )
     address: str | None = None  # dask: the scheduler of an existing cluster (tcp://host:8786); None = a LocalCluster
     workers: int = Field(2, ge=1)  # dask without an address: LocalCluster worker processes, one task at a time each
     shard_documents: int = Field(2000, ge=1)  # dask: documents per encoding shard (each shard one task, one file)
-    shard_queries: int = Field(5000, ge=1)  # dask: queries per search shard; a search of no more stays where it is asked
-    price_per_hour: float | None = Field(None, ge=0)  # what an hour of the machine costs (USD): the summary and report give the run's cost
+    shard_queries: int = Field(
+        5000, ge=1
+    )  # dask: queries per search shard; a search of no more stays where it is asked
+    price_per_hour: float | None = Field(
+        None, ge=0
+    )  # what an hour of the machine costs (USD): the summary and report give the run's cost
 
 
 class PipelineConfig(_Section):
     """The whole run: what data, how to mine, how to train, how to judge, where to keep models, where to compute."""
 
     data: DataConfig = DataConfig()
-    mining: MiningConfig = Field(default_factory=MiningConfig)  # built on first use: its strategies come from tasks.mining
+    mining: MiningConfig = Field(
+        default_factory=MiningConfig
+    )  # built on first use: its strategies come from tasks.mining
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     gate: GateConfig = GateConfig()
@@ -355,7 +422,9 @@ class PipelineConfig(_Section):
         if mining.curriculum and mining.num_negatives == 0:
             raise ValueError("mining.curriculum stages negatives by difficulty and needs mining.num_negatives > 0")
         if mining.curriculum and (self.train.epochs or 1.0) / mining.stages < 0.05:
-            raise ValueError(f"train.epochs={self.train.epochs} split over {mining.stages} curriculum stages is too little per stage")
+            raise ValueError(
+                f"train.epochs={self.train.epochs} split over {mining.stages} curriculum stages is too little per stage"
+            )
         if self.train.loss == "triplet" and mining.num_negatives == 0:
             raise ValueError("train.loss=triplet needs a negative per pair; set mining.num_negatives >= 1")
         return self

@@ -255,11 +255,35 @@ class MemoryPlan:
     reason: str
     per_text_gb: float = 0.0  # activation memory of one text (0 when the texts were not measured)
     memory_bound: bool = False  # the memory budget, not only the CPU's faster mini-batches, chose this plan
+    budget_gb: float | None = None  # the activation budget it was planned under (memory_budget's figure)
 
     @property
     def step_gb(self) -> float:
         """Activation memory one step of this plan keeps: the whole batch for MNRL, one mini-batch of texts for CachedMNRL."""
         return self.per_text_gb * self.mini_batch_size if self.loss == "cached_mnrl" else self.estimate_gb
+
+
+CPU_MEMORY_BUDGET_GB = (
+    3.0  # train.memory_budget_gb=auto on the CPU: a 16 GB laptop trains long documents (bench/memory.py)
+)
+GPU_MEMORY_SHARE = (
+    0.5  # … and on CUDA this share of the device's memory; the rest for weights, optimizer and the allocator
+)
+
+
+def memory_budget(requested: float | str | None, device: str, device_gb: float | None = None) -> float | None:
+    """The activation budget a run trains under: a number as given, None as off; "auto" is CPU_MEMORY_BUDGET_GB on the
+    CPU and GPU_MEMORY_SHARE of the accelerator's memory on CUDA (`device_gb`, read from the device when not given), so
+    an H200 trains a batch of 32 long texts whole instead of in a laptop's mini-batches."""
+    if requested != "auto":
+        return requested
+    if not device.startswith("cuda"):
+        return CPU_MEMORY_BUDGET_GB
+    if device_gb is None:
+        import torch
+
+        device_gb = torch.cuda.get_device_properties(torch.device(device)).total_memory / 2**30
+    return round(GPU_MEMORY_SHARE * device_gb, 2)
 
 
 def memory_plan(
@@ -289,7 +313,7 @@ def memory_plan(
         reason = (
             ("within the memory budget" if budget_gb else "memory budget off") if loss == "mnrl" else "as configured"
         )
-        return MemoryPlan(loss, mini_batch_size, round(estimate, 2), reason, per_text)
+        return MemoryPlan(loss, mini_batch_size, round(estimate, 2), reason, per_text, budget_gb=budget_gb)
     fits = max(1, min(batch_size, int(budget_gb / per_text + 1e-9))) if budget_gb is not None else batch_size
     asked = mini_batch_size if loss == "cached_mnrl" else batch_size
     mini = min(asked, fits, cpu_cap)
@@ -309,10 +333,10 @@ def memory_plan(
             f"(train.cpu_mini_batch_size; bench/padding.py)"
         )
     if not causes:
-        return MemoryPlan(loss, mini, round(estimate, 2), "as configured", per_text)
+        return MemoryPlan(loss, mini, round(estimate, 2), "as configured", per_text, budget_gb=budget_gb)
     switch = "trained with CachedMNRL (same gradients) in" if loss == "mnrl" else "CachedMNRL in"
     reason = f"{'; '.join(causes)}: {switch} mini-batches of {mini}"
-    return MemoryPlan("cached_mnrl", mini, round(estimate, 2), reason, per_text, memory_bound)
+    return MemoryPlan("cached_mnrl", mini, round(estimate, 2), reason, per_text, memory_bound, budget_gb)
 
 
 def budget_after_oom(plans: list[MemoryPlan]) -> float | None:
@@ -363,7 +387,9 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
-def _memory_plan(model, ts: TrainingSet, cfg: TrainConfig, precision: str, device: str) -> MemoryPlan:
+def _memory_plan(
+    model, ts: TrainingSet, cfg: TrainConfig, precision: str, device: str, budget_gb: float | None
+) -> MemoryPlan:
     """The plan for one training set: its texts' longest token length (capped at the model's limit) sets the cost."""
     if ts.loss not in IN_BATCH:  # only MNRL's family is sized (also with the budget off: an OOM retry sizes it)
         return memory_plan(ts.loss, cfg.batch_size, 0, 0, (1, 1, 1), precision, None, cfg.mini_batch_size, device)
@@ -380,7 +406,7 @@ def _memory_plan(model, ts: TrainingSet, cfg: TrainConfig, precision: str, devic
         seq_len,
         shape,
         precision,
-        cfg.memory_budget_gb,
+        budget_gb,
         cfg.mini_batch_size,
         device,
         cfg.cpu_mini_batch_size,
@@ -521,7 +547,7 @@ def training_stats(
                 loss=p.loss,
                 mini_batch_size=p.mini_batch_size,
                 estimate_gb=p.estimate_gb,
-                budget_gb=cfg.memory_budget_gb,
+                budget_gb=p.budget_gb,
                 reason=p.reason,
             )
             for name, p in plans.items()
@@ -596,7 +622,8 @@ def run_job(job: TrainJob, sets: dict[str, TrainingSet]) -> TrainStats | None:
     if resume:
         logger.info("resuming training from %s", resume)
     args = training_arguments(cfg, epochs, rows, precision, device, checkpoints, output_dir, job.dev is not None)
-    plans = {name: _memory_plan(model, ts, cfg, precision, device) for name, ts in sets.items()}
+    budget_gb = memory_budget(cfg.memory_budget_gb, device)
+    plans = {name: _memory_plan(model, ts, cfg, precision, device, budget_gb) for name, ts in sets.items()}
     for name, plan in plans.items():
         if plan.loss != sets[name].loss or (plan.loss == "cached_mnrl" and plan.reason != "as configured"):
             # a batch larger than memory is news to the user; the CPU's faster mini-batches are routine

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
 from tasks.config import TrainConfig
 from tasks.train import pick_precision, train_model, training_frame
@@ -195,6 +196,25 @@ def test_memory_plan_switches_to_cached_mnrl_only_when_a_step_would_not_fit():
     assert short.loss == "mnrl" and short.estimate_gb < 3.0
     assert memory_plan("mnrl", 32, 5, 256, minilm, "fp32", None, 32, "cuda").loss == "mnrl"  # budget off
     assert memory_plan("triplet", 32, 3, 256, minilm, "fp32", 3.0, 32, "cuda").loss == "triplet"  # only MNRL is swapped
+
+
+def test_the_auto_memory_budget_is_a_laptops_on_the_cpu_and_half_the_gpu_on_cuda():
+    from tasks.train import memory_budget, memory_plan
+
+    assert memory_budget("auto", "cpu") == 3.0
+    assert memory_budget("auto", "cuda", device_gb=139.8) == 69.9  # an H200
+    assert memory_budget(5.0, "cuda", device_gb=139.8) == 5.0 and memory_budget(None, "cpu") is None
+    # the batch-32 step of 3 texts of 256 tokens that an H200 trained in CachedMNRL mini-batches under a flat 3 GB
+    # (bench/results/gpu_h200.json: ~5.1 GB in bf16): whole, as MNRL, under the GPU's budget
+    minilm = (384, 12, 6)
+    assert (
+        memory_plan("mnrl", 32, 3, 256, minilm, "bf16", memory_budget("auto", "cuda", 139.8), 32, "cuda").loss == "mnrl"
+    )
+    assert (
+        memory_plan("mnrl", 32, 3, 256, minilm, "bf16", memory_budget("auto", "cpu"), 32, "cpu").loss == "cached_mnrl"
+    )
+    with pytest.raises(ValidationError, match="above 0"):
+        TrainConfig(memory_budget_gb=0.0)
 
 
 def test_on_the_cpu_mnrl_runs_in_small_mini_batches_and_says_why():
