@@ -263,12 +263,10 @@ class MemoryPlan:
         return self.per_text_gb * self.mini_batch_size if self.loss == "cached_mnrl" else self.estimate_gb
 
 
-CPU_MEMORY_BUDGET_GB = (
-    3.0  # train.memory_budget_gb=auto on the CPU: a 16 GB laptop trains long documents (bench/memory.py)
-)
-GPU_MEMORY_SHARE = (
-    0.5  # … and on CUDA this share of the device's memory; the rest for weights, optimizer and the allocator
-)
+# train.memory_budget_gb=auto: on the CPU a 16 GB laptop trains long documents (bench/memory.py); on CUDA this share
+# of the device's memory, the rest left to weights, optimizer state and the allocator
+CPU_MEMORY_BUDGET_GB = 3.0
+GPU_MEMORY_SHARE = 0.5
 
 
 def memory_budget(requested: float | str | None, device: str, device_gb: float | None = None) -> float | None:
