@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scale import engine_ratios  # noqa: E402
 from flows.cli import local_defaults  # noqa: E402
 
 
@@ -91,13 +92,7 @@ def main() -> None:
         "shard_queries": args.shard_queries,
         "seconds": seconds,
         "median_seconds": median,
-        "dask_1_over_local": round(median["dask_1"] / median["local"], 3),
-        "dask_2_speedup_over_dask_1": round(median["dask_1"] / median["dask_2"], 3),
-        "targets": {"dask_1_over_local_max": 1.10, "dask_2_speedup_min": 1.7},
-        "met": {
-            "dask_1_within_10pct": median["dask_1"] / median["local"] <= 1.10,
-            "dask_2_speedup": median["dask_1"] / median["dask_2"] >= 1.7,
-        },
+        **engine_ratios(median),
         "same_ranking_as_local": {
             name: bool(np.array_equal(rankings[name], rankings["local"])) for name in ("dask_1", "dask_2")
         },

@@ -45,6 +45,15 @@ def shard_bounds(rows: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(start + size, rows)) for start in range(0, rows, size)]
 
 
+def in_row_order(shards: list, rows: int, what: str) -> list:
+    """Shards (with .start, .stop) sorted by their first row; refuses shards that do not tile rows [0, rows)."""
+    ordered = sorted(shards, key=lambda s: s.start)
+    edges = [(s.start, s.stop) for s in ordered]
+    if [a for a, _ in edges] != [0] + [b for _, b in edges[:-1]] or (edges and edges[-1][1] != rows):
+        raise ValueError(f"{what}: {edges} do not cover the {rows} rows in order")
+    return ordered
+
+
 @functools.lru_cache(maxsize=2)
 def _model(path: str, sha256: str, name: str, device: str):
     return load_model(ModelRef(path=path, sha256=sha256, name=name), device)
@@ -85,10 +94,7 @@ def merge_shards(
 ) -> str:
     """Concatenate the shards in row order into the corpus's vectors file; refuse shards that do not tile the corpus."""
     rows = read_frame(corpus_ref).height
-    ordered = sorted(shards, key=lambda s: s.start)
-    edges = [(s.start, s.stop) for s in ordered]
-    if [a for a, _ in edges] != [0] + [b for _, b in edges[:-1]] or (edges and edges[-1][1] != rows):
-        raise ValueError(f"encoded shards {edges} do not cover the {rows} corpus rows of {corpus_ref.path} in order")
+    ordered = in_row_order(shards, rows, f"encoded shards of the corpus rows of {corpus_ref.path}")
     for shard in ordered:
         if file_sha256(shard.path) != shard.sha256:
             raise ValueError(f"shard file {shard.path} changed after it was encoded; remove it and rerun")
@@ -145,10 +151,7 @@ def search_shard(
 
 def merge_search(shards: list[SearchShardRef], rows: int) -> tuple[np.ndarray, np.ndarray]:
     """The shards' (scores, indices) stacked in query-row order; refuse shards that do not tile the queries."""
-    ordered = sorted(shards, key=lambda s: s.start)
-    edges = [(s.start, s.stop) for s in ordered]
-    if [a for a, _ in edges] != [0] + [b for _, b in edges[:-1]] or (edges and edges[-1][1] != rows):
-        raise ValueError(f"searched shards {edges} do not cover the {rows} query rows in order")
+    ordered = in_row_order(shards, rows, "searched shards of the query rows")
     parts = []
     for shard in ordered:
         if file_sha256(shard.path) != shard.sha256:
