@@ -487,17 +487,53 @@ def training_arguments(
     )
 
 
+# where a transformers config keeps the dropout on attention weights (BERT, RoBERTa, MPNet…; DistilBERT, ModernBERT…)
+ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
+
+
+def attention_dropout_overrides(config, requested: float | str) -> dict[str, float]:
+    """The config values that give the model the requested attention dropout: {} for the model's own ("model"), or
+    when it already has it. A model whose config names none of ATTENTION_DROPOUT_KEYS is left as it is, with a warning.
+    """
+    if requested == "model":
+        return {}
+    keys = [key for key in ATTENTION_DROPOUT_KEYS if isinstance(getattr(config, key, None), int | float)]
+    if not keys:
+        logger.warning(
+            "train.attention_dropout=%s: the model's config has none of %s; its attention dropout is unchanged",
+            requested,
+            ", ".join(ATTENTION_DROPOUT_KEYS),
+        )
+    return {key: float(requested) for key in keys if getattr(config, key) != requested}
+
+
 def load_for_training(base_path: str, cfg: TrainConfig, device: str):
     """The base model in fp32 master weights (an fp16 copy would otherwise train in fp16; bf16/fp16 is autocast),
-    with the configured sequence length and gradient checkpointing."""
+    with the configured sequence length, attention dropout and gradient checkpointing.
+
+    The attention dropout is a training setting, not part of the model: the config the model is saved with keeps the
+    base model's values (`restore_config`)."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(base_path, device=device, local_files_only=True).float()
+    model = SentenceTransformer(base_path, device=device, local_files_only=True)
+    config = getattr(model[0], "auto_model", None) and model[0].auto_model.config
+    overrides = attention_dropout_overrides(config, cfg.attention_dropout) if config is not None else {}
+    if overrides:  # the modules read it when they are built: load again with it
+        base = {key: getattr(config, key) for key in overrides}
+        model = SentenceTransformer(base_path, device=device, local_files_only=True, config_kwargs=overrides)
+        model.base_config_values = base
+    model = model.float()
     if cfg.max_seq_length:
         model.max_seq_length = cfg.max_seq_length
     if cfg.gradient_checkpointing:
         model[0].auto_model.gradient_checkpointing_enable()
     return model
+
+
+def restore_config(model) -> None:
+    """Put back the base model's config values a training setting changed (load_for_training), before saving."""
+    for key, value in getattr(model, "base_config_values", {}).items():
+        setattr(model[0].auto_model.config, key, value)
 
 
 def training_stats(
@@ -669,6 +705,7 @@ def run_job(job: TrainJob, sets: dict[str, TrainingSet]) -> TrainStats | None:
     if not trainer.is_world_process_zero():
         return None  # the first process saves the model and reports
     shorten_card_examples(model.model_card_data)
+    restore_config(model)
     model.save(str(output_dir / "model"))
     stats = training_stats(trainer, result, job, sets, plans, epochs, precision, seconds, resume, time_budget)
     # beside the model, not in it: timings must not change what identifies the model

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -270,6 +271,27 @@ def test_the_model_card_quotes_training_texts_only_in_short(tmp_path, base_model
     assert not any(text.strip() in card for text in long_positive)
     assert "…" in card  # the examples are there, cut
     assert len(card.encode()) < 40_000
+
+
+def test_attention_dropout_is_set_for_training_and_the_saved_model_keeps_the_base_config(tmp_path, base_model_ref):
+    from tasks.train import load_for_training, restore_config
+
+    def attention_ps(model) -> set[float]:
+        return {m.dropout.p for name, m in model[0].auto_model.named_modules() if name.endswith("attention.self")}
+
+    base = json.loads((Path(base_model_ref.path) / "config.json").read_text())
+    assert base["attention_probs_dropout_prob"] == 0.1
+    own = load_for_training(base_model_ref.path, TrainConfig(), "cpu")
+    assert attention_ps(own) == {0.1}
+    model = load_for_training(base_model_ref.path, TrainConfig(attention_dropout=0.0), "cpu")
+    assert attention_ps(model) == {0.0}
+    assert model[0].auto_model.config.hidden_dropout_prob == 0.1  # only the attention weights' dropout changes
+    restore_config(model)
+    model.save(str(tmp_path / "model"))
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert saved["attention_probs_dropout_prob"] == 0.1
+    with pytest.raises(ValidationError, match="attention_dropout"):
+        TrainConfig(attention_dropout=1.0)
 
 
 def test_a_time_budget_allows_the_steps_its_remainder_holds_at_the_measured_pace():
