@@ -213,7 +213,7 @@ class TrainConfig(_Section):
     max_seq_length: int | None = Field(None, ge=8)  # None keeps the base model's own limit
     gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~30% more time
     attention_dropout: Annotated[float, Field(ge=0, lt=1)] | Literal["model"] = (
-        "model"  # dropout on the attention weights while training; "model" keeps the base model's own (MiniLM: 0.1)
+        0.0  # dropout on the attention weights while training: none by default (a CPU step 0.59x the time, dev as good; bench/RESULTS.md); "model" keeps the base model's own (MiniLM: 0.1)
     )
     memory_budget_gb: float | Literal["auto"] | None = (
         "auto"  # activations one MNRL step may keep; above: CachedMNRL. auto = 3 GB on the CPU, half the GPU's memory on CUDA (tasks/train.py: memory_budget); None = off

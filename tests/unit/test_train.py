@@ -281,9 +281,9 @@ def test_attention_dropout_is_set_for_training_and_the_saved_model_keeps_the_bas
 
     base = json.loads((Path(base_model_ref.path) / "config.json").read_text())
     assert base["attention_probs_dropout_prob"] == 0.1
-    own = load_for_training(base_model_ref.path, TrainConfig(), "cpu")
+    own = load_for_training(base_model_ref.path, TrainConfig(attention_dropout="model"), "cpu")
     assert attention_ps(own) == {0.1}
-    model = load_for_training(base_model_ref.path, TrainConfig(attention_dropout=0.0), "cpu")
+    model = load_for_training(base_model_ref.path, TrainConfig(), "cpu")  # the default: none
     assert attention_ps(model) == {0.0}
     assert model[0].auto_model.config.hidden_dropout_prob == 0.1  # only the attention weights' dropout changes
     restore_config(model)
