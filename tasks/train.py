@@ -516,10 +516,10 @@ def load_for_training(base_path: str, cfg: TrainConfig, device: str):
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(base_path, device=device, local_files_only=True)
-    config = getattr(model[0], "auto_model", None) and model[0].auto_model.config
-    overrides = attention_dropout_overrides(config, cfg.attention_dropout) if config is not None else {}
+    encoder = getattr(model[0], "auto_model", None)  # the transformer (None for e.g. static embeddings)
+    overrides = attention_dropout_overrides(encoder.config, cfg.attention_dropout) if encoder is not None else {}
     if overrides:  # the modules read it when they are built: load again with it
-        base = {key: getattr(config, key) for key in overrides}
+        base = {key: getattr(encoder.config, key) for key in overrides}
         model = SentenceTransformer(base_path, device=device, local_files_only=True, config_kwargs=overrides)
         model.base_config_values = base
     model = model.float()
