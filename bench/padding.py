@@ -34,14 +34,17 @@ SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
 MINI_BATCHES = (32, 16, 8)
 
 
-def rows(model, batches: int, batch_size: int, negatives: int, seed: int) -> list[list[list[str]]]:
-    """`batches` batches of columns [queries, positives, negative 1, …] from SciFact train, passages as trained."""
+def rows(
+    model, batches: int, batch_size: int, negatives: int, seed: int, data: Path = SCIFACT
+) -> list[list[list[str]]]:
+    """`batches` batches of columns [queries, positives, negative 1, …] from the train split of `data` (BEIR layout),
+    passages as trained."""
     from tasks.config import PassageConfig
     from tasks.passages import model_passages
 
-    corpus = [json.loads(line) for line in (SCIFACT / "corpus.jsonl").open(encoding="utf-8")]
-    queries = {q["_id"]: q["text"] for q in map(json.loads, (SCIFACT / "queries.jsonl").open(encoding="utf-8"))}
-    lines = (SCIFACT / "qrels" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    corpus = [json.loads(line) for line in (data / "corpus.jsonl").open(encoding="utf-8")]
+    queries = {q["_id"]: q["text"] for q in map(json.loads, (data / "queries.jsonl").open(encoding="utf-8"))}
+    lines = (data / "qrels" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
     pairs = [(queries[q], d) for q, d, _ in (line.split("\t") for line in lines) if q in queries]
     rng = random.Random(seed)
     rng.shuffle(pairs)
@@ -87,6 +90,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--negatives", type=int, help="negatives per row (default: mining.num_negatives)")
     parser.add_argument("--attention-dropout", help="train.attention_dropout (default: the config's)")
+    parser.add_argument("--data", type=Path, default=SCIFACT, help="a BEIR-layout folder (default: SciFact)")
     parser.add_argument("--json")
     args = parser.parse_args()
 
@@ -116,7 +120,7 @@ def main() -> None:
             mini,
             True,
         )
-    batches = rows(model, args.repeats, args.batch_size, negatives, seed=0)
+    batches = rows(model, args.repeats, args.batch_size, negatives, seed=0, data=args.data)
     seconds: dict[str, list[float]] = {name: [] for name in variants}
     for repeat, columns in enumerate(batches):
         order = list(variants) if repeat % 2 == 0 else list(reversed(variants))
@@ -144,6 +148,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "negatives": negatives,
         "attention_dropout": cfg.attention_dropout,
+        "data": str(args.data),
         "repeats": args.repeats,
         "torch_threads": torch.get_num_threads(),
         **provenance(),
