@@ -27,6 +27,7 @@ from bench.flowrun import emit, provenance  # noqa: E402
 
 MARK = "[bench.memory] "  # the child's own lines, among the trainer's
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
+TEXTS_PER_ROW = 5  # query, positive, 3 negatives
 VARIANTS = {
     "load_only": {},
     "mnrl_b32": {"loss": "mnrl", "batch_size": 32},
@@ -44,12 +45,28 @@ def long_texts(n: int) -> list[str]:
     return [" ".join(abstracts[i * 4 : (i + 1) * 4]) for i in range(n)]
 
 
+def plan_estimate_gb(rows: int) -> float:
+    """What the memory plan estimates for one MNRL step of this case (tasks/train.py: activation_gb), with the shape and
+    token limit read from the default base model, as the plan reads them from the model it trains."""
+    from transformers import AutoConfig
+
+    from tasks.config import TrainConfig
+    from tasks.embeddings import resolve_model
+    from tasks.train import activation_gb
+
+    path = Path(resolve_model(TrainConfig().base_model).path)
+    config = AutoConfig.from_pretrained(path)
+    seq_len = json.loads((path / "sentence_bert_config.json").read_text())["max_seq_length"]
+    shape = (config.hidden_size, config.num_attention_heads, config.num_hidden_layers)
+    return round(activation_gb(rows * TEXTS_PER_ROW, seq_len, *shape, "fp32"), 2)
+
+
 def child(variant: str) -> None:
     from tasks.config import TrainConfig
     from tasks.embeddings import resolve_model
 
     spec = VARIANTS[variant]
-    base = resolve_model("all-MiniLM-L6-v2")
+    base = resolve_model(TrainConfig().base_model)
     if not spec:
         from sentence_transformers import SentenceTransformer
 
@@ -58,14 +75,9 @@ def child(variant: str) -> None:
         from tasks.train import train_model
 
         rows = spec["batch_size"]  # one step: as many rows as the batch
-        texts = long_texts(rows * 5)
-        table = {
-            "anchor": texts[0::5],
-            "positive": texts[1::5],
-            "negative_1": texts[2::5],
-            "negative_2": texts[3::5],
-            "negative_3": texts[4::5],
-        }
+        texts = long_texts(rows * TEXTS_PER_ROW)
+        names = ["anchor", "positive", *(f"negative_{n}" for n in range(1, TEXTS_PER_ROW - 1))]
+        table = {name: texts[i::TEXTS_PER_ROW] for i, name in enumerate(names)}
         # each variant as written: no memory plan (it would turn MNRL into CachedMNRL on the CPU), the default
         # attention dropout unless the variant names one
         cfg = TrainConfig(epochs=1, checkpoint_steps=0, memory_budget_gb=None, cpu_mini_batch_size=0, **spec)
@@ -99,8 +111,6 @@ def main() -> None:
                     values.update(json.loads(line[len(MARK) :]))
             runs[name].append(values)
             print(f"[memory] {name}: {values}", file=sys.stderr, flush=True)
-    from tasks.train import activation_gb
-
     result = {
         **provenance(),
         "case": "one training step, 5 texts per row, every text at the 256-token limit, all-MiniLM-L6-v2, fp32 CPU",
@@ -111,8 +121,7 @@ def main() -> None:
         if "step_seconds" in values[0]:
             row["seconds_with_load"] = round(statistics.median(v["step_seconds"] for v in values), 1)
         if VARIANTS[name].get("loss") == "mnrl" and not VARIANTS[name].get("gradient_checkpointing"):
-            # what the memory plan would estimate for this step (all-MiniLM-L6-v2: hidden 384, 12 heads, 6 layers)
-            row["plan_estimate_gb"] = round(activation_gb(VARIANTS[name]["batch_size"] * 5, 256, 384, 12, 6, "fp32"), 2)
+            row["plan_estimate_gb"] = plan_estimate_gb(VARIANTS[name]["batch_size"])
         result["variants"][name] = row
     emit(result, args.json)
 

@@ -97,16 +97,13 @@ def main() -> None:
     import torch
     from sentence_transformers.sentence_transformer import losses as st_losses
 
-    from tasks.config import PipelineConfig
+    from tasks.config import MiningConfig, TrainConfig
     from tasks.embeddings import resolve_model
     from tasks.losses import build_loss
     from tasks.train import load_for_training
 
-    defaults = PipelineConfig()
-    negatives = defaults.mining.num_negatives if args.negatives is None else args.negatives
-    cfg = defaults.train
-    if args.attention_dropout is not None:
-        cfg = type(cfg).model_validate({**cfg.model_dump(), "attention_dropout": args.attention_dropout})
+    negatives = MiningConfig().num_negatives if args.negatives is None else args.negatives
+    cfg = TrainConfig() if args.attention_dropout is None else TrainConfig(attention_dropout=args.attention_dropout)
     model = load_for_training(resolve_model(cfg.base_model).path, cfg, "cpu").train()
     variants = {"mnrl": (lambda: build_loss(model, "mnrl", cfg), None, False)}
     for mini in MINI_BATCHES:
