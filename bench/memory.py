@@ -45,22 +45,6 @@ def long_texts(n: int) -> list[str]:
     return [" ".join(abstracts[i * 4 : (i + 1) * 4]) for i in range(n)]
 
 
-def plan_estimate_gb(rows: int) -> float:
-    """What the memory plan estimates for one MNRL step of this case (tasks/train.py: activation_gb), with the shape and
-    token limit read from the default base model, as the plan reads them from the model it trains."""
-    from transformers import AutoConfig
-
-    from tasks.config import TrainConfig
-    from tasks.embeddings import resolve_model
-    from tasks.train import activation_gb
-
-    path = Path(resolve_model(TrainConfig().base_model).path)
-    config = AutoConfig.from_pretrained(path)
-    seq_len = json.loads((path / "sentence_bert_config.json").read_text())["max_seq_length"]
-    shape = (config.hidden_size, config.num_attention_heads, config.num_hidden_layers)
-    return round(activation_gb(rows * TEXTS_PER_ROW, seq_len, *shape, "fp32"), 2)
-
-
 def child(variant: str) -> None:
     from tasks.config import TrainConfig
     from tasks.embeddings import resolve_model
@@ -83,8 +67,11 @@ def child(variant: str) -> None:
         cfg = TrainConfig(epochs=1, checkpoint_steps=0, memory_budget_gb=None, cpu_mini_batch_size=0, **spec)
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
-            train_model(base.path, table, cfg, out, "cpu")
-        print(MARK + json.dumps({"step_seconds": round(time.perf_counter() - started, 2)}))
+            stats = train_model(base.path, table, cfg, out, "cpu")
+        seconds = round(time.perf_counter() - started, 2)
+        # the estimate the memory plan made for this step, from the model it trained (its attention fused or not)
+        estimate = stats.memory_plan["main"].estimate_gb
+        print(MARK + json.dumps({"step_seconds": seconds, "plan_estimate_gb": estimate}))
     print(MARK + json.dumps({"peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
 
 
@@ -121,7 +108,7 @@ def main() -> None:
         if "step_seconds" in values[0]:
             row["seconds_with_load"] = round(statistics.median(v["step_seconds"] for v in values), 1)
         if VARIANTS[name].get("loss") == "mnrl" and not VARIANTS[name].get("gradient_checkpointing"):
-            row["plan_estimate_gb"] = plan_estimate_gb(VARIANTS[name]["batch_size"])
+            row["plan_estimate_gb"] = values[0]["plan_estimate_gb"]
         result["variants"][name] = row
     emit(result, args.json)
 

@@ -294,6 +294,23 @@ def test_attention_dropout_is_set_for_training_and_the_saved_model_keeps_the_bas
         TrainConfig(attention_dropout=1.0)
 
 
+def test_the_memory_plan_counts_no_attention_matrices_when_the_attention_is_fused(base_model_ref):
+    from tasks.train import activation_gb, attention_is_fused, load_for_training, memory_plan
+
+    # the default (attention dropout 0) trains with the fused kernel; the model's own dropout 0.1 keeps the matrices
+    fused = attention_is_fused(load_for_training(base_model_ref.path, TrainConfig(), "cpu")[0].auto_model.config)
+    own = load_for_training(base_model_ref.path, TrainConfig(attention_dropout="model"), "cpu")
+    assert fused and not attention_is_fused(own[0].auto_model.config)
+    minilm = (384, 12, 6)
+    # bench/memory.py's step, 32 rows x 5 texts at 256 tokens: 7.43 GB peak fused, 16.25 GB with attention dropout
+    assert 7.0 < activation_gb(160, 256, *minilm, "fp32", fused_attention=True) < 8.5
+    assert 15.0 < activation_gb(160, 256, *minilm, "fp32") < 18.0
+    # under an 8 GB budget with the CPU's mini-batches off, the fused step trains whole, the unfused one is split
+    whole = memory_plan("mnrl", 32, 5, 256, minilm, "fp32", 8.0, 32, "cpu", 0, fused_attention=True)
+    split = memory_plan("mnrl", 32, 5, 256, minilm, "fp32", 8.0, 32, "cpu", 0, fused_attention=False)
+    assert whole.loss == "mnrl" and split.loss == "cached_mnrl" and split.memory_bound
+
+
 def test_a_time_budget_allows_the_steps_its_remainder_holds_at_the_measured_pace():
     from tasks.train import steps_that_fit
 
