@@ -2,7 +2,9 @@
 
 The case of issue 15: 32 rows of (query, positive, 3 negatives), every text at the model's 256-token limit (long
 documents make them so). Each variant trains as written (the memory plan off) with the default attention dropout;
-`mnrl_b32_attention_dropout` keeps the model's own, whose unfused attention keeps the attention matrices. Each variant
+`mnrl_b32_attention_dropout` keeps the model's own, whose unfused attention keeps the attention matrices;
+`mnrl_b32_padded` has every other text of each column cut to its first sentence, so the batch is padded and the
+attention runs with a padding mask (which a fused kernel must take without falling back to the matrices). Each variant
 runs in its own process (model load + one step of the real trainer); its peak RSS is read from the kernel
 (ru_maxrss), beside a process that only loads the model. Variants alternate over repeats; medians are reported.
 
@@ -32,17 +34,21 @@ VARIANTS = {
     "load_only": {},
     "mnrl_b32": {"loss": "mnrl", "batch_size": 32},
     "mnrl_b32_attention_dropout": {"loss": "mnrl", "batch_size": 32, "attention_dropout": "model"},
+    "mnrl_b32_padded": {"loss": "mnrl", "batch_size": 32},
     "mnrl_b16": {"loss": "mnrl", "batch_size": 16},
     "mnrl_b32_checkpointing": {"loss": "mnrl", "batch_size": 32, "gradient_checkpointing": True},
     "cached_mnrl_b32_mini8": {"loss": "cached_mnrl", "batch_size": 32, "mini_batch_size": 8},
     "cached_mnrl_b32_mini4": {"loss": "cached_mnrl", "batch_size": 32, "mini_batch_size": 4},
 }
+PADDED = {"mnrl_b32_padded"}  # variants whose odd rows are one sentence long (long_texts: short_every)
 
 
-def long_texts(n: int) -> list[str]:
+def long_texts(n: int, short_every: int = 0) -> list[str]:
     """n texts of several SciFact abstracts each: far beyond 256 tokens, so every one is truncated at the limit."""
     abstracts = [json.loads(line)["text"] for line, _ in zip(open(SCIFACT, encoding="utf-8"), range(n * 4))]
-    return [" ".join(abstracts[i * 4 : (i + 1) * 4]) for i in range(n)]
+    texts = [" ".join(abstracts[i * 4 : (i + 1) * 4]) for i in range(n)]
+    # with short_every, every short_every-th text is cut to its first sentence (a few dozen tokens)
+    return [t.split(". ")[0] + "." if short_every and i % short_every == 1 else t for i, t in enumerate(texts)]
 
 
 def child(variant: str) -> None:
@@ -59,7 +65,7 @@ def child(variant: str) -> None:
         from tasks.train import train_model
 
         rows = spec["batch_size"]  # one step: as many rows as the batch
-        texts = long_texts(rows * TEXTS_PER_ROW)
+        texts = long_texts(rows * TEXTS_PER_ROW, short_every=2 if variant in PADDED else 0)
         names = ["anchor", "positive", *(f"negative_{n}" for n in range(1, TEXTS_PER_ROW - 1))]
         table = {name: texts[i::TEXTS_PER_ROW] for i, name in enumerate(names)}
         # each variant as written: no memory plan (it would turn MNRL into CachedMNRL on the CPU), the default
