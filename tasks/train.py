@@ -244,8 +244,10 @@ def activation_gb(
     Activation Recomputation in Large Transformer Models", eq. 1), doubled in fp32, times OVERHEAD: on
     all-MiniLM-L6-v2 at 256 tokens (bench/memory.py) real steps kept 1.2-1.3x the formula (temporary buffers).
     A fused attention kernel (`attention_is_fused`) keeps no attention matrices: the 5 * a * s / h term drops (the
-    paper's "selective recomputation", done by the kernel); there 32 rows of 5 texts peaked at 7.43 GB against the
-    formula's 7.77 with OVERHEAD, 16 rows at 4.71 against 3.89 (the process's 0.55 GB of weights included).
+    paper's "selective recomputation", done by the kernel); there 32 rows of 5 texts peaked at 7.6-7.8 GB (padded or
+    not) against the formula's 7.77, while 16 rows peaked at 4.8 GB against 3.88: the process's ~0.56 GB of weights
+    and the buffers that do not grow with the batch are not counted (bench/RESULTS.md, "The plan without the
+    attention matrices").
     """
     bytes_per_value = 4 if precision == "fp32" else 2
     attention = 0.0 if fused_attention else 5 * heads * seq_len / hidden
