@@ -40,14 +40,13 @@ VARIANTS = {
     "cached_mnrl_b32_mini8": {"loss": "cached_mnrl", "batch_size": 32, "mini_batch_size": 8},
     "cached_mnrl_b32_mini4": {"loss": "cached_mnrl", "batch_size": 32, "mini_batch_size": 4},
 }
-PADDED = {"mnrl_b32_padded"}  # variants whose odd rows are one sentence long (long_texts: short_every)
 
 
 def long_texts(n: int, short_every: int = 0) -> list[str]:
-    """n texts of several SciFact abstracts each: far beyond 256 tokens, so every one is truncated at the limit."""
+    """n texts of several SciFact abstracts each: far beyond 256 tokens, so each is truncated at the limit; with
+    short_every, every short_every-th text is cut to its first sentence instead (a few dozen tokens)."""
     abstracts = [json.loads(line)["text"] for line, _ in zip(open(SCIFACT, encoding="utf-8"), range(n * 4))]
     texts = [" ".join(abstracts[i * 4 : (i + 1) * 4]) for i in range(n)]
-    # with short_every, every short_every-th text is cut to its first sentence (a few dozen tokens)
     return [t.split(". ")[0] + "." if short_every and i % short_every == 1 else t for i, t in enumerate(texts)]
 
 
@@ -65,7 +64,7 @@ def child(variant: str) -> None:
         from tasks.train import train_model
 
         rows = spec["batch_size"]  # one step: as many rows as the batch
-        texts = long_texts(rows * TEXTS_PER_ROW, short_every=2 if variant in PADDED else 0)
+        texts = long_texts(rows * TEXTS_PER_ROW, short_every=2 if variant.endswith("_padded") else 0)
         names = ["anchor", "positive", *(f"negative_{n}" for n in range(1, TEXTS_PER_ROW - 1))]
         table = {name: texts[i::TEXTS_PER_ROW] for i, name in enumerate(names)}
         # each variant as written: no memory plan (it would turn MNRL into CachedMNRL on the CPU), the default
