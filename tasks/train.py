@@ -268,10 +268,15 @@ def attention_is_fused(config) -> bool:
     """Whether a transformers model with this config trains with fused attention: the implementation is
     FUSED_ATTENTION and its attention dropout (any of ATTENTION_DROPOUT_KEYS it has) is 0. Measured on the CPU; on CUDA
     the kernel fuses with dropout too, which is not assumed here (the estimate stays on the safe side)."""
-    dropouts = [
-        getattr(config, key) for key in ATTENTION_DROPOUT_KEYS if isinstance(getattr(config, key, None), int | float)
-    ]
+    dropouts = attention_dropouts(config).values()
     return getattr(config, "_attn_implementation", None) == FUSED_ATTENTION and all(p == 0 for p in dropouts)
+
+
+def attention_dropouts(config) -> dict[str, float]:
+    """The attention dropout a transformers config holds, by key: those of ATTENTION_DROPOUT_KEYS it has as numbers."""
+    return {
+        key: value for key in ATTENTION_DROPOUT_KEYS if isinstance(value := getattr(config, key, None), int | float)
+    }
 
 
 @dataclass(frozen=True)
@@ -522,14 +527,14 @@ def attention_dropout_overrides(config, requested: float | str) -> dict[str, flo
     """
     if requested == "model":
         return {}
-    keys = [key for key in ATTENTION_DROPOUT_KEYS if isinstance(getattr(config, key, None), int | float)]
-    if not keys:
+    current = attention_dropouts(config)
+    if not current:
         logger.warning(
             "train.attention_dropout=%s: the model's config has none of %s; its attention dropout is unchanged",
             requested,
             ", ".join(ATTENTION_DROPOUT_KEYS),
         )
-    return {key: float(requested) for key in keys if getattr(config, key) != requested}
+    return {key: float(requested) for key, value in current.items() if value != requested}
 
 
 def load_for_training(base_path: str, cfg: TrainConfig, device: str):

@@ -274,7 +274,7 @@ def test_the_model_card_quotes_training_texts_only_in_short(tmp_path, base_model
 
 
 def test_attention_dropout_is_set_for_training_and_the_saved_model_keeps_the_base_config(tmp_path, base_model_ref):
-    from tasks.train import load_for_training, restore_config
+    from tasks.train import attention_is_fused, load_for_training, restore_config
 
     def attention_ps(model) -> set[float]:
         return {m.dropout.p for name, m in model[0].auto_model.named_modules() if name.endswith("attention.self")}
@@ -285,6 +285,8 @@ def test_attention_dropout_is_set_for_training_and_the_saved_model_keeps_the_bas
     assert attention_ps(own) == {0.1}
     model = load_for_training(base_model_ref.path, TrainConfig(), "cpu")  # the default: none
     assert attention_ps(model) == {0.0}
+    # without dropout the attention runs in the fused kernel, which keeps no attention matrices (the memory plan's case)
+    assert attention_is_fused(model[0].auto_model.config) and not attention_is_fused(own[0].auto_model.config)
     assert model[0].auto_model.config.hidden_dropout_prob == 0.1  # only the attention weights' dropout changes
     restore_config(model)
     model.save(str(tmp_path / "model"))
@@ -294,13 +296,10 @@ def test_attention_dropout_is_set_for_training_and_the_saved_model_keeps_the_bas
         TrainConfig(attention_dropout=1.0)
 
 
-def test_the_memory_plan_counts_no_attention_matrices_when_the_attention_is_fused(base_model_ref):
-    from tasks.train import activation_gb, attention_is_fused, load_for_training, memory_plan
+def test_the_memory_plan_counts_no_attention_matrices_when_the_attention_is_fused():
+    from tasks.train import activation_gb, memory_plan
 
-    # the default (attention dropout 0) trains with the fused kernel; the model's own dropout 0.1 keeps the matrices
-    fused = attention_is_fused(load_for_training(base_model_ref.path, TrainConfig(), "cpu")[0].auto_model.config)
-    own = load_for_training(base_model_ref.path, TrainConfig(attention_dropout="model"), "cpu")
-    assert fused and not attention_is_fused(own[0].auto_model.config)
+    # whether the real model is fused (the default) or not (the model's own dropout): the attention dropout test above
     minilm = (384, 12, 6)
     # bench/memory.py's step, 32 rows x 5 texts at 256 tokens: 7.43 GB peak fused, 16.25 GB with attention dropout
     assert 7.0 < activation_gb(160, 256, *minilm, "fp32", fused_attention=True) < 8.5
