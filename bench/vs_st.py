@@ -4,12 +4,16 @@ Alternating runs (ST, embedforge, ST, embedforge, …), each a fresh process on 
 process (imports, for embedforge also its temporary Prefect server). The ST side is bench/st_baseline.py, the script
 a team would write from the documentation; the embedforge side is `embedforge run` with the defaults and the data path.
 With --max-train-queries both train on the same seeded sample of training queries (a smaller, labelled check); the
-test queries are the full test split either way.
+test queries are the full test split either way. The JSON is rewritten after every run (complete: false until all
+pairs are in), and --resume adds pairs to it in a later session when the code both sides run is unchanged since the
+runs it holds (MEASURED_PATHS): each pair's ratio is of two adjacent runs, so pair_ratio_median holds across sessions
+on a machine whose speed drifts, where the medians of seconds do not.
 
     .venv/bin/python bench/vs_st.py --data ../shared/data/scifact --json bench/results/vs_st.json [--repeats 2]
 
-JSON: st.seconds, embedforge.seconds (medians), ratio (embedforge / st), st.ndcg@10, embedforge.ndcg@10, bm25.ndcg@10,
-steps (embedforge's per-step seconds, median run), runs (every run), commit, machine, data, subset.
+JSON: st.seconds, embedforge.seconds (medians), ratio (embedforge / st, of the medians), pair_ratios, pair_ratio_median,
+st.ndcg@10, embedforge.ndcg@10, bm25.ndcg@10, steps (embedforge's per-step seconds, median run), runs (every run, with
+its commit and date), complete, commit, machine, data, subset.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tasks.storage import atomic_write_text  # noqa: E402
 
 
 def subset(data: Path, queries: int | None, work: Path) -> Path:
@@ -119,35 +125,40 @@ def commit() -> str:
     return proc.stdout.strip()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--json", required=True)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--max-train-queries", type=int, help="a seeded sample of training queries, both sides")
-    args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="vs-st-"))
-    data = subset(Path(args.data), args.max_train_queries, scratch)
-    runs: dict[str, list[dict]] = {"st": [], "embedforge": []}
-    for repeat in range(args.repeats):
-        order = ["st", "embedforge"] if repeat % 2 == 0 else ["embedforge", "st"]
-        for side in order:
-            work = scratch / f"{side}-{repeat}"
-            work.mkdir()
-            result = run_st(data, work) if side == "st" else run_embedforge(data, work)
-            runs[side].append(result)
-            print(json.dumps({side: result}), flush=True)
-            shutil.rmtree(work, ignore_errors=True)
-    st_seconds = statistics.median(r["seconds"] for r in runs["st"])
-    ef_seconds = statistics.median(r["seconds"] for r in runs["embedforge"])
-    middle = sorted(runs["embedforge"], key=lambda r: r["seconds"])[(len(runs["embedforge"]) - 1) // 2]
-    result = {
-        "st": {"seconds": st_seconds, "ndcg@10": statistics.median(r["ndcg@10"] for r in runs["st"])},
-        "embedforge": {"seconds": ef_seconds, "ndcg@10": statistics.median(r["ndcg@10"] for r in runs["embedforge"])},
-        "ratio": round(ef_seconds / st_seconds, 3),
+# What both sides run: a run measured at another commit joins this one's only when none of these changed in between.
+MEASURED_PATHS = ("tasks", "flows", "schemas", "configs", "pyproject.toml", "bench/st_baseline.py")
+
+
+def same_code(earlier: str, now: str) -> bool:
+    """Whether the code both sides run is the same at commits `earlier` and `now`."""
+    proc = subprocess.run(["git", "diff", "--quiet", earlier, now, "--", *MEASURED_PATHS], cwd=ROOT)
+    return proc.returncode == 0
+
+
+def summarise(runs: dict[str, list[dict]], data: Path, args: argparse.Namespace) -> dict:
+    """The JSON of `runs` so far: medians of each side, the ratio of the medians, and each pair's own ratio (its two
+    runs were adjacent in time, so a pair's ratio holds where the machine's speed drifts between pairs)."""
+    pairs = min(len(runs["st"]), len(runs["embedforge"]))
+    pair_ratios = [round(runs["embedforge"][i]["seconds"] / runs["st"][i]["seconds"], 3) for i in range(pairs)]
+    sides = {}
+    for side, side_runs in runs.items():
+        if side_runs:
+            sides[side] = {
+                "seconds": statistics.median(r["seconds"] for r in side_runs),
+                "ndcg@10": statistics.median(r["ndcg@10"] for r in side_runs),
+            }
+    ef_runs = runs["embedforge"]
+    middle = sorted(ef_runs, key=lambda r: r["seconds"])[(len(ef_runs) - 1) // 2] if ef_runs else None
+    both = "st" in sides and "embedforge" in sides
+    return {
+        **sides,
+        "ratio": round(sides["embedforge"]["seconds"] / sides["st"]["seconds"], 3) if both else None,
+        "pair_ratios": pair_ratios,
+        "pair_ratio_median": statistics.median(pair_ratios) if pair_ratios else None,
+        "complete": pairs >= args.repeats and len(runs["st"]) == len(runs["embedforge"]),
         "recipe": default_recipe(data),
-        "bm25": {"ndcg@10": middle["bm25_ndcg@10"]},
-        "steps": middle["steps"],
+        "bm25": {"ndcg@10": middle["bm25_ndcg@10"]} if middle else None,
+        "steps": middle["steps"] if middle else None,
         "runs": runs,
         "repeats": args.repeats,
         "data": args.data,
@@ -156,9 +167,47 @@ def main() -> None:
         "machine": f"{platform.node()}, {os.cpu_count()} CPUs",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("st", "embedforge", "ratio", "bm25")}))
+
+
+def resumed_runs(path: Path, data: str) -> dict[str, list[dict]]:
+    """The runs of an earlier, unfinished or shorter result file, when they measured the same data and code."""
+    earlier = json.loads(path.read_text())
+    if earlier["data"] != data:
+        raise SystemExit(f"{path}: measured {earlier['data']}, not {data}")
+    for side, side_runs in earlier["runs"].items():
+        for run in side_runs:
+            if not same_code(run["commit"], "HEAD"):
+                raise SystemExit(f"{path}: a {side} run was measured at {run['commit']}, whose measured code differs")
+    return earlier["runs"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--json", required=True)
+    parser.add_argument("--repeats", type=int, default=2, help="pairs in the file when done, resumed ones included")
+    parser.add_argument("--max-train-queries", type=int, help="a seeded sample of training queries, both sides")
+    parser.add_argument("--resume", action="store_true", help="keep the runs already in --json and add pairs")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="vs-st-"))
+    data = subset(Path(args.data), args.max_train_queries, scratch)
+    target = Path(args.json)
+    runs = resumed_runs(target, args.data) if args.resume and target.exists() else {"st": [], "embedforge": []}
+    for repeat in range(len(runs["embedforge"]), args.repeats):
+        order = ["st", "embedforge"] if repeat % 2 == 0 else ["embedforge", "st"]
+        for side in order:
+            if len(runs[side]) > repeat:
+                continue
+            work = scratch / f"{side}-{repeat}"
+            work.mkdir()
+            result = run_st(data, work) if side == "st" else run_embedforge(data, work)
+            result.update(commit=commit(), date=datetime.now(UTC).isoformat(timespec="seconds"))
+            runs[side].append(result)
+            print(json.dumps({side: result}), flush=True)
+            shutil.rmtree(work, ignore_errors=True)
+            atomic_write_text(target, json.dumps(summarise(runs, data, args), indent=2) + "\n")
+    result = summarise(runs, data, args)
+    print(json.dumps({k: result[k] for k in ("st", "embedforge", "ratio", "pair_ratios", "bm25")}))
     shutil.rmtree(scratch, ignore_errors=True)
 
 
