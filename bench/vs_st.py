@@ -193,6 +193,7 @@ def main() -> None:
     data = subset(Path(args.data), args.max_train_queries, scratch)
     target = Path(args.json)
     runs = resumed_runs(target, args.data) if args.resume and target.exists() else {"st": [], "embedforge": []}
+    note = json.loads(target.read_text()).get("note") if args.resume and target.exists() else None
     for repeat in range(len(runs["embedforge"]), args.repeats):
         order = ["st", "embedforge"] if repeat % 2 == 0 else ["embedforge", "st"]
         for side in order:
@@ -205,7 +206,8 @@ def main() -> None:
             runs[side].append(result)
             print(json.dumps({side: result}), flush=True)
             shutil.rmtree(work, ignore_errors=True)
-            atomic_write_text(target, json.dumps(summarise(runs, data, args), indent=2) + "\n")
+            result = summarise(runs, data, args) | ({"note": note} if note else {})
+            atomic_write_text(target, json.dumps(result, indent=2) + "\n")
     result = summarise(runs, data, args)
     print(json.dumps({k: result[k] for k in ("st", "embedforge", "ratio", "pair_ratios", "bm25")}))
     shutil.rmtree(scratch, ignore_errors=True)
