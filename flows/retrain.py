@@ -114,6 +114,7 @@ def _train_stages(
             stage=stage,
             stages=stages,
             passages=cfg.eval.passages,
+            kept=mined.pairs,
         )
         model = trained.model
         done = steps[name]
@@ -146,7 +147,7 @@ def _auto_recipe(
     counts from here: the search and the final training, not ingest and mining."""
     started = time.perf_counter()
     tcfg = cfg.train
-    rows = data.train_pairs.rows
+    rows = (mined.pairs or data.train_pairs).rows
     recipes = auto.grid(tcfg, min(rows, tcfg.auto_trial_pairs or rows))
     epochs_by_rung = auto.rung_epochs(tcfg)
     trials: list[dict] = []
@@ -189,13 +190,14 @@ def _auto_recipe(
                         trial_cfgs[0],
                         store,
                         passages=cfg.eval.passages,
+                        kept=mined.pairs,
                     )
                 ]
             else:  # side by side (several trials fit one GPU)
                 begun = time.perf_counter()
                 futures = [
                     train.with_options(task_run_name=n).submit(
-                        data, mined.negatives, base, c, store, passages=cfg.eval.passages
+                        data, mined.negatives, base, c, store, passages=cfg.eval.passages, kept=mined.pairs
                     )
                     for n, c in zip(names, trial_cfgs)
                 ]

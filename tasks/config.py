@@ -130,7 +130,7 @@ class MiningConfig(_Section):
     strategies: list[StrategyConfig] = Field([{"name": "dense"}, {"name": "bm25"}], validate_default=True)
     num_negatives: int = Field(
         1, ge=0
-    )  # hard negatives per (query, positive) pair; 0 = in-batch negatives only (the default: picked on dev, bench/RESULTS.md)
+    )  # hard negatives per (query, positive) pair, 0 = in-batch negatives only; 1 was picked on dev (bench/RESULTS.md)
     top_k: int = Field(50, ge=1)  # candidates retrieved per query and strategy
     rank_min: int = Field(0, ge=0)  # rank window [rank_min, rank_max) of each strategy's list: skip the very top …
     rank_max: int | None = Field(None, ge=1)  # … and stop here (None = top_k)
@@ -148,6 +148,9 @@ class MiningConfig(_Section):
     random_warn: float = Field(
         0.10, ge=0, le=1
     )  # warn (log and report) when more than this share of the negatives is random
+    max_pairs_per_query: int | None = Field(
+        None, ge=1
+    )  # mine and train at most this many of a query's positives: those the base model scores highest (None = all)
     curriculum: list[float] | None = None  # difficulty caps, one training stage each, easy first: [0.7, 0.85, 0.95]
     encode_batch_size: int = Field(64, ge=1)  # texts per forward pass when embedding the corpus
     seed: int = 0  # seeds k-means and the random fill used when a pair is still short of candidates

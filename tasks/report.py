@@ -202,6 +202,12 @@ def mining_table(report: dict) -> str:
         lines.append(f"| **all** | {sum(report['rows'].values())} | | | | | {rates['all']:.1%} |")
     checked = report.get("false_negative_pairs", 0)
     notes = []
+    if capped := report.get("capped"):
+        notes.append(
+            f"Pairs mined and trained: {capped['kept']:,} of {capped['pairs']:,} — at most {capped['max_per_query']} "
+            f"per query (mining.max_pairs_per_query; {capped['queries_capped']:,} queries had more), chosen by "
+            f"{capped['by']}."
+        )
     if "random_share" in report:
         notes.append(
             f"Random negatives: {report['random_share']:.1%} ({report['pairs_short']} pairs short of real "

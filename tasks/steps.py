@@ -116,6 +116,9 @@ class SourceRef(BaseModel):
 class Mined(BaseModel):
     model_config = ConfigDict(frozen=True)
     negatives: DatasetRef  # MinedNegativeSchema, every curriculum stage in one file
+    pairs: DatasetRef | None = (
+        None  # the train pairs mined, when mining.max_pairs_per_query kept only some (PairSchema)
+    )
     report: dict  # rows per strategy, stages, false_negative_rate per strategy, false_negative_pairs, seconds
 
 
@@ -206,11 +209,16 @@ def mine(
         anchors = pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list()
         query_vectors = passage_logic.encode_queries(model, anchors, passages, cfg.encode_batch_size)
     metadata = read_frame(data.doc_metadata) if data.doc_metadata is not None else None
+    doc_ids = corpus["doc_id"].to_list()
+    kept, capped = mining.cap_pairs(pairs, cfg.max_pairs_per_query, doc_ids, query_vectors, doc_vectors, cfg.seed)
     negatives, mined = mining.mine_negatives(
-        pairs, corpus, cfg, query_vectors, doc_vectors, read_frame(data.labels), metadata
+        kept, corpus, cfg, query_vectors, doc_vectors, read_frame(data.labels), metadata, pairs if capped else None
     )
-    ref = write_frame(negatives, store, "negatives")
-    return Mined(negatives=ref, report={**mined, "seconds": round(time.perf_counter() - started, 2)})
+    return Mined(
+        negatives=write_frame(negatives, store, "negatives"),
+        pairs=write_frame(kept, store, "pairs") if capped else None,
+        report={**mined, "capped": capped, "seconds": round(time.perf_counter() - started, 2)},
+    )
 
 
 def _finished(record: Path) -> Trained | None:
@@ -232,18 +240,23 @@ def train(
     stage: int = 0,
     stages: int = 1,
     passages: PassageConfig = PassageConfig(),
+    kept: DatasetRef | None = None,
 ) -> Trained:
     """Fine-tune `base` on (anchor, positive, negatives…) of one curriculum stage and publish it to the store.
 
     With a curriculum each stage trains epochs / stages, starting from the previous stage's model. Checkpoints live
     under a name fixed by the inputs and are used by one training at a time (a lock that dies with its process): a
     retry or a restart after a crash resumes them, and a second identical run waits, then takes the first one's model.
+    `kept`: the pairs mining kept (Mined.pairs); a dev split still holds out its queries with all their judgements.
     """
     pairs, corpus = read_frame(data.train_pairs), read_frame(data.corpus)
     pairs = train_logic.sample_queries(pairs, cfg.max_pairs, cfg.seed)
     dev = None
     if cfg.dev_fraction > 0:
         pairs, dev = train_logic.split_dev(pairs, corpus, cfg.dev_fraction, cfg.dev_corpus_size, cfg.seed, passages)
+    if kept is not None:
+        chosen = read_frame(kept).select("query_id", "doc_id")
+        pairs = pairs.join(chosen, on=["query_id", "doc_id"], how="semi", maintain_order="left")
     mined = read_frame(negatives).filter(pl.col("stage") == stage)
     # long documents: each positive and negative is the document's passage that the base model finds best for the query
     choose = passage_logic.chooser_for(base, data.corpus, pairs, store, passages, cfg.batch_size * 2, cfg.device)
@@ -272,6 +285,7 @@ def train(
             stage,
             [extra.table.sha256 for extra in data.extra],
             passages.model_dump(mode="json"),
+            kept.sha256 if kept is not None else None,
         ],
         sort_keys=True,
     )

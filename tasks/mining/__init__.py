@@ -33,6 +33,7 @@ __all__ = [
     "StrategyParams",
     "Window",
     "candidates_for",
+    "cap_pairs",
     "difficulty",
     "false_negative_rate",
     "mine_negatives",
@@ -142,6 +143,59 @@ def _frame(negatives: list[Negative], stage: int, pairs: pl.DataFrame, doc_ids: 
     )
 
 
+def cap_pairs(
+    pairs: pl.DataFrame,
+    limit: int | None,
+    doc_ids: list[str],
+    query_vectors: np.ndarray | None = None,
+    doc_vectors: np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[pl.DataFrame, dict | None]:
+    """At most `limit` pairs per query, in pair order, and what was kept ({max_per_query, pairs, kept, queries_capped,
+    by}; None when no query has more than `limit`, and then `pairs` itself comes back).
+
+    A query's kept positives are those the base model scores highest for it (the dot product of the unit vectors mining
+    searches with: query_vectors in order of the queries' first appearance in `pairs`, doc_vectors in `doc_ids` order;
+    ties keep pair order), or a seeded sample when mining reads no vectors. Why: judgements per query can run from 1 to
+    over 1,000 (NFCorpus), so a time-bounded training sees mostly a few queries, and a positive the base model scores
+    low leaves the positive-aware filters nothing below it (random negatives).
+    """
+    counts = pairs.group_by("query_id").len()
+    if limit is None or counts["len"].max() <= limit:
+        return pairs, None
+    query_row = {q: i for i, q in enumerate(pairs["query_id"].unique(maintain_order=True).to_list())}
+    rows = np.array([query_row[q] for q in pairs["query_id"]], dtype=np.int64)
+    if query_vectors is not None and doc_vectors is not None:
+        doc_row = {d: i for i, d in enumerate(doc_ids)}
+        docs = np.array([doc_row[d] for d in pairs["doc_id"]], dtype=np.int64)
+        score = np.einsum("ij,ij->i", query_vectors[rows], doc_vectors[docs])
+        by = "base-model score"
+    else:
+        score = np.random.default_rng(seed).random(len(rows))
+        by = f"seeded sample (seed {seed})"
+    order = np.lexsort((np.arange(len(rows)), -score, rows))  # per query: best score first, then pair order
+    first = np.r_[0, np.flatnonzero(np.diff(rows[order])) + 1]
+    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+    kept = np.sort(order[rank < limit])
+    capped = pairs[kept]
+    summary = {
+        "max_per_query": limit,
+        "pairs": pairs.height,
+        "kept": capped.height,
+        "queries_capped": int((counts["len"] > limit).sum()),
+        "by": by,
+    }
+    logger.info(
+        "mining.max_pairs_per_query=%d: kept %d of %d pairs (%d queries capped, by %s)",
+        limit,
+        capped.height,
+        pairs.height,
+        summary["queries_capped"],
+        by,
+    )
+    return capped, summary
+
+
 def mine_negatives(
     pairs: pl.DataFrame,
     corpus: pl.DataFrame,
@@ -150,20 +204,24 @@ def mine_negatives(
     doc_vectors: np.ndarray | None = None,
     labels: pl.DataFrame | None = None,
     doc_metadata: pl.DataFrame | None = None,
+    judged: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """Hard negatives for every (query, positive) pair, `cfg.num_negatives` each per curriculum stage, and a report.
 
     Input schema: pairs PairSchema (query_id, doc_id, anchor, positive); corpus CorpusSchema (doc_id, text); labels
     (query_id, doc_id, label) evidence labels, read by the contradiction strategy; doc_metadata (doc_id, key, value),
     read by domain_confusion when its params name a `field`.
-    query_vectors: embeddings of the distinct queries in order of first appearance in `pairs`; doc_vectors: of the
-    corpus in row order (needed by dense, domain_confusion and partial_match in disagreement mode).
+    query_vectors: embeddings of the distinct queries in order of first appearance in `judged` (else `pairs`);
+    doc_vectors: of the corpus in row order (needed by dense, domain_confusion and partial_match in disagreement mode).
+    judged: every judged pair (PairSchema) when `pairs` is some of them (cap_pairs): no judged positive of a query is
+    ever its negative, mined or not.
     A pair the filters leave short is widened, then topped up at random, as `cfg.fill` says (tasks/mining/widen.py).
     Output schema: MinedNegativeSchema (negative_schema()), one row per (stage, pair, slot); report: see mining_report.
     """
     doc_ids = corpus["doc_id"].to_list()
     doc_row = {doc_id: i for i, doc_id in enumerate(doc_ids)}
-    query_ids = pairs["query_id"].unique(maintain_order=True).to_list()
+    every = pairs if judged is None else judged
+    query_ids = every["query_id"].unique(maintain_order=True).to_list()
     query_row = {query_id: i for i, query_id in enumerate(query_ids)}
     evidence: dict[str, dict[int, set[int]]] = {}
     for query_id, doc_id, label in (
@@ -177,7 +235,7 @@ def mine_negatives(
             pl.col("doc_id").replace_strict(doc_row, return_dtype=pl.Int64).alias("doc_row"), "key", "value"
         )
     inp = MiningInput(
-        query_texts=pairs.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list(),
+        query_texts=every.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list(),
         doc_texts=corpus["text"].to_list(),
         pair_query=np.array([query_row[q] for q in pairs["query_id"]], dtype=np.int64),
         pair_doc=np.array([doc_row[d] for d in pairs["doc_id"]], dtype=np.int64),
@@ -186,6 +244,7 @@ def mine_negatives(
         evidence=evidence,
         doc_metadata=metadata,
         seed=cfg.seed,
+        judged=None if judged is None else _positives(judged, query_row, doc_row),
     )
     candidates = candidates_for(inp, cfg) if cfg.num_negatives > 0 else []
     windows = stage_windows(cfg)
@@ -213,6 +272,13 @@ def mine_negatives(
     for warning in report["warnings"]:
         logger.warning(warning)
     return negative_schema().validate(frame), report
+
+
+def _positives(pairs: pl.DataFrame, query_row: dict[str, int], doc_row: dict[str, int]) -> dict[int, set[int]]:
+    positives: dict[int, set[int]] = {}
+    for query_id, doc_id in pairs.select("query_id", "doc_id").iter_rows():
+        positives.setdefault(query_row[query_id], set()).add(doc_row[doc_id])
+    return positives
 
 
 def mining_report(frame: pl.DataFrame, cfg: MiningConfig, n_pairs: int, rates: dict[str, float], checked: int) -> dict:

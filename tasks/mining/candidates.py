@@ -37,6 +37,8 @@ class MiningInput:
     evidence: label -> query row -> document rows the user's evidence labels give that label (e.g. CONTRADICT).
     doc_metadata: (doc_row, key, value) corpus metadata, e.g. a category that domain confusion groups by.
     seed: seeds what a strategy draws at random (k-means).
+    judged: query row -> every document row judged relevant to it, when the pairs mined are only some of the
+    judgements (mining.max_pairs_per_query): an unmined positive is still never a negative. None: the pairs' own.
     """
 
     query_texts: list[str]
@@ -48,10 +50,13 @@ class MiningInput:
     evidence: dict[str, dict[int, set[int]]] = field(default_factory=dict)
     doc_metadata: pl.DataFrame | None = None
     seed: int = 0
+    judged: dict[int, set[int]] | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     @cached_property
     def positives_of_query(self) -> dict[int, set[int]]:
+        if self.judged is not None:
+            return self.judged
         positives: dict[int, set[int]] = {}
         for query, doc in zip(self.pair_query.tolist(), self.pair_doc.tolist()):
             positives.setdefault(query, set()).add(doc)

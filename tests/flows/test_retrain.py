@@ -249,3 +249,37 @@ def test_a_training_table_with_an_sts_table_beside_it(tmp_path):
     datasets = summary["training"]["datasets"]
     assert datasets["main"]["loss"] == "mnrl" and datasets["extra1-sts"] == {"rows": 6, "loss": "cosent"}
     assert "diagnosis" in summary["training"] and summary["metrics"]["candidate"]["ndcg@10"] > 0
+
+
+def test_a_cap_on_positives_per_query_mines_and_trains_only_the_kept_pairs(tiny_beir, tmp_path):
+    import shutil
+
+    import polars as pl
+
+    from tests.conftest import TRAIN
+
+    data = shutil.copytree(tiny_beir, tmp_path / "data")
+    with open(data / "qrels" / "train.tsv", "a", newline="") as f:  # a second positive for every training query
+        f.writelines(f"{q}\td{int(q[1:]) % len(TRAIN) + 1:02d}\t1\r\n" for q in TRAIN)
+    cfg = load_config(
+        None,
+        [
+            f"data.path={data}",
+            f"registry.root={tmp_path / 'models'}",
+            f"registry.store={tmp_path / 'store'}",
+            "train.batch_size=4",
+            "mining.num_negatives=1",
+            "mining.top_k=8",
+            "mining.max_pairs_per_query=1",
+            "gate.min_delta=0.0",
+        ],
+    )
+    run = retrain(cfg)
+    capped = {"max_per_query": 1, "pairs": 24, "kept": 12, "queries_capped": 12, "by": "base-model score"}
+    assert run["mining"]["capped"] == capped
+    assert sum(run["mining"]["rows"].values()) == run["training"]["examples"] == 12  # one pair and negative per query
+    judged = pl.read_csv(data / "qrels" / "train.tsv", separator="\t")
+    negatives = pl.concat([pl.read_parquet(p) for p in (tmp_path / "store" / "negatives").glob("*.parquet")])
+    taken = negatives.join(judged, left_on=["query_id", "negative_id"], right_on=["query-id", "corpus-id"])
+    assert taken.height == 0  # the positive the cap left out is never the query's negative
+    assert "Pairs mined and trained: 12 of 24" in run_markdown(RunSummary.model_validate(run))

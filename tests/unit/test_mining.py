@@ -11,6 +11,7 @@ from tasks.mining import (
     Candidates,
     MiningInput,
     Window,
+    cap_pairs,
     false_negative_rate,
     mine_negatives,
     passes_filter,
@@ -479,3 +480,32 @@ def test_widen_ratios_must_ascend_within_one():
         MiningConfig(widen_ratios=[1.0, 0.98])
     with pytest.raises(ValueError, match="widen_ratios must be ascending"):
         MiningConfig(widen_ratios=[0.98, 1.05])
+
+
+def test_cap_keeps_each_querys_best_scoring_positives_in_pair_order():
+    pairs, corpus, qv, dv = _widening_frames(positives=("d5", "d0", "d3", "d4"))  # scores 0.2, 0.5, 0.7, 0.45
+    two = pl.concat([pairs, pairs.head(1).with_columns(query_id=pl.lit("q2"), anchor=pl.lit("a second query"))])
+    qv2 = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    doc_ids = corpus["doc_id"].to_list()
+    kept, capped = cap_pairs(two, 2, doc_ids, qv2, dv)
+    assert kept.select("query_id", "doc_id").rows() == [("q1", "d0"), ("q1", "d3"), ("q2", "d5")]
+    assert capped == {"max_per_query": 2, "pairs": 5, "kept": 3, "queries_capped": 1, "by": "base-model score"}
+    same, none = cap_pairs(two, 4, doc_ids, qv2, dv)  # no query above the cap: the pairs themselves, nothing to say
+    assert same is two and none is None
+    assert cap_pairs(two, None, doc_ids, qv2, dv)[0] is two
+    sampled, how = cap_pairs(two, 2, doc_ids, seed=3)  # no vectors (mining reads none): a seeded sample, per query
+    assert sampled.equals(cap_pairs(two, 2, doc_ids, seed=3)[0]) and how["by"] == "seeded sample (seed 3)"
+    assert sampled.group_by("query_id").len().sort("query_id").rows() == [("q1", 2), ("q2", 1)]
+
+
+def test_a_positive_left_out_by_the_cap_is_still_never_a_negative():
+    pairs, corpus, qv, dv = _widening_frames()  # d0 (0.5) and d5 (0.2)
+    cfg = MiningConfig(strategies=[StrategyConfig(name="dense")], num_negatives=3, top_k=12, max_pairs_per_query=1)
+    kept, capped = cap_pairs(pairs, cfg.max_pairs_per_query, corpus["doc_id"].to_list(), qv, dv)
+    out, report = mine_negatives(kept, corpus, cfg, qv, dv, judged=pairs)
+    # below 0.95 × 0.5: d4, d6, then d5 — the query's other, unmined positive — is skipped for d7
+    assert _negatives_of(out, "d0") == ["d4", "d6", "d7"] and set(out["positive_id"]) == {"d0"}
+    assert _negatives_of(mine_negatives(kept, corpus, cfg, qv, dv)[0], "d0") == ["d4", "d6", "d5"]  # had it not known
+    from tasks.report import mining_table
+
+    assert "Pairs mined and trained: 1 of 2 — at most 1 per query" in mining_table({**report, "capped": capped})
