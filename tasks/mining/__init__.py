@@ -18,7 +18,7 @@ import polars as pl
 from schemas.negatives import MinedNegativeSchema
 from tasks.config import MiningConfig
 from tasks.mining import bm25, contradiction, dense, domain_confusion, partial_match, strategy
-from tasks.mining.candidates import Candidates, MiningInput
+from tasks.mining.candidates import Candidates, MiningInput, positives_by_query
 from tasks.mining.curriculum import stage_windows
 from tasks.mining.filters import Negative, Window, difficulty, passes_filter, select_negatives
 from tasks.mining.strategy import RANDOM, Strategy, StrategyParams, params_table
@@ -164,10 +164,8 @@ def cap_pairs(
     if limit is None or counts["len"].max() <= limit:
         return pairs, None
     query_row = {q: i for i, q in enumerate(pairs["query_id"].unique(maintain_order=True).to_list())}
-    rows = np.array([query_row[q] for q in pairs["query_id"]], dtype=np.int64)
+    rows, docs = _rows(pairs, query_row, {d: i for i, d in enumerate(doc_ids)})
     if query_vectors is not None and doc_vectors is not None:
-        doc_row = {d: i for i, d in enumerate(doc_ids)}
-        docs = np.array([doc_row[d] for d in pairs["doc_id"]], dtype=np.int64)
         score = np.einsum("ij,ij->i", query_vectors[rows], doc_vectors[docs])
         by = "base-model score"
     else:
@@ -234,17 +232,18 @@ def mine_negatives(
         metadata = doc_metadata.filter(pl.col("doc_id").is_in(doc_ids)).select(
             pl.col("doc_id").replace_strict(doc_row, return_dtype=pl.Int64).alias("doc_row"), "key", "value"
         )
+    pair_query, pair_doc = _rows(pairs, query_row, doc_row)
     inp = MiningInput(
         query_texts=every.unique("query_id", keep="first", maintain_order=True)["anchor"].to_list(),
         doc_texts=corpus["text"].to_list(),
-        pair_query=np.array([query_row[q] for q in pairs["query_id"]], dtype=np.int64),
-        pair_doc=np.array([doc_row[d] for d in pairs["doc_id"]], dtype=np.int64),
+        pair_query=pair_query,
+        pair_doc=pair_doc,
         query_vectors=query_vectors,
         doc_vectors=doc_vectors,
         evidence=evidence,
         doc_metadata=metadata,
         seed=cfg.seed,
-        judged=None if judged is None else _positives(judged, query_row, doc_row),
+        judged=None if judged is None else positives_by_query(*_rows(judged, query_row, doc_row)),
     )
     candidates = candidates_for(inp, cfg) if cfg.num_negatives > 0 else []
     windows = stage_windows(cfg)
@@ -274,11 +273,10 @@ def mine_negatives(
     return negative_schema().validate(frame), report
 
 
-def _positives(pairs: pl.DataFrame, query_row: dict[str, int], doc_row: dict[str, int]) -> dict[int, set[int]]:
-    positives: dict[int, set[int]] = {}
-    for query_id, doc_id in pairs.select("query_id", "doc_id").iter_rows():
-        positives.setdefault(query_row[query_id], set()).add(doc_row[doc_id])
-    return positives
+def _rows(pairs: pl.DataFrame, query_row: dict[str, int], doc_row: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(query row, document row) of each pair."""
+    queries = np.array([query_row[q] for q in pairs["query_id"]], dtype=np.int64)
+    return queries, np.array([doc_row[d] for d in pairs["doc_id"]], dtype=np.int64)
 
 
 def mining_report(frame: pl.DataFrame, cfg: MiningConfig, n_pairs: int, rates: dict[str, float], checked: int) -> dict:

@@ -9,6 +9,14 @@ import numpy as np
 import polars as pl
 
 
+def positives_by_query(pair_query: np.ndarray, pair_doc: np.ndarray) -> dict[int, set[int]]:
+    """query row -> the document rows of its pairs."""
+    positives: dict[int, set[int]] = {}
+    for query, doc in zip(pair_query.tolist(), pair_doc.tolist()):
+        positives.setdefault(query, set()).add(doc)
+    return positives
+
+
 @dataclass(frozen=True)
 class Candidates:
     """Ranked candidate documents from one strategy, and that strategy's score for each pair's positive.
@@ -55,12 +63,7 @@ class MiningInput:
 
     @cached_property
     def positives_of_query(self) -> dict[int, set[int]]:
-        if self.judged is not None:
-            return self.judged
-        positives: dict[int, set[int]] = {}
-        for query, doc in zip(self.pair_query.tolist(), self.pair_doc.tolist()):
-            positives.setdefault(query, set()).add(doc)
-        return positives
+        return self.judged if self.judged is not None else positives_by_query(self.pair_query, self.pair_doc)
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
         if self.query_vectors is None or self.doc_vectors is None:
