@@ -36,6 +36,8 @@ VARIANTS = {
     "mnrl_b32_attention_dropout": {"loss": "mnrl", "batch_size": 32, "attention_dropout": "model"},
     "mnrl_b32_padded": {"loss": "mnrl", "batch_size": 32},
     "mnrl_b16": {"loss": "mnrl", "batch_size": 16},
+    "mnrl_b8": {"loss": "mnrl", "batch_size": 8},  # with b16, b24 and b32: the peak's fixed part and its slope per row
+    "mnrl_b24": {"loss": "mnrl", "batch_size": 24},
     "mnrl_b32_checkpointing": {"loss": "mnrl", "batch_size": 32, "gradient_checkpointing": True},
     "cached_mnrl_b32_mini8": {"loss": "cached_mnrl", "batch_size": 32, "mini_batch_size": 8},
     "cached_mnrl_b32_mini4": {"loss": "cached_mnrl", "batch_size": 32, "mini_batch_size": 4},
@@ -115,7 +117,30 @@ def main() -> None:
         if VARIANTS[name].get("loss") == "mnrl" and not VARIANTS[name].get("gradient_checkpointing"):
             row["plan_estimate_gb"] = values[0]["plan_estimate_gb"]
         result["variants"][name] = row
+    result["fit"] = batch_fit(result["variants"])
     emit(result, args.json)
+
+
+def batch_fit(variants: dict) -> dict | None:
+    """Peak GB = fixed + per_row x batch, least squares over the plain MNRL variants (unpadded, the default attention
+    dropout), beside the same fit of the plan's estimates; None with fewer than three batch sizes."""
+    import numpy as np
+
+    plain = [v for v in variants.values() if set(v["spec"]) == {"loss", "batch_size"} and v["spec"]["loss"] == "mnrl"]
+    plain = [v for v in plain if v is not variants.get("mnrl_b32_padded")]
+    if len({v["spec"]["batch_size"] for v in plain}) < 3:
+        return None
+    batch = np.array([v["spec"]["batch_size"] for v in plain], dtype=float)
+    out = {"batch_sizes": sorted(int(b) for b in batch)}
+    for key in ("peak_gb", "plan_estimate_gb"):
+        per_row, fixed = np.polyfit(batch, [v[key] for v in plain], 1)
+        residual = np.array([v[key] for v in plain]) - (fixed + per_row * batch)
+        out[key] = {
+            "fixed": round(float(fixed), 3),
+            "per_row": round(float(per_row), 4),
+            "max_residual": round(float(abs(residual).max()), 3),
+        }
+    return out
 
 
 if __name__ == "__main__":
