@@ -80,6 +80,7 @@ def run(name: str, path: str, mode: str, work: Path) -> dict:
         "seconds": round(seconds, 1),
         "peak_gb": max((s.get("peak_gb") or 0) for s in summary["steps"].values()),
         "random_negative_share": summary.get("mining", {}).get("random_share"),
+        "pairs_capped": summary.get("mining", {}).get("capped"),  # mining.max_pairs_per_query: what was kept, or None
         "recipe": auto.get("recipe")
         or {
             "learning_rate": training.get("learning_rate"),
