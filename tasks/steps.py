@@ -116,9 +116,8 @@ class SourceRef(BaseModel):
 class Mined(BaseModel):
     model_config = ConfigDict(frozen=True)
     negatives: DatasetRef  # MinedNegativeSchema, every curriculum stage in one file
-    pairs: DatasetRef | None = (
-        None  # the train pairs mined, when mining.max_pairs_per_query kept only some (PairSchema)
-    )
+    # the train pairs mined, when mining.max_pairs_per_query kept only some (PairSchema)
+    pairs: DatasetRef | None = None
     report: dict  # rows per strategy, stages, false_negative_rate per strategy, false_negative_pairs, seconds
 
 

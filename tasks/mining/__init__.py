@@ -163,19 +163,23 @@ def cap_pairs(
     counts = pairs.group_by("query_id").len()
     if limit is None or counts["len"].max() <= limit:
         return pairs, None
-    query_row = {q: i for i, q in enumerate(pairs["query_id"].unique(maintain_order=True).to_list())}
-    rows, docs = _rows(pairs, query_row, {d: i for i, d in enumerate(doc_ids)})
     if query_vectors is not None and doc_vectors is not None:
+        query_row = {q: i for i, q in enumerate(pairs["query_id"].unique(maintain_order=True).to_list())}
+        rows, docs = _rows(pairs, query_row, {d: i for i, d in enumerate(doc_ids)})
         score = np.einsum("ij,ij->i", query_vectors[rows], doc_vectors[docs])
         by = "base-model score"
     else:
-        score = np.random.default_rng(seed).random(len(rows))
+        score = np.random.default_rng(seed).random(pairs.height)
         by = f"seeded sample (seed {seed})"
-    order = np.lexsort((np.arange(len(rows)), -score, rows))  # per query: best score first, then pair order
-    first = np.r_[0, np.flatnonzero(np.diff(rows[order])) + 1]
-    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
-    kept = np.sort(order[rank < limit])
-    capped = pairs[kept]
+    kept = (  # per query: best score first, ties in pair order; then back to pair order
+        pairs.with_row_index("row")
+        .with_columns(score=pl.Series(score))
+        .sort(["score", "row"], descending=[True, False])
+        .group_by("query_id", maintain_order=True)
+        .head(limit)["row"]
+        .sort()
+    )
+    capped = pairs[kept.to_list()]
     summary = {
         "max_per_query": limit,
         "pairs": pairs.height,
